@@ -1,0 +1,36 @@
+"""Service settings, read from the environment with the ``VCN_`` prefix (e.g. ``VCN_DEVICE=cpu``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_WEIGHTS = REPO_ROOT / "weights" / "faces.safetensors"
+
+
+class Settings(BaseSettings):
+    """Everything an operator may tune; defaults suit a laptop serving the shipped faces model."""
+
+    model_config = SettingsConfigDict(env_prefix="VCN_", extra="ignore")
+
+    weights: Path = Field(DEFAULT_WEIGHTS, description="safetensors checkpoint written by `vcn train`")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = CUDA when available")
+    max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0, description="largest accepted image file")
+    max_pixels: int = Field(40_000_000, gt=0, description="largest accepted width*height (bomb guard)")
+    max_in_flight: int = Field(64, gt=0, description="model requests admitted at once; more get 429")
+    batch_max_size: int = Field(16, gt=0, description="most requests run together in one forward pass")
+    batch_max_wait_ms: float = Field(5.0, ge=0, description="how long a batch waits to fill up")
+    face_crop: Literal["auto", "on", "off"] = Field(
+        "auto", description="crop to the detected face; auto = only for photos larger than 2x model size"
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+
+    @property
+    def max_body_bytes(self) -> int:
+        """Whole-request limit: two images (swap, interpolate) plus room for the form fields."""
+        return 2 * self.max_upload_bytes + 256 * 1024

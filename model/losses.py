@@ -1,0 +1,88 @@
+"""Losses: small pure functions (stylegan2-pytorch style). Each returns a scalar averaged over the batch.
+
+Paper terms: capsule_margin_loss (Eq. 3), reconstruction_loss (Eq. 4), lsgan_* (Eq. 5). The rest are the
+levers that make edits take (docs/recipes.md measures each).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from model.capsules import capsule_kl
+
+
+def capsule_margin_loss(kl: Tensor, targets: Tensor, margin: float, down_weight: float) -> Tensor:
+    """Eq. 3: L_k = T_k * KL_k + lambda * (1 - T_k) * max(0, m - KL_k), summed over capsules, averaged over
+    the batch. Active capsules are pulled onto the prior; inactive ones pushed at least m nats away.
+
+    kl: (B, K) per-capsule KL; targets: (B, K) mask T in {0, 1}; margin m; down_weight lambda.
+    """
+    t = targets.to(kl.dtype)
+    per_capsule = t * kl + down_weight * (1.0 - t) * F.relu(margin - kl)
+    return per_capsule.sum(dim=-1).mean()
+
+
+def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
+    """KL of a diagonal Gaussian (B, D) to N(0, I), summed over D, averaged over the batch (the context
+    capsule's VAE term). Zero for D = 0."""
+    if mu.shape[-1] == 0:
+        return mu.new_zeros(())
+    return capsule_kl(mu, logvar).mean()
+
+
+def reconstruction_loss(x_hat: Tensor, x: Tensor, kind: str = "mse", reduction: str = "sum") -> Tensor:
+    """Eq. 4. x_hat, x: (B, C, H, W) in [0, 1]. "sum" sums over pixels (VAE-style, commensurate with the
+    KL in nats), "mean" averages; both average over the batch. kind "bce" for near-binary images."""
+    if kind == "mse":
+        per_pixel = (x_hat.float() - x.float()).pow(2)
+    elif kind == "bce":
+        per_pixel = F.binary_cross_entropy(x_hat.float().clamp(1e-6, 1 - 1e-6), x.float(), reduction="none")
+    else:
+        raise ValueError(f"unknown reconstruction loss {kind!r}")
+    per_image = per_pixel.flatten(1).sum(1) if reduction == "sum" else per_pixel.flatten(1).mean(1)
+    return per_image.mean()
+
+
+def lsgan_discriminator_loss(real_scores: list[Tensor], fake_scores: list[Tensor]) -> Tensor:
+    """Eq. 5, discriminator side (least squares, targets real=1, fake=0), summed over the scales."""
+    loss = real_scores[0].new_zeros(())
+    for real, fake in zip(real_scores, fake_scores, strict=True):
+        loss = loss + 0.5 * ((real.float() - 1).pow(2).mean() + fake.float().pow(2).mean())
+    return loss
+
+
+def lsgan_generator_loss(fake_scores: list[Tensor]) -> Tensor:
+    """Eq. 5, generator side: fakes should score 1 at every scale."""
+    return sum(0.5 * (f.float() - 1).pow(2).mean() for f in fake_scores)
+
+
+def attribute_judge_loss(logits: Tensor, states: Tensor) -> Tensor:
+    """A judge's reading of generated images against the states they were asked for.
+
+    logits: (B, A) the judge's per-attribute logits; states: (B, A) in {0, 1}. Summed over attributes.
+    The judge's own weights must not learn from this (it is trained on real images only): call it
+    with the judge frozen (requires_grad False) so the gradient reaches the generator alone.
+    """
+    return F.binary_cross_entropy_with_logits(logits.float(), states.float(), reduction="none").sum(1).mean()
+
+
+def mmd_to_prior(samples: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """Maximum mean discrepancy (inverse multiquadric kernel, as WAE) between capsule samples (N, D)
+    and as many draws from N(0, I): closes "prior holes" so that a capsule drawn from the prior
+    looks like one the decoder saw in training."""
+    n, d = samples.shape
+    if n < 2:
+        return samples.new_zeros(())
+    prior = torch.randn(samples.shape, generator=generator, device=samples.device, dtype=samples.dtype)
+    c = 2.0 * d
+
+    def k(a: Tensor, b: Tensor) -> Tensor:
+        return c / (c + torch.cdist(a, b).pow(2))
+
+    off = 1.0 - torch.eye(n, device=samples.device, dtype=samples.dtype)
+    kxx = (k(samples, samples) * off).sum() / (n * (n - 1))
+    kyy = (k(prior, prior) * off).sum() / (n * (n - 1))
+    kxy = k(samples, prior).mean()
+    return kxx + kyy - 2.0 * kxy

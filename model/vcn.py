@@ -1,0 +1,257 @@
+"""The VCN module: encoder -> variational capsules -> masked generator, and its operations.
+
+Inference operations (predict, reconstruct, edit, resample, swap, interpolate, sample) take images as
+float (B, C, H, W) in [0, 1] on the model's device, run under inference mode, and are reproducible: every
+random draw comes from a CPU torch.Generator seeded by the caller, then moves to the device, so the same
+seed gives the same capsules on any device.
+
+A capsule the image never had (an attribute switched on, a new style) is drawn from the prior N(0, I),
+as the paper does; whatever else the old capsule carried is lost (measured as edit_preservation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from model.capsules import (
+    active_mask,
+    attribute_scores,
+    capsule_kl,
+    mask_capsules,
+    mask_to_states,
+    reparameterize,
+    targets_to_mask,
+)
+from model.config import VCNConfig
+from model.networks import build_encoder, build_generator
+
+
+@dataclass
+class Capsules:
+    """Posterior parameters for a batch: mu, logvar (B, K, D); ctx_mu, ctx_logvar (B, Dc)."""
+
+    mu: Tensor
+    logvar: Tensor
+    ctx_mu: Tensor
+    ctx_logvar: Tensor
+
+    @property
+    def kl(self) -> Tensor:
+        """(B, K) per-capsule KL to the prior."""
+        return capsule_kl(self.mu, self.logvar)
+
+
+@dataclass
+class Prediction:
+    """Per attribute (or class): present (B, A) bool, score (B, A) in [0, 1], kl_present (B, A),
+    kl_absent (B, A) (NaN for multiclass models, which have one capsule per class)."""
+
+    present: Tensor
+    score: Tensor
+    kl_present: Tensor
+    kl_absent: Tensor
+
+
+class VCN(nn.Module):
+    def __init__(self, cfg: VCNConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = build_encoder(cfg)
+        self.generator = build_generator(cfg)
+
+    # ------------------------------------------------------------------------------------------------
+    # The differentiable path (training)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def encode(self, x: Tensor) -> Capsules:
+        """(B, C, H, W) -> Capsules."""
+        return Capsules(*self.encoder(x))
+
+    def decode(self, c: Tensor, mask: Tensor, ctx: Tensor) -> Tensor:
+        """c (B, K, D) capsule values, mask (B, K) (soft masks allowed), ctx (B, Dc) -> (B, C, H, W)."""
+        return self.generator(mask_capsules(c, mask), ctx)
+
+    def forward(self, x: Tensor, targets: Tensor | None = None,
+                generator: torch.Generator | None = None) -> tuple[Tensor, Capsules, Tensor]:
+        """Training pass: sample capsules with the reparameterisation trick, mask them with the
+        ground-truth mask when targets are given (teacher forcing) or else with the predicted one.
+        Returns (reconstruction (B, C, H, W), capsules, mask (B, K))."""
+        caps = self.encode(x)
+        c = reparameterize(caps.mu, caps.logvar, generator)
+        ctx = reparameterize(caps.ctx_mu, caps.ctx_logvar, generator)
+        if targets is not None:
+            mask = targets_to_mask(targets, self.cfg.kind, self.cfg.num_capsules)
+        else:
+            mask = active_mask(caps.kl.detach(), self.cfg.kind)
+        return self.decode(c, mask, ctx), caps, mask
+
+    # ------------------------------------------------------------------------------------------------
+    # Helpers for the operations
+
+    def index(self, name: str) -> int:
+        """Position of an attribute (or class) name; KeyError naming the valid ones otherwise."""
+        try:
+            return self.cfg.capsule_names.index(name)
+        except ValueError:
+            raise KeyError(f"unknown attribute {name!r}; known: {', '.join(self.cfg.capsule_names)}") from None
+
+    def slot(self, name: str, present: bool = True) -> int:
+        """Capsule index of a name's present (or, multilabel only, absent) capsule."""
+        a = self.index(name)
+        if self.cfg.kind == "multiclass":
+            return a
+        return 2 * a if present else 2 * a + 1
+
+    def prior(self, shape: Sequence[int], seed: int | torch.Generator) -> Tensor:
+        """Standard normal draws of the given shape on the model's device, from a CPU generator."""
+        g = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(int(seed))
+        return torch.randn(tuple(shape), generator=g).to(self.device)
+
+    def _posterior(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The image's own capsules at their means: c (B, K, D), ctx (B, Dc), mask (B, K), kl (B, K)."""
+        caps = self.encode(x)
+        kl = caps.kl
+        return caps.mu.clone(), caps.ctx_mu, active_mask(kl, self.cfg.kind), kl
+
+    # ------------------------------------------------------------------------------------------------
+    # Operations
+
+    @torch.inference_mode()
+    def predict(self, x: Tensor) -> Prediction:
+        kl = self.encode(x).kl.float()
+        mask = active_mask(kl, self.cfg.kind)
+        score = attribute_scores(kl, self.cfg.kind)
+        if self.cfg.kind == "multilabel":
+            pairs = kl.unflatten(-1, (-1, 2))
+            return Prediction(mask_to_states(mask, "multilabel").bool(), score, pairs[..., 0], pairs[..., 1])
+        return Prediction(mask.bool(), score, kl, torch.full_like(kl, float("nan")))
+
+    @torch.inference_mode()
+    def reconstruct(self, x: Tensor) -> Tensor:
+        c, ctx, mask, _ = self._posterior(x)
+        return self.decode(c, mask, ctx)
+
+    @torch.inference_mode()
+    def edit(self, x: Tensor, set: Mapping[str, bool] | None = None, resample: Sequence[str] = (),
+             seed: int = 0) -> Tensor:
+        """Set attributes on/off and/or draw new styles for some; everything else is kept.
+
+        A capsule switched on (or resampled) is drawn from the prior; for multiclass models `set` must
+        name exactly one class as True (the new class)."""
+        c, ctx, mask, _ = self._posterior(x)
+        g = torch.Generator().manual_seed(int(seed))
+        for name, on in (set or {}).items():
+            self._set_state(c, mask, name, bool(on), g)
+        for name in resample:
+            slot = self._active_slot(mask, name)
+            draw = self.prior((c.shape[0], c.shape[-1]), g)
+            c[torch.arange(c.shape[0]), slot] = draw
+        return self.decode(c, mask, ctx)
+
+    def _active_slot(self, mask: Tensor, name: str) -> Tensor:
+        """(B,) capsule index currently active for this name (per image)."""
+        if self.cfg.kind == "multiclass":
+            self.index(name)
+            return mask.argmax(dim=-1)
+        on = mask[:, self.slot(name, True)] > 0.5
+        return torch.where(on, self.slot(name, True), self.slot(name, False))
+
+    def _set_state(self, c: Tensor, mask: Tensor, name: str, on: bool, g: torch.Generator) -> None:
+        """In place: make `name` present (on) or absent, drawing a prior capsule where the state changes."""
+        b, d = c.shape[0], c.shape[-1]
+        draw = self.prior((b, d), g)
+        if self.cfg.kind == "multiclass":
+            if not on:
+                raise ValueError("for a digit model, set the class you want to True")
+            k = self.index(name)
+            changed = mask[:, k] < 0.5
+            mask[changed] = 0.0
+            mask[changed, k] = 1.0
+            c[changed, k] = draw[changed]
+            return
+        new, old = self.slot(name, on), self.slot(name, not on)
+        changed = mask[:, new] < 0.5
+        c[changed, new] = draw[changed]
+        mask[changed, new] = 1.0
+        mask[changed, old] = 0.0
+
+    @torch.inference_mode()
+    def resample(self, x: Tensor, attribute: str, n: int, seed: int = 0) -> Tensor:
+        """x (1, C, H, W) -> (n, C, H, W): n prior draws of that attribute's active capsule."""
+        return self.edit(x[:1].expand(n, *x.shape[1:]), resample=[attribute], seed=seed)
+
+    @torch.inference_mode()
+    def swap(self, x: Tensor, x_b: Tensor, attributes: Sequence[str]) -> Tensor:
+        """Take the named attributes' capsules (and their on/off state) from x_b; keep the rest of x."""
+        c, ctx, mask, _ = self._posterior(x)
+        c_b, _, mask_b, _ = self._posterior(x_b.expand_as(x) if x_b.shape[0] == 1 else x_b)
+        for name in attributes:
+            slots = [self.slot(name, True)] if self.cfg.kind == "multiclass" else [
+                self.slot(name, True), self.slot(name, False)]
+            if self.cfg.kind == "multiclass":
+                mask, c = mask_b.clone(), c_b.clone()  # a class swap takes the other digit wholesale
+                break
+            c[:, slots], mask[:, slots] = c_b[:, slots], mask_b[:, slots]
+        return self.decode(c, mask, ctx)
+
+    @torch.inference_mode()
+    def interpolate(self, x: Tensor, steps: int, attribute: str | None = None, x_b: Tensor | None = None,
+                    seed: int = 0) -> Tensor:
+        """x (1, C, H, W) -> (steps, C, H, W) frames.
+
+        With `attribute`: from the image as it is to the attribute flipped, sliding the mask weight from
+        the current capsule to a prior-drawn capsule of the other state. With `x_b`: from x to x_b,
+        interpolating capsule values, context and mask linearly."""
+        if (attribute is None) == (x_b is None):
+            raise ValueError("give exactly one of attribute or x_b")
+        t = torch.linspace(0, 1, steps, device=self.device).view(-1, 1)
+        c, ctx, mask, _ = self._posterior(x[:1])
+        if x_b is not None:
+            c_b, ctx_b, mask_b, _ = self._posterior(x_b[:1])
+        else:
+            c_b, ctx_b, mask_b = c.clone(), ctx, mask.clone()
+            now_on = bool(self.cfg.kind == "multilabel" and mask[0, self.slot(attribute, True)] > 0.5)
+            target = (not now_on) if self.cfg.kind == "multilabel" else True
+            self._set_state(c_b, mask_b, attribute, target, torch.Generator().manual_seed(int(seed)))
+            c = torch.where(mask.unsqueeze(-1) > 0.5, c, c_b)  # both ends share every capsule value
+            c_b = c
+        cs = torch.lerp(c, c_b, t.view(-1, 1, 1))
+        return self.decode(cs, torch.lerp(mask, mask_b, t), torch.lerp(ctx, ctx_b, t))
+
+    @torch.inference_mode()
+    def sample(self, attributes: Mapping[str, bool] | None = None, n: int = 1, seed: int = 0) -> Tensor:
+        """New images from the prior with the given attributes fixed; unspecified ones are drawn with the
+        training positive rates (cfg.attribute_rates, else 0.5; multiclass: a uniform class)."""
+        g = torch.Generator().manual_seed(int(seed))
+        cfg = self.cfg
+        attributes = dict(attributes or {})
+        if cfg.kind == "multilabel":
+            rates = torch.tensor(cfg.attribute_rates or [0.5] * cfg.num_names)
+            states = (torch.rand((n, cfg.num_names), generator=g) < rates).float()
+            for name, on in attributes.items():
+                states[:, self.index(name)] = float(bool(on))
+        else:
+            wanted = [self.index(k) for k, on in attributes.items() if on]
+            if len(wanted) > 1:
+                raise ValueError("a digit model samples one class at a time")
+            states = torch.full((n,), wanted[0]) if wanted else torch.randint(cfg.num_names, (n,), generator=g)
+        mask = targets_to_mask(states, cfg.kind, cfg.num_capsules).to(self.device)
+        c = self.prior((n, cfg.num_capsules, cfg.capsule_dim), g)
+        ctx = self.prior((n, cfg.context_dim), g)
+        return self.decode(c, mask, ctx)
+
+    @torch.inference_mode()
+    def sample_states(self, states: Tensor, seed: int = 0) -> Tensor:
+        """Prior samples for explicit states: multilabel (N, A) in {0, 1}, multiclass (N,) indices."""
+        g = torch.Generator().manual_seed(int(seed))
+        n = states.shape[0]
+        mask = targets_to_mask(states.to(self.device), self.cfg.kind, self.cfg.num_capsules)
+        c = self.prior((n, self.cfg.num_capsules, self.cfg.capsule_dim), g)
+        return self.decode(c, mask, self.prior((n, self.cfg.context_dim), g))
