@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     face_crop: Literal["auto", "on", "off"] = Field(
         "auto", description="crop to the detected face; auto = only for photos larger than 2x model size"
     )
+    web_root: Path = Field(REPO_ROOT, description="folder holding templates/ and static/ (the page)")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
 

@@ -1,0 +1,74 @@
+"""FastAPI dependencies (settings, the loaded engine, an admitted request slot) and model loading."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import torch
+from fastapi import Depends, Request
+
+from app.batching import Engine
+from app.config import Settings
+from app.errors import NotReady
+from app.imaging import ImagePolicy
+
+
+def resolve_device(choice: str) -> torch.device:
+    """'auto' -> CUDA when available, else CPU; 'cuda' without CUDA is an error (one line)."""
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' requested but CUDA is not available")
+    if choice == "auto":
+        choice = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(choice)
+
+
+def load_model(settings: Settings) -> Any:
+    """Load the checkpoint named by ``settings.weights`` in eval mode (raises ``CheckpointError``)."""
+    from model.checkpoint import load_vcn
+
+    return load_vcn(settings.weights, device=resolve_device(settings.device))
+
+
+def image_policy(settings: Settings, model: Any) -> ImagePolicy:
+    """The decoding rules for this model and these settings."""
+    return ImagePolicy(
+        size=int(model.cfg.image_size),
+        channels=int(model.cfg.channels),
+        max_upload_bytes=settings.max_upload_bytes,
+        max_pixels=settings.max_pixels,
+        face_crop=settings.face_crop,
+    )
+
+
+async def get_settings(request: Request) -> Settings:
+    """The app's settings (async: FastAPI would run a plain def in a thread)."""
+    return request.app.state.settings
+
+
+async def get_engine(request: Request) -> Engine:
+    """The loaded engine, or 503 while the model is not loaded."""
+    engine = getattr(request.app.state, "engine", None)
+    if engine is None:
+        raise NotReady()
+    return engine
+
+
+async def get_policy(request: Request, engine: Annotated[Engine, Depends(get_engine)]) -> ImagePolicy:
+    """Image decoding rules (needs the model: its size and channels)."""
+    return image_policy(request.app.state.settings, engine.model)
+
+
+async def admitted_engine(engine: Annotated[Engine, Depends(get_engine)]) -> AsyncIterator[Engine]:
+    """The engine, holding one in-flight slot until the response is done (429 when none is free).
+
+    Async on purpose: the slot counter is only ever touched on the event loop thread.
+    """
+    with engine.admit():
+        yield engine
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+AdmittedEngine = Annotated[Engine, Depends(admitted_engine)]
+PolicyDep = Annotated[ImagePolicy, Depends(get_policy)]

@@ -1,0 +1,251 @@
+"""The REST API under /api: attribute prediction and the VCN's image operations.
+
+Images travel as the multipart field ``image`` (and ``image_b``), options as form fields; JSON-valued
+fields (``set``, ``resample``, ``attributes``) are JSON text. One result image is answered as
+``image/png``; several as ``{"images": [data URLs]}``. Same inputs and seed give the same bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated, Any
+
+import torch
+from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+from pydantic import StrictBool, TypeAdapter, ValidationError
+
+from app import imaging
+from app.batching import Engine
+from app.deps import AdmittedEngine, EngineDep, PolicyDep
+from app.errors import AppError, InvalidInput
+from app.schemas import AttributePrediction, AttributesInfo, ErrorResponse, ImagesResponse, PredictResponse
+
+router = APIRouter(prefix="/api", tags=["api"])
+
+MAX_SEED = 2**32 - 1
+MAX_IMAGES = 16
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse, "description": text}
+    for code, text in {
+        413: "Upload too large (bytes or pixels)",
+        415: "Not a supported image type",
+        422: "Not an image, truncated, or a malformed / out-of-range field",
+        429: "Too many requests in flight; retry shortly",
+        503: "Model not loaded yet",
+    }.items()
+}
+_PNG: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/png": {}}, "description": "The result as a PNG image"},
+    **_ERRORS,
+}
+
+ImageField = Annotated[UploadFile, File(description="PNG, JPEG, GIF, WebP, BMP or TIFF image")]
+SeedField = Annotated[int, Form(ge=0, le=MAX_SEED, description="random seed: same seed, same bytes")]
+CountField = Annotated[int, Form(ge=1, le=MAX_IMAGES, description="how many images")]
+
+_FLAGS = TypeAdapter(dict[str, StrictBool])
+_NAMES = TypeAdapter(list[str])
+
+
+# ------------------------------------------------------------------------------------------- helpers
+def parse_flags(raw: str, field: str, known: tuple[str, ...]) -> dict[str, bool]:
+    """A JSON object of attribute name -> true/false, names checked against the model (422 otherwise)."""
+    try:
+        flags = _FLAGS.validate_json(raw)
+    except ValidationError:
+        raise InvalidInput(
+            f'{field}: expected a JSON object of attribute name -> true/false, e.g. {{"{known[0]}": true}}'
+        ) from None
+    check_names(flags, field, known)
+    return flags
+
+
+def parse_names(raw: str, field: str, known: tuple[str, ...]) -> list[str]:
+    """A JSON list of attribute names, checked against the model (422 otherwise)."""
+    try:
+        names = _NAMES.validate_json(raw)
+    except ValidationError:
+        raise InvalidInput(f'{field}: expected a JSON list of attribute names, e.g. ["{known[0]}"]') from None
+    check_names(names, field, known)
+    return names
+
+
+def check_names(names: Any, field: str, known: tuple[str, ...]) -> None:
+    """422 naming the unknown attribute names, if any."""
+    unknown = sorted({str(n) for n in names} - set(known))
+    if unknown:
+        shown = ", ".join(repr(n[:40]) for n in unknown[:5])
+        raise InvalidInput(f"{field}: unknown attribute(s) {shown}; see GET /api/attributes")
+
+
+async def load_image(
+    upload: UploadFile, policy: imaging.ImagePolicy, field: str = "image"
+) -> imaging.Prepared:
+    """Bounded read, then decode and validate off the event loop; errors name the field."""
+    try:
+        data = await imaging.read_upload(upload, policy.max_upload_bytes, field)
+        return await run_in_threadpool(imaging.prepare, data, policy)
+    except AppError as exc:
+        if not exc.detail.startswith(f"{field}:"):
+            exc.detail = f"{field}: {exc.detail}"
+        raise
+
+
+def _face_header(face_found: bool | None) -> dict[str, str]:
+    return {"X-Face-Found": "none" if face_found is None else str(face_found).lower()}
+
+
+async def png_response(image: torch.Tensor, headers: dict[str, str] | None = None) -> Response:
+    """One (C, H, W) or (1, C, H, W) image as an ``image/png`` response."""
+    return Response(await run_in_threadpool(imaging.to_png, image), media_type="image/png", headers=headers)
+
+
+async def images_response(images: torch.Tensor) -> ImagesResponse:
+    """(N, C, H, W) images as ``{"images": [data URLs]}``."""
+    pngs = await run_in_threadpool(imaging.to_pngs, images)
+    return ImagesResponse(images=[imaging.data_url(p) for p in pngs])
+
+
+# ----------------------------------------------------------------------------------------- endpoints
+@router.get("/attributes", response_model=AttributesInfo, responses={503: _ERRORS[503]})
+async def attributes(engine: EngineDep) -> AttributesInfo:
+    """The model's attribute (or class) names in model order, and the image format it works in."""
+    cfg = engine.cfg
+    return AttributesInfo(
+        attributes=list(engine.names),
+        image_size=int(cfg.image_size),
+        kind=cfg.kind,
+        dataset=str(cfg.dataset),
+        channels=int(cfg.channels),
+    )
+
+
+@router.post("/predict", response_model=PredictResponse, responses=_ERRORS)
+async def predict(engine: AdmittedEngine, policy: PolicyDep, image: ImageField) -> PredictResponse:
+    """Which attributes the image shows: per attribute, present or not, a score and both capsules' KL."""
+    prepared = await load_image(image, policy)
+    rows = await engine.predict(prepared.tensor)
+    return PredictResponse(
+        attributes=[AttributePrediction(**asdict(row)) for row in rows], face_found=prepared.face_found
+    )
+
+
+@router.post("/reconstruct", response_class=Response, responses=_PNG)
+async def reconstruct(engine: AdmittedEngine, policy: PolicyDep, image: ImageField) -> Response:
+    """The image passed through the network unchanged (what the model 'sees')."""
+    prepared = await load_image(image, policy)
+    return await png_response(await engine.reconstruct(prepared.tensor), _face_header(prepared.face_found))
+
+
+@router.post("/edit", response_class=Response, responses=_PNG)
+async def edit(
+    engine: AdmittedEngine,
+    policy: PolicyDep,
+    image: ImageField,
+    set_: Annotated[
+        str, Form(alias="set", description='JSON object name -> bool, e.g. {"Eyeglasses": true}')
+    ],
+    resample: Annotated[str, Form(description="JSON list of names whose style is redrawn")] = "[]",
+    seed: SeedField = 0,
+) -> Response:
+    """Switch attributes on or off (and optionally draw a new style for some), keeping the rest."""
+    flags = parse_flags(set_, "set", engine.names)
+    redraw = parse_names(resample, "resample", engine.names)
+    prepared = await load_image(image, policy)
+    out = await engine.call("edit", "edit", prepared.tensor, set=flags, resample=redraw, seed=seed)
+    return await png_response(out, _face_header(prepared.face_found))
+
+
+@router.post("/resample", response_model=ImagesResponse, responses=_ERRORS)
+async def resample(
+    engine: AdmittedEngine,
+    policy: PolicyDep,
+    image: ImageField,
+    attribute: Annotated[str, Form(description="the attribute whose style is redrawn")],
+    n: CountField = 6,
+    seed: SeedField = 0,
+) -> ImagesResponse:
+    """``n`` new styles of one attribute (e.g. different glasses), everything else kept."""
+    check_names([attribute], "attribute", engine.names)
+    prepared = await load_image(image, policy)
+    return await images_response(
+        await engine.call("resample", "resample", prepared.tensor, attribute, n, seed=seed)
+    )
+
+
+@router.post("/swap", response_class=Response, responses=_PNG)
+async def swap(
+    engine: AdmittedEngine,
+    policy: PolicyDep,
+    image: ImageField,
+    image_b: ImageField,
+    attributes: Annotated[str, Form(description='JSON list of names taken from image_b, e.g. ["Smiling"]')],
+) -> Response:
+    """``image`` with the named attributes (state and style) taken from ``image_b``."""
+    names = parse_names(attributes, "attributes", engine.names)
+    prepared = await load_image(image, policy)
+    other = await load_image(image_b, policy, "image_b")
+    out = await engine.call("swap", "swap", prepared.tensor, other.tensor, names)
+    return await png_response(out, _face_header(prepared.face_found))
+
+
+@router.post("/interpolate", response_model=ImagesResponse, responses=_ERRORS)
+async def interpolate(
+    engine: AdmittedEngine,
+    policy: PolicyDep,
+    image: ImageField,
+    attribute: Annotated[str | None, Form(description="morph this attribute present <-> absent")] = None,
+    image_b: Annotated[UploadFile | None, File(description="or morph towards this image")] = None,
+    steps: Annotated[int, Form(ge=2, le=MAX_IMAGES, description="frames, ends included")] = 8,
+    seed: SeedField = 0,
+) -> ImagesResponse:
+    """Frames morphing one attribute between present and absent, or the image into ``image_b``."""
+    if (attribute is None) == (image_b is None):
+        raise InvalidInput("give exactly one of 'attribute' (a name) or 'image_b' (an image)")
+    if attribute is not None:
+        check_names([attribute], "attribute", engine.names)
+    prepared = await load_image(image, policy)
+    other = await load_image(image_b, policy, "image_b") if image_b is not None else None
+    frames = await engine.call(
+        "interpolate", "interpolate", prepared.tensor, steps,
+        attribute=attribute, x_b=None if other is None else other.tensor, seed=seed,
+    )  # fmt: skip
+    return await images_response(frames)
+
+
+@router.post("/sample", response_model=ImagesResponse, responses=_ERRORS)
+async def sample(
+    engine: AdmittedEngine,
+    attributes: Annotated[str, Form(description="JSON object name -> bool; others drawn at random")] = "{}",
+    n: CountField = 4,
+    seed: SeedField = 0,
+) -> ImagesResponse:
+    """New images from the prior with the chosen attributes on or off."""
+    flags = parse_flags(attributes, "attributes", engine.names)
+    return await images_response(await engine.call("sample", "sample", flags, n, seed=seed))
+
+
+@router.get("/random-face", response_class=Response, responses=_PNG)
+async def random_face(
+    engine: AdmittedEngine,
+    seed: Annotated[int, Query(ge=0, le=MAX_SEED, description="which face")] = 0,
+) -> Response:
+    """A face from the synthetic face renderer (faces models) or a prior sample (digit models)."""
+    return await png_response(await engine.run("random_face", _random_image, engine, seed))
+
+
+def _random_image(engine: Engine, seed: int) -> torch.Tensor:
+    """Runs on the model thread: a rendered face at model size, or one prior sample."""
+    cfg = engine.cfg
+    if cfg.channels == 3 and cfg.kind == "multilabel":
+        try:
+            from model.data import faces
+        except ImportError:
+            faces = None
+        if faces is not None:
+            pixels = faces.render(faces.sample_faces(seed, 0, 1), int(cfg.image_size))
+            return imaging.uint8_to_tensor(pixels)
+    return engine.model.sample({}, 1, seed=seed).cpu()

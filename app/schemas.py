@@ -1,0 +1,52 @@
+"""Request and response models of the REST API (they also shape the OpenAPI document at /docs)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class ErrorResponse(BaseModel):
+    """Every error: a message, or FastAPI's list of field errors for malformed parameters."""
+
+    detail: str | list[dict[str, Any]] = Field(examples=["unknown attribute(s): Wings"])
+
+
+class AttributesInfo(BaseModel):
+    """What the loaded model knows: attribute (or class) names in model order, and its image format."""
+
+    attributes: list[str] = Field(examples=[["Eyeglasses", "Smiling"]])
+    image_size: int = Field(examples=[64])
+    kind: Literal["multilabel", "multiclass"]
+    dataset: str = Field(examples=["faces"])
+    channels: int = Field(examples=[3])
+
+
+class AttributePrediction(BaseModel):
+    """One attribute of one image. ``kl_absent`` is null for multiclass models (no absent capsule)."""
+
+    name: str
+    present: bool
+    score: float = Field(ge=0.0, le=1.0, description="probability-like confidence that it is present")
+    kl_present: float | None = Field(description="KL of the 'present' capsule: small = active")
+    kl_absent: float | None = Field(description="KL of the 'absent' capsule; null for multiclass")
+
+
+class PredictResponse(BaseModel):
+    """Predictions in model order; ``face_found`` is null when no face crop was attempted."""
+
+    attributes: list[AttributePrediction]
+    face_found: bool | None
+
+
+class ImagesResponse(BaseModel):
+    """Several result images as PNG data URLs, in order."""
+
+    images: list[str] = Field(examples=[["data:image/png;base64,iVBORw0KGgo..."]])
+
+
+class Health(BaseModel):
+    """Liveness / readiness answer."""
+
+    status: Literal["ok", "ready"]

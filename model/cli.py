@@ -1,0 +1,129 @@
+"""The `vcn` command: argument parsing only; every subcommand calls a function that lives elsewhere."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_WEIGHTS = REPO / "weights" / "faces.safetensors"
+
+
+def _train_overrides(p: argparse.ArgumentParser) -> None:
+    """Flags that override preset fields (unset = keep the preset's value)."""
+    g = p.add_argument_group("recipe overrides")
+    for name, typ in [("steps", int), ("batch_size", int), ("lr", float), ("margin", float),
+                      ("down_weight", float), ("recon_weight", float), ("adv_weight", float),
+                      ("swap_weight", float), ("judge_weight", float), ("mmd_weight", float),
+                      ("context_kl_weight", float), ("train_size", int), ("seed", int), ("recon", str)]:
+        g.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None)
+    n = p.add_argument_group("network overrides")
+    for name in ("capsule_dim", "context_dim", "width", "image_size"):
+        n.add_argument("--" + name.replace("_", "-"), dest=name, type=int, default=None)
+
+
+def cmd_train(a: argparse.Namespace) -> None:
+    from model.config import PRESETS, replace
+    from model.train import train
+
+    vcfg, tcfg = PRESETS[a.preset]
+    vcfg = replace(vcfg, capsule_dim=a.capsule_dim, context_dim=a.context_dim, width=a.width,
+                   image_size=a.image_size)
+    tcfg = replace(tcfg, **{k: getattr(a, k) for k in ("steps", "batch_size", "lr", "margin", "down_weight",
+                                                       "recon_weight", "adv_weight", "swap_weight",
+                                                       "judge_weight", "mmd_weight", "context_kl_weight",
+                                                       "train_size", "seed", "recon")})
+    path = train(vcfg, tcfg, a.out, device=a.device, max_time=a.max_time, resume=a.resume,
+                 data_root=a.data_root, data_cache=a.data_cache, judge_path=a.judge,
+                 ckpt_every=a.ckpt_every, sample_every=a.sample_every, workers=a.workers,
+                 progress=not a.no_progress)
+    print(f"wrote {path}")
+
+
+def cmd_eval(a: argparse.Namespace) -> None:
+    from model.evaluate import run_eval
+
+    run_eval(a.weights, dataset=a.dataset, data_root=a.data_root, oracle_path=a.oracle, json_out=a.json,
+             n=a.n, device=a.device)
+
+
+def cmd_data_faces(a: argparse.Namespace) -> None:
+    from model.data.faces import write_celeba_layout
+
+    write_celeba_layout(a.out, a.n, seed=a.seed, size=a.size, workers=a.workers)
+    print(f"wrote {a.n} faces to {a.out}")
+
+
+def cmd_data_stats(a: argparse.Namespace) -> None:
+    from model.data.faces import data_stats
+
+    print(json.dumps(data_stats(a.dataset, a.data_root), indent=2))
+
+
+def cmd_serve(a: argparse.Namespace) -> None:
+    from app.main import serve
+
+    serve(host=a.host, port=a.port, weights=a.weights, device=a.device)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vcn", description="Variational Capsule Networks: train, evaluate, serve.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a VCN from a preset")
+    t.add_argument("--preset", default="faces64", choices=["mnist", "faces64", "faces128", "celeba256"])
+    t.add_argument("--out", default="runs/faces64")
+    t.add_argument("--device", default="auto")
+    t.add_argument("--max-time", type=float, default=None, help="seconds; stop cleanly and save")
+    t.add_argument("--resume", action="store_true")
+    t.add_argument("--data-root", default=None)
+    t.add_argument("--data-cache", default=None, help="safetensors cache of rendered training faces")
+    t.add_argument("--judge", default=None, help="judge weights for --judge-weight (never the eval oracle)")
+    t.add_argument("--ckpt-every", type=int, default=1000)
+    t.add_argument("--sample-every", type=int, default=2000)
+    t.add_argument("--workers", type=int, default=0)
+    t.add_argument("--no-progress", action="store_true")
+    _train_overrides(t)
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("eval", help="evaluate a checkpoint (metrics JSON + table)")
+    e.add_argument("--weights", default=str(DEFAULT_WEIGHTS))
+    e.add_argument("--dataset", default=None, help="faces (default for faces models), mnist, celeba")
+    e.add_argument("--data-root", default=None)
+    e.add_argument("--oracle", default=None, help="oracle weights (default: weights/oracle.safetensors)")
+    e.add_argument("--json", default=None, help="write the metrics here")
+    e.add_argument("--n", type=int, default=None, help="test images (default: the documented set)")
+    e.add_argument("--device", default="auto")
+    e.set_defaults(func=cmd_eval)
+
+    d = sub.add_parser("data", help="data sets").add_subparsers(dest="data_command", required=True)
+    f = d.add_parser("faces", help="render procedural faces in CelebA's on-disk layout")
+    f.add_argument("--out", required=True)
+    f.add_argument("--n", type=int, default=1000)
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--size", type=int, default=64)
+    f.add_argument("--workers", type=int, default=0)
+    f.set_defaults(func=cmd_data_faces)
+    s = d.add_parser("stats", help="images per split and attribute positive rates, as JSON")
+    s.add_argument("--dataset", default="celeba")
+    s.add_argument("--data-root", required=True)
+    s.set_defaults(func=cmd_data_stats)
+
+    v = sub.add_parser("serve", help="run the web service")
+    v.add_argument("--host", default=None)
+    v.add_argument("--port", type=int, default=None)
+    v.add_argument("--weights", default=None)
+    v.add_argument("--device", default=None)
+    v.set_defaults(func=cmd_serve)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""The training objective: the paper's losses plus the levers that make edits take.
+
+`VCNObjective` wraps a VCN so that one forward call computes every term of a step (DistributedDataParallel
+wants exactly one forward per backward). Terms, each weighted by a TrainConfig field (0 = off):
+- margin (Eq. 3) on every capsule's KL, reconstruction (Eq. 4), KL of the context capsule;
+- swap: counterfactual pairs (x, x') from the renderer, same face with one attribute flipped. Decoding x's
+  capsules with the changed attributes' pairs taken from x' must give x' (and the reverse). This makes the
+  flipped pair the only carrier of that attribute (the other capsules and the context come from the face
+  that has the other state) and puts the attribute's style inside its own capsule.
+- mmd: the active capsules' aggregate posterior is pulled towards N(0, I), so prior draws are in-distribution.
+- judge: a frozen classifier trained on real renders only reads edits whose new capsule is a prior draw
+  and pure prior samples; its loss reaches the generator alone (capsules are detached).
+- adversarial (Eq. 5): LSGAN through a multi-scale discriminator on reconstructions and prior edits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from model.capsules import reparameterize, targets_to_mask
+from model.config import TrainConfig
+from model.losses import (
+    attribute_judge_loss,
+    capsule_margin_loss,
+    gaussian_kl,
+    lsgan_generator_loss,
+    mmd_to_prior,
+    reconstruction_loss,
+)
+from model.vcn import VCN
+
+
+@dataclass
+class Batch:
+    """x (B, C, H, W) in [0, 1]; targets (B, A) in {0, 1} or (B,) classes. For counterfactual pairs:
+    x_cf (B, C, H, W) the same faces with some attributes changed, targets_cf likewise."""
+
+    x: Tensor
+    targets: Tensor
+    x_cf: Tensor | None = None
+    targets_cf: Tensor | None = None
+
+
+def flip_with_prior(c: Tensor, mask: Tensor, noise: Tensor, which: Tensor) -> tuple[Tensor, Tensor]:
+    """Flip one attribute per image, the newly active capsule drawn from the prior.
+
+    c (B, K, D) capsule values, mask (B, K) multilabel mask, noise (B, D) prior draws, which (B,) attribute
+    indices. Returns (c', mask')."""
+    b = torch.arange(c.shape[0], device=c.device)
+    present_on = mask[b, 2 * which] > 0.5
+    new_slot = torch.where(present_on, 2 * which + 1, 2 * which)
+    old_slot = torch.where(present_on, 2 * which, 2 * which + 1)
+    c, mask = c.clone(), mask.clone()
+    c[b, new_slot] = noise.to(c.dtype)
+    mask[b, new_slot] = 1.0
+    mask[b, old_slot] = 0.0
+    return c, mask
+
+
+class VCNObjective(nn.Module):
+    """model + recipe -> dict of loss terms (and "total") for one batch."""
+
+    def __init__(self, model: VCN, tcfg: TrainConfig, judge: nn.Module | None = None,
+                 discriminator: nn.Module | None = None):
+        super().__init__()
+        self.model, self.tcfg = model, tcfg
+        # Neither is trained through this objective: the judge is frozen (trained on real images only),
+        # the discriminator has its own optimiser step. Stored outside the module tree on purpose.
+        self._judge = [judge] if judge is not None else []
+        self._disc = [discriminator] if discriminator is not None else []
+        for p in (judge.parameters() if judge is not None else []):
+            p.requires_grad_(False)
+
+    def forward(self, batch: Batch, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        m, t = self.model, self.tcfg
+        cfg = m.cfg
+        pairs = batch.x_cf is not None
+        x = torch.cat([batch.x, batch.x_cf]) if pairs else batch.x
+        targets = torch.cat([batch.targets, batch.targets_cf]) if pairs else batch.targets
+
+        caps = m.encode(x)
+        c = reparameterize(caps.mu, caps.logvar, generator)
+        ctx = reparameterize(caps.ctx_mu, caps.ctx_logvar, generator)
+        mask = targets_to_mask(targets, cfg.kind, cfg.num_capsules).to(c.dtype)
+        recon = m.decode(c, mask, ctx)
+
+        losses: dict[str, Tensor] = {
+            "margin": capsule_margin_loss(caps.kl, mask, t.margin, t.down_weight),
+            "recon": reconstruction_loss(recon, x, t.recon, t.recon_reduction),
+            "ctx_kl": gaussian_kl(caps.ctx_mu, caps.ctx_logvar),
+        }
+        total = losses["margin"] + t.recon_weight * losses["recon"] + t.context_kl_weight * losses["ctx_kl"]
+
+        if pairs and t.swap_weight > 0:
+            losses["swap"] = self._swap_loss(c, ctx, mask, x, batch.x.shape[0])
+            total = total + t.swap_weight * losses["swap"]
+        if t.mmd_weight > 0:
+            active = c[mask > 0.5]
+            if active.shape[0] > 1024:  # an unbiased subsample keeps the kernel matrix small
+                keep = torch.randperm(active.shape[0], device=c.device, generator=generator)[:1024]
+                active = active[keep]
+            losses["mmd"] = mmd_to_prior(active.float(), generator)
+            total = total + t.mmd_weight * losses["mmd"]
+
+        fakes = None
+        if cfg.kind == "multilabel" and (self._judge and t.judge_weight > 0 or self._disc and t.adv_weight > 0):
+            fakes, fake_states = self._prior_edits(c.detach(), ctx.detach(), mask, generator)
+            if self._judge and t.judge_weight > 0:
+                losses["judge"] = attribute_judge_loss(self._judge[0](fakes), fake_states)
+                total = total + t.judge_weight * losses["judge"]
+        if self._disc and t.adv_weight > 0:
+            judged = recon if fakes is None else torch.cat([recon, fakes])
+            losses["adv"] = lsgan_generator_loss(self._disc[0](judged))
+            total = total + t.adv_weight * losses["adv"]
+
+        losses["total"] = total
+        # Returned for the discriminator step and the sample grids; detached so nothing leaks.
+        self.last_fakes = (recon if fakes is None else torch.cat([recon, fakes])).detach()
+        return losses
+
+    def _swap_loss(self, c: Tensor, ctx: Tensor, mask: Tensor, x: Tensor, b: int) -> Tensor:
+        """Cross-decoding of counterfactual pairs. c (2B, K, D) = [x; x'] capsules, mask likewise."""
+        changed = (mask[:b] != mask[b:]).unsqueeze(-1)  # (B, K, 1): pairs of the flipped attributes
+        c_x, c_cf = c[:b], c[b:]
+        mixed = torch.cat([torch.where(changed, c_cf, c_x), torch.where(changed, c_x, c_cf)])
+        # The first half keeps x's context and unchanged capsules but must look like x', and vice versa.
+        mixed_mask = torch.cat([mask[b:], mask[:b]])
+        mixed_ctx = torch.cat([ctx[:b], ctx[b:]])
+        out = self.model.decode(mixed, mixed_mask, mixed_ctx)
+        target = torch.cat([x[b:], x[:b]])
+        return reconstruction_loss(out, target, self.tcfg.recon, self.tcfg.recon_reduction)
+
+    def _prior_edits(self, c: Tensor, ctx: Tensor, mask: Tensor,
+                     generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+        """Half the batch: one attribute flipped with a prior capsule; half: pure prior samples with the
+        batch's own masks. Returns (images (N, C, H, W), the states they should show (N, A))."""
+        cfg = self.model.cfg
+        n = c.shape[0]
+        half = n // 2
+        which = torch.randint(cfg.num_names, (half,), device=c.device, generator=generator)
+        noise = torch.randn((half, cfg.capsule_dim), device=c.device, generator=generator)
+        c_edit, m_edit = flip_with_prior(c[:half], mask[:half], noise, which)
+        c_prior = torch.randn(c[half:].shape, device=c.device, generator=generator)
+        ctx_prior = torch.randn(ctx[half:].shape, device=c.device, generator=generator)
+        cs = torch.cat([c_edit, c_prior.to(c.dtype)])
+        masks = torch.cat([m_edit, mask[half:]])
+        ctxs = torch.cat([ctx[:half], ctx_prior.to(ctx.dtype)])
+        images = self.model.decode(cs, masks, ctxs)
+        return images, masks.unflatten(-1, (-1, 2))[..., 0]

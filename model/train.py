@@ -1,0 +1,311 @@
+"""The training loop: `vcn train`. One file, top to bottom: data, model, step, checkpoints, logging.
+
+- Data lives as uint8 tensors on the training device (rendered faces with counterfactual pairs, MNIST),
+  and batches are drawn by index from a seeded generator, so a resumed run draws exactly the batches the
+  uninterrupted one would have. (CelebA, too large for that, goes through a DataLoader.)
+- Checkpoints: `last.safetensors` (model, optimisers, step, RNG states; resumable) and `model.safetensors`
+  (the VCN alone, what `vcn eval` and the server load), both written atomically every `ckpt_every`
+  steps, at `max_time` and at the end.
+- Multi-GPU / multi-process: launch with `torchrun --nproc_per_node=N -m model.cli train ...`; each rank
+  draws its own batches, DistributedDataParallel averages gradients, only rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+from model.checkpoint import (
+    flatten_optimizer,
+    read_checkpoint,
+    save_checkpoint,
+    save_vcn,
+    unflatten_optimizer,
+)
+from model.config import TrainConfig, VCNConfig
+from model.devices import autocast, pick_device
+from model.losses import lsgan_discriminator_loss
+from model.networks import MultiScaleDiscriminator
+from model.recipe import Batch, VCNObjective
+from model.vcn import VCN
+
+# ----------------------------------------------------------------------------------------------------
+# Data
+
+
+@dataclass
+class TensorData:
+    """Whole training set as tensors: images uint8 (N, C, H, W), targets (N, A) uint8 or (N,) long, and
+    optionally counterfactual images/targets of the same faces with one attribute flipped."""
+
+    images: Tensor
+    targets: Tensor
+    cf_images: Tensor | None = None
+    cf_targets: Tensor | None = None
+
+    def to(self, device: torch.device) -> TensorData:
+        move = {k: (v.to(device) if v is not None else None) for k, v in vars(self).items()}
+        return TensorData(**move)
+
+    def batch(self, idx: Tensor, counterfactual: bool) -> Batch:
+        x = self.images[idx].float().div_(255)
+        tgt = self.targets[idx]
+        if counterfactual and self.cf_images is not None:
+            return Batch(x, tgt, self.cf_images[idx].float().div_(255), self.cf_targets[idx])
+        return Batch(x, tgt)
+
+
+def face_pairs(n: int, seed: int, size: int, workers: int = 0) -> TensorData:
+    """Render n faces of `seed` and, for each, the same face with one random attribute flipped."""
+    import numpy as np
+
+    from model.data import faces
+
+    batch = faces.sample_faces(seed, 0, n)
+    which = np.random.default_rng([seed, 7]).integers(0, len(faces.ATTRIBUTES), size=n)
+    cf_attrs = batch.attrs.copy()
+    cf_images = np.empty((n, size, size, 3), np.uint8)
+    images = faces.render(batch, size=size, workers=workers)
+    for a in range(len(faces.ATTRIBUTES)):
+        rows = np.flatnonzero(which == a)
+        if rows.size == 0:
+            continue
+        sub = faces.FaceBatch(batch.attrs[rows], batch.styles[rows], batch.nuisance[rows])
+        flipped = faces.flip(sub, a)
+        cf_attrs[rows] = flipped.attrs
+        cf_images[rows] = faces.render(flipped, size=size, workers=workers)
+
+    def chw(a: np.ndarray) -> Tensor:
+        return torch.from_numpy(a).permute(0, 3, 1, 2).contiguous()
+
+    return TensorData(chw(images), torch.from_numpy(batch.attrs.copy()), chw(cf_images), torch.from_numpy(cf_attrs))
+
+
+def load_face_pairs(n: int, seed: int, size: int, cache: Path | None, workers: int = 0) -> TensorData:
+    """face_pairs, cached as a safetensors file (rendering 100k faces takes minutes on two cores)."""
+    if cache is not None and cache.is_file():
+        t, meta = read_checkpoint(cache, role="face_cache")
+        if (meta.get("n"), meta.get("seed"), meta.get("size")) == (n, seed, size):
+            return TensorData(t["images"], t["targets"], t["cf_images"], t["cf_targets"])
+    data = face_pairs(n, seed, size, workers)
+    if cache is not None:
+        save_checkpoint(cache, {k: v for k, v in vars(data).items()}, role="face_cache", n=n, seed=seed, size=size)
+    return data
+
+
+def mnist_data(root: str | None) -> TensorData:
+    from model.data.mnist import load_mnist
+
+    images, labels = load_mnist(root, "train")
+    return TensorData(torch.from_numpy(images).unsqueeze(1), torch.from_numpy(labels).long())
+
+
+def load_training_data(vcfg: VCNConfig, tcfg: TrainConfig, data_root: str | None, cache: Path | None,
+                       workers: int) -> TensorData:
+    if vcfg.dataset == "mnist":
+        return mnist_data(data_root)
+    if vcfg.dataset == "faces":
+        return load_face_pairs(tcfg.train_size, tcfg.seed, vcfg.image_size, cache, workers)
+    if vcfg.dataset == "celeba":
+        from model.data.celeba import CelebADataset
+
+        ds = CelebADataset(data_root, "train", vcfg.image_size)
+        loader = torch.utils.data.DataLoader(ds, batch_size=256, num_workers=workers)
+        imgs, tgts = zip(*[(x.mul(255).round().to(torch.uint8), y.to(torch.uint8)) for x, y in loader],
+                         strict=True)
+        return TensorData(torch.cat(imgs), torch.cat(tgts))
+    raise ValueError(f"unknown dataset {vcfg.dataset!r}")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Train state: everything a resumed run needs, in one safetensors file
+
+
+def save_train_state(path: Path, model: VCN, opt: torch.optim.Optimizer, step: int, gens: dict,
+                     vcfg: VCNConfig, tcfg: TrainConfig, disc=None, d_opt=None) -> None:
+    tensors = {f"model/{k}": v for k, v in model.state_dict().items()}
+    opt_t, opt_groups = flatten_optimizer(opt, "opt")
+    tensors.update(opt_t)
+    meta = {"step": step, "config": vcfg.to_json(), "train_config": tcfg.to_json(), "opt": opt_groups}
+    if disc is not None:
+        tensors.update({f"disc/{k}": v for k, v in disc.state_dict().items()})
+        d_t, d_groups = flatten_optimizer(d_opt, "d_opt")
+        tensors.update(d_t)
+        meta["d_opt"] = d_groups
+    for name, g in gens.items():
+        tensors[f"rng/{name}"] = g.get_state()
+    save_checkpoint(path, tensors, role="train_state", **meta)
+
+
+def load_train_state(path: Path, model: VCN, opt, gens: dict, disc=None, d_opt=None) -> int:
+    t, meta = read_checkpoint(path, role="train_state")
+    model.load_state_dict({k[6:]: v for k, v in t.items() if k.startswith("model/")})
+    unflatten_optimizer(opt, t, "opt", meta["opt"])
+    if disc is not None and "d_opt" in meta:
+        disc.load_state_dict({k[5:]: v for k, v in t.items() if k.startswith("disc/")})
+        unflatten_optimizer(d_opt, t, "d_opt", meta["d_opt"])
+    for name, g in gens.items():
+        g.set_state(t[f"rng/{name}"])
+    return int(meta["step"])
+
+
+# ----------------------------------------------------------------------------------------------------
+# The loop
+
+
+def train(vcfg: VCNConfig, tcfg: TrainConfig, out_dir: str | os.PathLike, *, device: str = "auto",
+          max_time: float | None = None, resume: bool = False, data_root: str | None = None,
+          data_cache: str | None = None, judge_path: str | None = None, ckpt_every: int = 1000,
+          sample_every: int = 2000, log_every: int = 50, workers: int = 0, progress: bool = True,
+          data: TensorData | None = None) -> Path:
+    """Train a VCN; returns the path of model.safetensors. See the module docstring."""
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    rank = int(os.environ.get("RANK", "0"))
+    dev = pick_device(device)
+    if distributed:
+        if dev.type == "cuda":
+            dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(dev)
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    out = Path(out_dir)
+    if rank == 0:
+        (out / "samples").mkdir(parents=True, exist_ok=True)
+
+    torch.manual_seed(tcfg.seed)  # same initial weights on every rank
+    model = VCN(vcfg).to(dev)
+    if dev.type == "cpu":
+        model = model.to(memory_format=torch.channels_last)
+    judge = _load_judge(judge_path, dev) if tcfg.judge_weight > 0 else None
+    disc = MultiScaleDiscriminator(vcfg).to(dev) if tcfg.adv_weight > 0 else None
+    objective = VCNObjective(model, tcfg, judge, disc)
+    opt = torch.optim.Adam(model.parameters(), lr=tcfg.lr, betas=tcfg.betas, weight_decay=tcfg.weight_decay)
+    d_opt = torch.optim.Adam(disc.parameters(), lr=tcfg.lr, betas=tcfg.betas) if disc is not None else None
+    gens = {"data": torch.Generator().manual_seed(tcfg.seed * 1000 + rank),
+            "noise": torch.Generator(device=dev).manual_seed(tcfg.seed * 1000 + rank + 1)}
+
+    step = 0
+    last = out / "last.safetensors"
+    if resume and last.is_file():
+        step = load_train_state(last, model, opt, gens, disc, d_opt)
+    if data is None:
+        cache = Path(data_cache) if data_cache else None
+        data = load_training_data(vcfg, tcfg, data_root, cache, workers)
+    data = data.to(dev)
+    if vcfg.kind == "multilabel" and not vcfg.attribute_rates:
+        # Stored in the checkpoint so `sample` draws unspecified attributes as often as training saw them.
+        vcfg = dataclasses.replace(vcfg, attribute_rates=tuple(data.targets.float().mean(0).tolist()))
+        model.cfg = vcfg
+    runner = torch.nn.parallel.DistributedDataParallel(objective) if distributed else objective
+    counterfactual = tcfg.swap_weight > 0
+
+    log_path = out / "log.csv"
+    log_file = open(log_path, "a", newline="") if rank == 0 else None
+    writer = None
+    t0, seen, last_log = time.time(), 0, time.time()
+    bar = _progress(tcfg.steps, step, progress and rank == 0)
+    model.train()
+    while step < tcfg.steps:
+        idx = torch.randint(data.images.shape[0], (tcfg.batch_size,), generator=gens["data"]).to(dev)
+        batch = data.batch(idx, counterfactual)
+        with autocast(dev):
+            losses = runner(batch, gens["noise"])
+        opt.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        opt.step()
+        if disc is not None:
+            with autocast(dev):
+                d_loss = lsgan_discriminator_loss(disc(batch.x), disc(objective.last_fakes))
+            d_opt.zero_grad(set_to_none=True)
+            d_loss.backward()
+            d_opt.step()
+            losses["disc"] = d_loss.detach()
+        step += 1
+        seen += tcfg.batch_size * (2 if counterfactual else 1)
+
+        out_of_time = max_time is not None and time.time() - t0 > max_time
+        if rank == 0:
+            if step % log_every == 0 or step == tcfg.steps:
+                now = time.time()
+                if not math.isfinite(float(losses["total"])):  # checked here: .item() syncs the GPU
+                    raise FloatingPointError(f"loss became {float(losses['total'])} at step {step}")
+                row = {"step": step, "time_s": round(now - t0, 2), "img_per_s": round(seen / (now - last_log), 1)}
+                row.update({k: round(float(v), 5) for k, v in losses.items()})
+                if writer is None:
+                    writer = csv.DictWriter(log_file, fieldnames=list(row))
+                    if log_file.tell() == 0:
+                        writer.writeheader()
+                writer.writerow(row)
+                log_file.flush()
+                bar.set_postfix(loss=row["total"], img_s=row["img_per_s"])
+                seen, last_log = 0, now
+            if step % sample_every == 0:
+                _sample_grid(model, batch, out / "samples" / f"step_{step:06d}.png")
+            if step % ckpt_every == 0 or step == tcfg.steps or out_of_time:
+                save_train_state(last, model, opt, step, gens, vcfg, tcfg, disc, d_opt)
+                save_vcn(out / "model.safetensors", model, tcfg, metrics={"step": step})
+        bar.update(1)
+        if distributed:  # every rank must stop on the same step
+            flag = torch.tensor([float(out_of_time)], device=dev)
+            dist.all_reduce(flag)
+            out_of_time = bool(flag.item())
+        if out_of_time:
+            break
+    bar.close()
+    if log_file is not None:
+        log_file.close()
+    if distributed:
+        dist.barrier()
+        dist.destroy_process_group()
+    return out / "model.safetensors"
+
+
+def _load_judge(path: str | None, dev: torch.device):
+    if path is None:
+        raise ValueError("judge_weight > 0 needs --judge PATH (a judge trained on real renders only)")
+    from model.oracle import load_oracle
+
+    judge = load_oracle(path, dev).eval()
+    return _Logits(judge)
+
+
+class _Logits(torch.nn.Module):
+    """Adapter: the oracle's attribute logits only."""
+
+    def __init__(self, oracle: torch.nn.Module):
+        super().__init__()
+        self.oracle = oracle
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.oracle.attribute_logits(x)
+
+
+@torch.no_grad()
+def _sample_grid(model: VCN, batch: Batch, path: Path) -> None:
+    """Rows: inputs, reconstructions, and prior edits, written as one PNG."""
+    from torchvision.utils import save_image
+
+    was_training = model.training
+    model.eval()
+    x = batch.x[:8].float()
+    rows = [x, model.reconstruct(x)]
+    if model.cfg.kind == "multilabel":
+        rows.append(model.edit(x, {model.cfg.capsule_names[15]: True}, seed=0))  # Eyeglasses on faces
+    else:
+        rows.append(model.sample_states(torch.arange(8) % model.cfg.num_names, seed=0))
+    save_image(torch.cat(rows).float().cpu(), path, nrow=8)
+    model.train(was_training)
+
+
+def _progress(total: int, initial: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, disable=not enabled, unit="step", dynamic_ncols=True)
