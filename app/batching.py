@@ -21,7 +21,7 @@ from typing import Any, Generic, TypeVar
 
 import torch
 
-from app.errors import Busy
+from app.errors import Busy, InvalidInput
 from app.metrics import Metrics
 
 R = TypeVar("R")
@@ -169,9 +169,7 @@ class Engine:
         self.worker = Worker(metrics)
         wait_s = batch_max_wait_ms / 1000.0
         self._predict = Batcher("predict", self._predict_batch, self.worker, batch_max_size, wait_s)
-        self._reconstruct = Batcher(
-            "reconstruct", self._reconstruct_batch, self.worker, batch_max_size, wait_s
-        )
+        self._reconstruct = Batcher("reconstruct", self._reconstruct_batch, self.worker, batch_max_size, wait_s)
 
     # -- lifecycle
     async def start(self) -> None:
@@ -238,7 +236,10 @@ class Engine:
             extra = {k: self._to_device(v) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
             return getattr(self.model, method)(*moved, **extra).cpu()
 
-        return await self.worker.run(op, run)
+        try:
+            return await self.worker.run(op, run)
+        except (KeyError, ValueError) as exc:  # the model's word for "these arguments make no sense"
+            raise InvalidInput(str(exc.args[0]) if exc.args else type(exc).__name__) from exc
 
     async def run(self, op: str, fn: Callable[..., R], *args: Any) -> R:
         """Run any blocking ``fn`` on the worker (e.g. the face renderer), timed as ``op``."""

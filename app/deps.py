@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-import torch
 from fastapi import Depends, Request
 
 from app.batching import Engine
@@ -14,20 +13,15 @@ from app.errors import NotReady
 from app.imaging import ImagePolicy
 
 
-def resolve_device(choice: str) -> torch.device:
-    """'auto' -> CUDA when available, else CPU; 'cuda' without CUDA is an error (one line)."""
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' requested but CUDA is not available")
-    if choice == "auto":
-        choice = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(choice)
-
-
 def load_model(settings: Settings) -> Any:
-    """Load the checkpoint named by ``settings.weights`` in eval mode (raises ``CheckpointError``)."""
-    from model.checkpoint import load_vcn
+    """Load the checkpoint named by ``settings.weights`` in eval mode.
 
-    return load_vcn(settings.weights, device=resolve_device(settings.device))
+    Raises ``CheckpointError`` for an unusable file, ``RuntimeError`` for device cuda without a GPU.
+    """
+    from model.checkpoint import load_vcn
+    from model.devices import pick_device
+
+    return load_vcn(settings.weights, device=pick_device(settings.device))
 
 
 def image_policy(settings: Settings, model: Any) -> ImagePolicy:

@@ -63,6 +63,15 @@ def parse_flags(raw: str, field: str, known: tuple[str, ...]) -> dict[str, bool]
     return flags
 
 
+def check_one_class(flags: dict[str, bool], field: str, engine: Engine) -> None:
+    """Digit (multiclass) models: ``field`` may name at most one class, set to true."""
+    if engine.cfg.kind != "multiclass":
+        return
+    chosen = [name for name, on in flags.items() if on]
+    if len(chosen) > 1 or len(chosen) < len(flags):
+        raise InvalidInput(f'{field}: a digit model takes one class set to true, e.g. {{"{engine.names[0]}": true}}')
+
+
 def parse_names(raw: str, field: str, known: tuple[str, ...]) -> list[str]:
     """A JSON list of attribute names, checked against the model (422 otherwise)."""
     try:
@@ -81,9 +90,7 @@ def check_names(names: Any, field: str, known: tuple[str, ...]) -> None:
         raise InvalidInput(f"{field}: unknown attribute(s) {shown}; see GET /api/attributes")
 
 
-async def load_image(
-    upload: UploadFile, policy: imaging.ImagePolicy, field: str = "image"
-) -> imaging.Prepared:
+async def load_image(upload: UploadFile, policy: imaging.ImagePolicy, field: str = "image") -> imaging.Prepared:
     """Bounded read, then decode and validate off the event loop; errors name the field."""
     try:
         data = await imaging.read_upload(upload, policy.max_upload_bytes, field)
@@ -145,14 +152,13 @@ async def edit(
     engine: AdmittedEngine,
     policy: PolicyDep,
     image: ImageField,
-    set_: Annotated[
-        str, Form(alias="set", description='JSON object name -> bool, e.g. {"Eyeglasses": true}')
-    ],
+    set_: Annotated[str, Form(alias="set", description='JSON object name -> bool, e.g. {"Eyeglasses": true}')],
     resample: Annotated[str, Form(description="JSON list of names whose style is redrawn")] = "[]",
     seed: SeedField = 0,
 ) -> Response:
     """Switch attributes on or off (and optionally draw a new style for some), keeping the rest."""
     flags = parse_flags(set_, "set", engine.names)
+    check_one_class(flags, "set", engine)
     redraw = parse_names(resample, "resample", engine.names)
     prepared = await load_image(image, policy)
     out = await engine.call("edit", "edit", prepared.tensor, set=flags, resample=redraw, seed=seed)
@@ -171,9 +177,7 @@ async def resample(
     """``n`` new styles of one attribute (e.g. different glasses), everything else kept."""
     check_names([attribute], "attribute", engine.names)
     prepared = await load_image(image, policy)
-    return await images_response(
-        await engine.call("resample", "resample", prepared.tensor, attribute, n, seed=seed)
-    )
+    return await images_response(await engine.call("resample", "resample", prepared.tensor, attribute, n, seed=seed))
 
 
 @router.post("/swap", response_class=Response, responses=_PNG)
@@ -225,6 +229,7 @@ async def sample(
 ) -> ImagesResponse:
     """New images from the prior with the chosen attributes on or off."""
     flags = parse_flags(attributes, "attributes", engine.names)
+    check_one_class({k: v for k, v in flags.items() if v}, "attributes", engine)
     return await images_response(await engine.call("sample", "sample", flags, n, seed=seed))
 
 

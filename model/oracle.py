@@ -1,0 +1,471 @@
+"""The independent judges: plain CNNs (no capsules) that read images the way a person would.
+
+- `Oracle` reads a rendered face: 40 attribute logits, one style classifier per style-bearing attribute
+  (which pair of glasses, which hat), and the nuisance factors (regressed in [0, 1]). Its penultimate
+  layer, `features`, feeds the Fréchet distance. Trained on rendered faces of seed 1 ("oracle", used
+  only by evaluation) or seed 2 ("judge", which the training recipe may read edits with); the VCN
+  trains on seed 0 and is evaluated on seed 10_000, so no judge has seen a face the VCN trained on or
+  is tested with.
+- `DigitJudge` reads an MNIST digit (10 logits), trained on MNIST's training split.
+
+Nothing here imports model.networks: the judges share no weights or code paths with the VCN.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from model.checkpoint import CheckpointError, load_state, read_checkpoint, save_checkpoint
+from model.config import CELEBA_ATTRIBUTES, DIGITS, from_dict
+
+ORACLE_SEED = 1  # the eval oracle's training faces
+JUDGE_SEED = 2  # the training-time judge's faces
+TEST_SEED = 10_000  # evaluation faces (model.evaluate)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Configs
+
+
+@dataclass(frozen=True)
+class OracleConfig:
+    """Shape of an Oracle. style_names[i] has style_counts[i] style ids; nuisance values are in [0, 1]."""
+
+    image_size: int = 64
+    channels: int = 3
+    attribute_names: tuple[str, ...] = CELEBA_ATTRIBUTES
+    style_names: tuple[str, ...] = ()
+    style_counts: tuple[int, ...] = ()
+    nuisance_names: tuple[str, ...] = ()
+    width: int = 16
+    feature_dim: int = 256
+    dataset: str = "faces"  # what it was trained on: "faces" (rendered) or "celeba"
+
+    def __post_init__(self) -> None:
+        for name in ("attribute_names", "style_names", "style_counts", "nuisance_names"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        if len(self.style_names) != len(self.style_counts):
+            raise ValueError("style_names and style_counts must have the same length")
+        unknown = set(self.style_names) - set(self.attribute_names)
+        if unknown:
+            raise ValueError(f"style attributes {sorted(unknown)} are not attributes")
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> OracleConfig:
+        return from_dict(cls, json.loads(text))
+
+    @classmethod
+    def for_faces(cls, image_size: int = 64, width: int = 16, **kw: Any) -> OracleConfig:
+        """The config matching model.data.faces (attributes, style attributes and counts, nuisance)."""
+        from model.data import faces
+
+        return cls(image_size=image_size, attribute_names=tuple(faces.ATTRIBUTES),
+                   style_names=tuple(faces.STYLE_ATTRIBUTES),
+                   style_counts=tuple(int(faces.STYLE_COUNTS[s]) for s in faces.STYLE_ATTRIBUTES),
+                   nuisance_names=tuple(faces.NUISANCE), width=width, **kw)
+
+
+@dataclass(frozen=True)
+class DigitJudgeConfig:
+    image_size: int = 28
+    channels: int = 1
+    class_names: tuple[str, ...] = DIGITS
+    width: int = 32
+    feature_dim: int = 128
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "class_names", tuple(self.class_names))
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> DigitJudgeConfig:
+        return from_dict(cls, json.loads(text))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Networks
+
+
+def _block(cin: int, cout: int, stride: int) -> list[nn.Module]:
+    return [nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+
+
+def _fit(x: Tensor, size: int) -> Tensor:
+    """Resize (B, C, H, W) to size x size (area-averaging down, bilinear up) if it is not already."""
+    if x.shape[-1] == size and x.shape[-2] == size:
+        return x
+    mode = "area" if x.shape[-1] > size else "bilinear"
+    return F.interpolate(x, size=(size, size), mode=mode, **({} if mode == "area" else {"align_corners": False}))
+
+
+@dataclass
+class OracleReading:
+    """What the oracle sees in a batch: attrs (B, A) bool, attr_prob (B, A), styles (B, S) long (argmax,
+    meaningful only where the attribute reads present), nuisance (B, N) in [0, 1]."""
+
+    attrs: Tensor
+    attr_prob: Tensor
+    styles: Tensor
+    nuisance: Tensor
+
+
+class Oracle(nn.Module):
+    """A plain CNN: 3x3 conv blocks halving to 4x4 (widths w, 2w, 4w, 8w, 8w...), a linear feature layer,
+    then linear heads. Images (B, C, H, W) in [0, 1]; other sizes are resized to cfg.image_size."""
+
+    def __init__(self, cfg: OracleConfig):
+        super().__init__()
+        self.cfg = cfg
+        w = cfg.width
+        layers: list[nn.Module] = _block(cfg.channels, w, 1)
+        cin = w
+        for i in range(int(math.log2(cfg.image_size // 4))):
+            cout = w * min(2 ** (i + 1), 8)
+            layers += _block(cin, cout, 2) + _block(cout, cout, 1)
+            cin = cout
+        self.trunk = nn.Sequential(*layers)
+        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(cin * 16, cfg.feature_dim), nn.ReLU(inplace=True))
+        self.attr_head = nn.Linear(cfg.feature_dim, len(cfg.attribute_names))
+        self.style_heads = nn.ModuleList(nn.Linear(cfg.feature_dim, k) for k in cfg.style_counts)
+        self.nuisance_head = nn.Linear(cfg.feature_dim, len(cfg.nuisance_names))
+        self.style_index = [cfg.attribute_names.index(s) for s in cfg.style_names]
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def features(self, x: Tensor) -> Tensor:
+        """(B, C, H, W) in [0, 1] -> (B, feature_dim) penultimate activations (for the Fréchet distance)."""
+        return self.fc(self.trunk(_fit(x, self.cfg.image_size) - 0.5))
+
+    def forward(self, x: Tensor) -> tuple[Tensor, list[Tensor], Tensor]:
+        """(B, C, H, W) -> attribute logits (B, A), style logits [(B, count_s)] * S, nuisance logits (B, N)."""
+        h = self.features(x)
+        return self.attr_head(h), [head(h) for head in self.style_heads], self.nuisance_head(h)
+
+    @torch.inference_mode()
+    def read(self, x: Tensor) -> OracleReading:
+        attr_logits, style_logits, nuisance_logits = self(x)
+        prob = torch.sigmoid(attr_logits.float())
+        styles = (torch.stack([s.argmax(dim=-1) for s in style_logits], dim=1) if style_logits
+                  else prob.new_zeros((x.shape[0], 0), dtype=torch.long))
+        return OracleReading(prob > 0.5, prob, styles, torch.sigmoid(nuisance_logits.float()))
+
+
+class DigitJudge(nn.Module):
+    """A plain MNIST CNN: two pairs of 3x3 convs with max-pooling (28 -> 14 -> 7), a feature layer, 10 logits."""
+
+    def __init__(self, cfg: DigitJudgeConfig):
+        super().__init__()
+        self.cfg = cfg
+        w = cfg.width
+        self.trunk = nn.Sequential(
+            *_block(cfg.channels, w, 1), *_block(w, w, 1), nn.MaxPool2d(2),
+            *_block(w, 2 * w, 1), *_block(2 * w, 2 * w, 1), nn.MaxPool2d(2),
+        )
+        side = cfg.image_size // 4
+        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(2 * w * side * side, cfg.feature_dim), nn.ReLU(inplace=True))
+        self.head = nn.Linear(cfg.feature_dim, len(cfg.class_names))
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def features(self, x: Tensor) -> Tensor:
+        """(B, 1, 28, 28) in [0, 1] -> (B, feature_dim)."""
+        return self.fc(self.trunk(_fit(x, self.cfg.image_size) - 0.5))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(B, 1, 28, 28) -> class logits (B, K)."""
+        return self.head(self.features(x))
+
+    @torch.inference_mode()
+    def read(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """-> predicted class (B,) long, class probabilities (B, K)."""
+        prob = torch.softmax(self(x).float(), dim=-1)
+        return prob.argmax(dim=-1), prob
+
+
+# ----------------------------------------------------------------------------------------------------
+# Losses and measurement
+
+
+def oracle_losses(oracle: Oracle, images: Tensor, attrs: Tensor, styles: Tensor, nuisance: Tensor) -> dict[str, Tensor]:
+    """images (B, C, H, W), attrs (B, A) {0, 1}, styles (B, S) long, nuisance (B, N) in [0, 1].
+
+    Attribute BCE (mean over attributes), style cross-entropy only where the attribute is present (mean
+    over those), nuisance BCE against the soft targets. Returns the terms and their sum, "total"."""
+    attr_logits, style_logits, nuisance_logits = oracle(images)
+    out = {"attr": F.binary_cross_entropy_with_logits(attr_logits.float(), attrs.float())}
+    style = attr_logits.new_zeros((), dtype=torch.float32)
+    for s, (logits, a) in enumerate(zip(style_logits, oracle.style_index, strict=True)):
+        present = attrs[:, a] > 0.5
+        if present.any():
+            style = style + F.cross_entropy(logits[present].float(), styles[present, s])
+    out["style"] = style / max(1, len(style_logits))
+    out["nuisance"] = (F.binary_cross_entropy_with_logits(nuisance_logits.float(), nuisance.float())
+                       if nuisance.shape[1] else style.new_zeros(()))
+    out["total"] = out["attr"] + out["style"] + out["nuisance"]
+    return out
+
+
+def _named(names: tuple[str, ...], values: Tensor) -> dict[str, float]:
+    return {k: round(float(v), 5) for k, v in zip(names, values, strict=True)}
+
+
+@torch.inference_mode()
+def measure_oracle(oracle: Oracle, batches: Iterator[tuple[Tensor, Tensor, Tensor, Tensor]]) -> dict[str, Any]:
+    """Accuracy of an oracle on held-out (images, attrs, styles, nuisance) batches.
+
+    Returns attr_accuracy (mean over attributes), attr_accuracy_min, per-attribute accuracy, style
+    accuracy over present attributes (pooled, and per style attribute), nuisance MAE (mean, per factor)."""
+    cfg = oracle.cfg
+    attr_hits = torch.zeros(len(cfg.attribute_names), dtype=torch.float64)
+    style_hits = torch.zeros(len(cfg.style_names), dtype=torch.float64)
+    style_n = torch.zeros(len(cfg.style_names), dtype=torch.float64)
+    nuis_err = torch.zeros(len(cfg.nuisance_names), dtype=torch.float64)
+    n = 0
+    for images, attrs, styles, nuisance in batches:
+        r = oracle.read(images.to(oracle.device))
+        attrs, styles, nuisance = attrs.to(r.attrs.device), styles.to(r.attrs.device), nuisance.to(r.attrs.device)
+        attr_hits += (r.attrs == (attrs > 0.5)).sum(0).double().cpu()
+        if cfg.style_names:
+            present = attrs[:, oracle.style_index] > 0.5
+            style_hits += ((r.styles == styles) & present).sum(0).double().cpu()
+            style_n += present.sum(0).double().cpu()
+        nuis_err += (r.nuisance - nuisance.float()).abs().sum(0).double().cpu()
+        n += images.shape[0]
+    attr_acc = attr_hits / max(n, 1)
+    style_acc = style_hits / style_n.clamp(min=1)
+    mae = nuis_err / max(n, 1)
+    return {
+        "n": n,
+        "attr_accuracy": float(attr_acc.mean()),
+        "attr_accuracy_min": float(attr_acc.min()),
+        "attr_accuracy_per_attribute": _named(cfg.attribute_names, attr_acc),
+        "style_accuracy": float(style_hits.sum() / style_n.sum().clamp(min=1)),
+        "style_accuracy_per_attribute": _named(cfg.style_names, style_acc),
+        "nuisance_mae": float(mae.mean()) if len(mae) else 0.0,
+        "nuisance_mae_per_factor": _named(cfg.nuisance_names, mae),
+    }
+
+
+# ----------------------------------------------------------------------------------------------------
+# Checkpoints
+
+
+def save_oracle(path: str | os.PathLike, oracle: Oracle | DigitJudge, metrics: dict | None = None,
+                role: str | None = None, **extra: Any) -> Path:
+    """Save an Oracle (role "oracle" or "judge") or a DigitJudge (role "digit_judge") with its config."""
+    role = role or ("digit_judge" if isinstance(oracle, DigitJudge) else "oracle")
+    meta = {"config": json.loads(oracle.cfg.to_json()), "metrics": metrics or {}, **extra}
+    return save_checkpoint(path, oracle.state_dict(), role=role, **meta)
+
+
+def _load(path: str | os.PathLike, roles: tuple[str, ...], build: Callable[[dict], nn.Module],
+          device: str | torch.device) -> nn.Module:
+    tensors, meta = read_checkpoint(path)
+    if meta.get("role") not in roles:
+        raise CheckpointError(f"{path}: holds a {meta.get('role')!r} checkpoint, expected one of {list(roles)}")
+    try:
+        module = build(meta["config"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: bad or missing config in metadata ({e})") from None
+    load_state(module, tensors, path)
+    module.metadata = meta
+    return module.to(device).eval()
+
+
+def load_oracle(path: str | os.PathLike, device: str | torch.device = "cpu",
+                role: str | None = None) -> Oracle:
+    """An Oracle in eval mode on `device`. role: "oracle", "judge", or None for either."""
+    roles = (role,) if role else ("oracle", "judge")
+    return _load(path, roles, lambda c: Oracle(from_dict(OracleConfig, c)), device)
+
+
+def load_digit_judge(path: str | os.PathLike, device: str | torch.device = "cpu") -> DigitJudge:
+    return _load(path, ("digit_judge",), lambda c: DigitJudge(from_dict(DigitJudgeConfig, c)), device)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Training
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA; plain fp32 elsewhere."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _lr_at(step: int, steps: int, lr: float, warmup: int = 100) -> float:
+    """Linear warm-up, then cosine decay to 5 % of lr."""
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    t = (step - warmup) / max(1, steps - warmup)
+    return lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
+
+
+def _forever(loader: torch.utils.data.DataLoader) -> Iterator:
+    while True:
+        yield from loader
+
+
+def _loader(dataset: torch.utils.data.Dataset, batch: int, workers: int, shuffle: bool, seed: int,
+            device: torch.device) -> torch.utils.data.DataLoader:
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=batch, shuffle=shuffle, drop_last=shuffle, num_workers=workers,
+        pin_memory=device.type == "cuda", persistent_workers=workers > 0 and shuffle,
+        generator=torch.Generator().manual_seed(seed) if shuffle else None)
+
+
+def _default_workers(device: torch.device) -> int:
+    cores = os.cpu_count() or 1
+    return min(12, cores - 2) if device.type == "cuda" else min(2, max(0, cores - 1))
+
+
+def _train_loop(model: nn.Module, batches: Iterator, loss_fn: Callable[[nn.Module, tuple], dict[str, Tensor]],
+                steps: int, lr: float, device: torch.device, max_time: float | None, log_every: int,
+                log: Callable[[str], None] | None, name: str) -> dict[str, Any]:
+    """Adam with warm-up + cosine; stops after `steps` or `max_time` seconds. Returns a short history."""
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    model.train()
+    start, history, running, step = time.time(), [], 0.0, 0
+    for step in range(steps):
+        if max_time is not None and time.time() - start > max_time:
+            break
+        for group in opt.param_groups:
+            group["lr"] = _lr_at(step, steps, lr)
+        batch = [t.to(device, non_blocking=True) for t in next(batches)]
+        if device.type == "cpu":
+            batch[0] = batch[0].contiguous(memory_format=torch.channels_last)
+        with _autocast(device):
+            losses = loss_fn(model, tuple(batch))
+        opt.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        opt.step()
+        running += float(losses["total"])
+        if (step + 1) % log_every == 0:
+            history.append({"step": step + 1, "loss": running / log_every, "seconds": round(time.time() - start, 1)})
+            if log:
+                log(f"{name} step {step + 1}/{steps}  loss {running / log_every:.4f}  "
+                    f"{time.time() - start:.0f}s  " + "  ".join(f"{k} {float(v):.3f}" for k, v in losses.items()))
+            running = 0.0
+    model.eval()
+    return {"steps": step + 1 if steps else 0, "seconds": round(time.time() - start, 1), "history": history}
+
+
+def train_oracle(size: int = 64, n_train: int = 200_000, seed: int = ORACLE_SEED, steps: int = 6000,
+                 batch: int = 128, device: str | torch.device | None = None,
+                 out_path: str | os.PathLike | None = "weights/oracle.safetensors", max_time: float | None = None,
+                 role: str = "oracle", width: int = 16, lr: float = 2e-3, workers: int | None = None,
+                 n_val: int = 2000, log_every: int = 100, log: Callable[[str], None] | None = print,
+                 ) -> tuple[Oracle, dict[str, Any]]:
+    """Train an Oracle on faces rendered on the fly (faces.FaceDataset(n_train, seed) + DataLoader workers),
+    measure it on n_val held-out faces of the same seed (indices n_train..n_train+n_val, never trained
+    on) and save it (role "oracle", or "judge" with seed JUDGE_SEED) with those metrics in the metadata.
+
+    Use seed 1 for the eval oracle and 2 for the training judge: the VCN trains on seed 0 and is
+    tested on seed 10_000. Returns (oracle in eval mode, metrics)."""
+    from model.data import faces
+
+    if seed in (0, TEST_SEED):
+        raise ValueError(f"seed {seed} is the VCN's training or test seed; an oracle must not see those faces")
+    device = torch.device(device) if device is not None else default_device()
+    workers = _default_workers(device) if workers is None else workers
+    torch.manual_seed(seed)
+    oracle = Oracle(OracleConfig.for_faces(image_size=size, width=width)).to(device)
+    if device.type == "cpu":
+        oracle = oracle.to(memory_format=torch.channels_last)
+    train_set = faces.FaceDataset(n_train, seed=seed, size=size)
+    batches = _forever(_loader(train_set, batch, workers, True, seed, device))
+    info = _train_loop(oracle, batches, lambda m, b: oracle_losses(m, *b), steps, lr, device, max_time,
+                       log_every, log, role)
+    val_set = faces.FaceDataset(n_val, seed=seed, size=size, start=n_train)
+    metrics = measure_oracle(oracle, iter(_loader(val_set, 256, workers, False, seed, device)))
+    metrics.update({"train_seed": seed, "n_train": n_train, "batch": batch, "val_start": n_train, **info})
+    if log:
+        log(f"{role}: attributes {metrics['attr_accuracy']:.4f} (min {metrics['attr_accuracy_min']:.4f}), "
+            f"styles {metrics['style_accuracy']:.4f}, nuisance MAE {metrics['nuisance_mae']:.4f} "
+            f"on {n_val} held-out faces")
+    if out_path is not None:
+        save_oracle(out_path, oracle, metrics, role=role)
+    return oracle, metrics
+
+
+class _MnistTensors(torch.utils.data.Dataset):
+    """uint8 (N, 28, 28) + labels -> (float (1, 28, 28) [0, 1], label), with a random shift of up to
+    `shift` pixels when training (so the judge tolerates generated digits that sit off-centre)."""
+
+    def __init__(self, images: Tensor, labels: Tensor, shift: int = 0):
+        self.images, self.labels, self.shift = images, labels, shift
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
+        x = self.images[i].float().div(255).unsqueeze(0)
+        if self.shift:
+            dx, dy = torch.randint(-self.shift, self.shift + 1, (2,)).tolist()
+            x = torch.roll(F.pad(x, [self.shift] * 4), (dy, dx), dims=(1, 2))[:, self.shift:-self.shift,
+                                                                               self.shift:-self.shift]
+        return x, self.labels[i]
+
+
+@torch.inference_mode()
+def measure_digit_judge(judge: DigitJudge, images: Tensor, labels: Tensor, batch: int = 1000) -> dict[str, Any]:
+    """images uint8 (N, 28, 28), labels (N,) -> accuracy, error rate."""
+    hits = 0
+    for i in range(0, len(labels), batch):
+        x = images[i : i + batch].float().div(255).unsqueeze(1).to(judge.device)
+        hits += int((judge.read(x)[0].cpu() == labels[i : i + batch]).sum())
+    return {"n": len(labels), "accuracy": hits / len(labels), "error_rate": 1 - hits / len(labels)}
+
+
+def train_digit_judge(data_root: str | os.PathLike | None = None, steps: int = 3000, batch: int = 128,
+                      device: str | torch.device | None = None,
+                      out_path: str | os.PathLike | None = "weights/digit_judge.safetensors",
+                      max_time: float | None = None, seed: int = ORACLE_SEED, lr: float = 2e-3, width: int = 32,
+                      workers: int = 0, log_every: int = 100, log: Callable[[str], None] | None = print,
+                      ) -> tuple[DigitJudge, dict[str, Any]]:
+    """Train the DigitJudge on MNIST's training split, measure it on the test split, save it
+    (role "digit_judge") with those metrics. Returns (judge in eval mode, metrics)."""
+    from model.data.mnist import load_mnist
+
+    device = torch.device(device) if device is not None else default_device()
+    torch.manual_seed(seed)
+    images, labels = load_mnist(data_root, "train")
+    judge = DigitJudge(DigitJudgeConfig(width=width)).to(device)
+    batches = _forever(_loader(_MnistTensors(images, labels, shift=2), batch, workers, True, seed, device))
+    info = _train_loop(judge, batches, lambda m, b: {"total": F.cross_entropy(m(b[0]).float(), b[1])},
+                       steps, lr, device, max_time, log_every, log, "digit_judge")
+    test_images, test_labels = load_mnist(data_root, "test")
+    metrics = {**measure_digit_judge(judge, test_images, test_labels), "train_seed": seed, "batch": batch, **info}
+    if log:
+        log(f"digit_judge: test accuracy {metrics['accuracy']:.4f}")
+    if out_path is not None:
+        save_oracle(out_path, judge, metrics, role="digit_judge")
+    return judge, metrics
+

@@ -1,0 +1,146 @@
+"""model/losses.py: each loss against a hand computation or its known optimum."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from model.capsules import capsule_kl
+from model.losses import (
+    attribute_judge_loss,
+    capsule_margin_loss,
+    gaussian_kl,
+    lsgan_discriminator_loss,
+    lsgan_generator_loss,
+    mmd_to_prior,
+    reconstruction_loss,
+)
+
+# ----------------------------------------------------------------------------------------------------
+# Eq. 3: margin loss
+
+
+def test_capsule_margin_loss_hand_computed():
+    kl = torch.tensor([[1.0, 70.0, 10.0, 3.0], [2.0, 0.5, 64.0, 100.0]])
+    t = torch.tensor([[1.0, 0.0, 0.0, 1.0], [0.0, 1.0, 1.0, 0.0]])
+    m, lam = 64.0, 0.5
+    # image 0: active 1 + 3; inactive 70 beyond margin -> 0; inactive 10 -> lam * 54
+    first = 1.0 + 0.0 + lam * 54.0 + 3.0
+    # image 1: inactive 2 -> lam * 62; active 0.5 and 64; inactive 100 beyond margin -> 0
+    second = lam * 62.0 + 0.5 + 64.0 + 0.0
+    got = capsule_margin_loss(kl, t, margin=m, down_weight=lam)
+    assert got.shape == ()
+    assert math.isclose(got.item(), (first + second) / 2, rel_tol=1e-6)
+
+
+def test_capsule_margin_loss_gradients():
+    kl = torch.tensor([[1.0, 70.0, 10.0, 3.0]], requires_grad=True)
+    t = torch.tensor([[1.0, 0.0, 0.0, 1.0]])
+    capsule_margin_loss(kl, t, margin=64.0, down_weight=0.25).backward()
+    # active: +1, inactive beyond the margin: exactly 0, inactive inside the margin: -lambda
+    assert torch.equal(kl.grad, torch.tensor([[1.0, 0.0, -0.25, 1.0]]))
+
+
+def test_capsule_margin_loss_accepts_bool_targets_and_is_zero_when_satisfied():
+    kl = torch.tensor([[0.0, 80.0], [90.0, 0.0]])
+    t = torch.tensor([[True, False], [False, True]])
+    assert capsule_margin_loss(kl, t, margin=64.0, down_weight=0.5).item() == 0.0
+
+
+def test_gaussian_kl_mean_of_capsule_kl_and_zero_dim():
+    mu, logvar = torch.randn(5, 3), torch.randn(5, 3)
+    torch.testing.assert_close(gaussian_kl(mu, logvar), capsule_kl(mu, logvar).mean())
+    empty = gaussian_kl(torch.zeros(5, 0), torch.zeros(5, 0))
+    assert empty.shape == () and empty.item() == 0.0
+
+
+# ----------------------------------------------------------------------------------------------------
+# Eq. 4: reconstruction
+
+
+def test_reconstruction_mse_sum_and_mean():
+    x_hat = torch.zeros(2, 1, 2, 2)
+    x = torch.tensor([[[[1.0, 0.0], [0.5, 0.0]]], [[[1.0, 1.0], [1.0, 1.0]]]])
+    # squared errors per image: 1 + 0.25 = 1.25 and 4
+    assert math.isclose(reconstruction_loss(x_hat, x, "mse", "sum").item(), (1.25 + 4.0) / 2, rel_tol=1e-6)
+    assert math.isclose(reconstruction_loss(x_hat, x, "mse", "mean").item(), (1.25 / 4 + 1.0) / 2, rel_tol=1e-6)
+    assert reconstruction_loss(x, x, "mse", "sum").item() == 0.0
+
+
+def test_reconstruction_bce_sum_and_mean():
+    x_hat = torch.tensor([[[[0.9, 0.2]]], [[[0.5, 0.7]]]])
+    x = torch.tensor([[[[1.0, 0.0]]], [[[1.0, 0.5]]]])
+
+    def bce(p, y):
+        return -(y * math.log(p) + (1 - y) * math.log(1 - p))
+
+    img0 = [bce(0.9, 1.0), bce(0.2, 0.0)]
+    img1 = [bce(0.5, 1.0), bce(0.7, 0.5)]
+    assert math.isclose(reconstruction_loss(x_hat, x, "bce", "sum").item(), (sum(img0) + sum(img1)) / 2,
+                        rel_tol=1e-5)
+    assert math.isclose(reconstruction_loss(x_hat, x, "bce", "mean").item(),
+                        (sum(img0) / 2 + sum(img1) / 2) / 2, rel_tol=1e-5)
+    # saturated predictions stay finite (clamped), as do bf16 inputs
+    sat = reconstruction_loss(torch.tensor([[[[0.0, 1.0]]]]), torch.tensor([[[[1.0, 0.0]]]]), "bce")
+    assert torch.isfinite(sat)
+    assert reconstruction_loss(x_hat.bfloat16(), x, "bce").dtype == torch.float32
+
+
+def test_reconstruction_unknown_kind_raises():
+    with pytest.raises(ValueError, match="l1"):
+        reconstruction_loss(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 2), "l1")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Eq. 5: LSGAN
+
+
+def test_lsgan_losses_zero_at_optimum_and_hand_value_elsewhere():
+    real = [torch.ones(2, 1, 4, 4), torch.ones(2, 1, 2, 2)]
+    fake = [torch.zeros(2, 1, 4, 4), torch.zeros(2, 1, 2, 2)]
+    assert lsgan_discriminator_loss(real, fake).item() == 0.0
+    assert lsgan_generator_loss([torch.ones(2, 1, 4, 4), torch.ones(2, 1, 2, 2)]).item() == 0.0
+    # fully fooled discriminator: 0.5 * (1 + 1) per scale, two scales
+    assert lsgan_discriminator_loss(fake, real).item() == 2.0
+    # generator: 0.5 * (0 - 1)^2 per scale
+    assert lsgan_generator_loss(fake).item() == 1.0
+    half = [torch.full((2, 1, 4, 4), 0.5)]
+    assert math.isclose(lsgan_discriminator_loss(half, half).item(), 0.5 * (0.25 + 0.25))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Levers
+
+
+def test_mmd_to_prior_small_for_prior_samples_large_for_shifted():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(400, 4, generator=g)
+    near = mmd_to_prior(x, torch.Generator().manual_seed(1))
+    shifted = mmd_to_prior(x + 1.0, torch.Generator().manual_seed(1))
+    widened = mmd_to_prior(3.0 * x, torch.Generator().manual_seed(1))
+    assert abs(near.item()) < 0.01
+    assert shifted.item() > 0.1 and widened.item() > 0.1
+    assert mmd_to_prior(x[:1]).item() == 0.0  # too few samples: defined as 0
+
+
+def test_mmd_to_prior_gradient_pulls_towards_prior():
+    x = (torch.randn(200, 3) + 2.0).requires_grad_()
+    mmd_to_prior(x, torch.Generator().manual_seed(0)).backward()
+    # a gradient step moves the samples' mean back towards 0
+    assert (x.grad.mean(0) > 0).all()
+
+
+def test_attribute_judge_loss_value_and_frozen_judge():
+    gen = nn.Linear(4, 12)
+    judge = nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
+    judge.requires_grad_(False)
+    states = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    fake = torch.sigmoid(gen(torch.randn(2, 4)))
+    logits = judge(fake)
+    loss = attribute_judge_loss(logits, states)
+    expected = nn.functional.binary_cross_entropy_with_logits(logits, states, reduction="sum") / 2
+    torch.testing.assert_close(loss, expected)
+    loss.backward()
+    assert all(p.grad is None for p in judge.parameters())
+    assert gen.weight.grad is not None and gen.weight.grad.abs().sum() > 0
