@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from model.capsules import reparameterize
 from model.checkpoint import CheckpointError, load_state, read_checkpoint, save_checkpoint
 from model.config import CELEBA_ATTRIBUTES, TrainConfig, VCNConfig, from_dict
+from model.devices import autocast, pick_device
 from model.losses import gaussian_kl, reconstruction_loss
 from model.networks import build_encoder, build_generator
 from model.vcn import Prediction
@@ -253,14 +254,13 @@ def load_baseline(path: str | os.PathLike, device: str | torch.device = "cpu") -
 
 def train_baseline(cfg: CVAEConfig | None = None, steps: int = 20_000, batch: int = 64, lr: float = 3e-4,
                    recon_weight: float = 1.0, kl_weight: float = 1.0, n_train: int = 200_000, seed: int = 0,
-                   device: str | torch.device | None = None, out_path: str | os.PathLike | None = None,
+                   device: str | torch.device = "auto", out_path: str | os.PathLike | None = None,
                    max_time: float | None = None, workers: int | None = None, data_root: str | None = None,
                    log_every: int = 100, log: Callable[[str], None] | None = print) -> CVAE:
     """Train a CVAE on the same data as the VCN (rendered faces of seed 0, or MNIST's training split),
     Adam (betas 0.5, 0.999), cosine decay; bf16 autocast on CUDA. Saves to out_path when given."""
     cfg = cfg or CVAEConfig()
-    device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available()
-                                                                         else "cpu")
+    device = pick_device(str(device))
     workers = (min(12, (os.cpu_count() or 2) - 2) if device.type == "cuda" else 2) if workers is None else workers
     torch.manual_seed(seed)
     if cfg.dataset == "mnist":
@@ -287,7 +287,7 @@ def train_baseline(cfg: CVAEConfig | None = None, steps: int = 20_000, batch: in
             x = x.float().div(255) if x.dtype == torch.uint8 else x
             for group in opt.param_groups:
                 group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            with autocast(device):
                 losses = cvae_losses(model, x, y, recon_weight, kl_weight)
             opt.zero_grad(set_to_none=True)
             losses["total"].backward()

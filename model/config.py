@@ -42,6 +42,9 @@ class VCNConfig:
     channels: int = 3
     capsule_dim: int = 8
     context_dim: int = 8  # always-active capsule for what no attribute names; 0 = the paper's pure design
+    # Also feed the (B, K) mask itself to the generator, not only the masked capsules: then presence is
+    # read from the mask and the capsule values only have to carry style. False = the paper's design.
+    mask_input: bool = False
     width: int = 32  # base channel width; the paper's nets use their own fixed widths times width / 32
     dataset: str = "faces"
     # Attribute positive rates seen in training: `sample` draws unspecified attributes with these.
@@ -102,7 +105,7 @@ class TrainConfig:
     judge_weight: float = 0.0  # a judge trained on real images reads edits / prior samples (generator only)
     prior_recon_weight: float = 0.0  # reserved
     mmd_weight: float = 0.0  # aggregate posterior of active capsules vs N(0, I)
-    num_workers: int = 2
+    augment_shift: int = 0  # random translation by up to this many pixels (MNIST, as CapsNet does)
     seed: int = 0
     train_size: int = 200_000  # rendered faces (faces presets)
 
@@ -133,16 +136,18 @@ PRESETS: dict[str, tuple[VCNConfig, TrainConfig]] = {
         VCNConfig(arch="mnist", kind="multiclass", capsule_names=DIGITS, image_size=28, channels=1,
                   capsule_dim=16, context_dim=0, width=32, dataset="mnist"),
         TrainConfig(steps=6000, batch_size=128, lr=1e-3, betas=(0.9, 0.999), margin=32.0, down_weight=0.5,
-                    recon="bce", recon_weight=0.05),
+                    recon="bce", recon_weight=0.05, augment_shift=2),
     ),
     # The default model: compact 64x64 net; the recipe is the winner of docs/recipes.md.
     "faces64": (
-        VCNConfig(arch="compact", image_size=64, capsule_dim=8, context_dim=8, width=32, dataset="faces"),
+        VCNConfig(arch="compact", image_size=64, capsule_dim=8, context_dim=8, width=32, dataset="faces",
+                  mask_input=True),
         TrainConfig(steps=20_000, batch_size=64, lr=3e-4, margin=64.0, down_weight=0.5, recon_weight=1.0,
                     swap_weight=1.0),
     ),
     "faces128": (
-        VCNConfig(arch="compact", image_size=128, capsule_dim=8, context_dim=8, width=32, dataset="faces"),
+        VCNConfig(arch="compact", image_size=128, capsule_dim=8, context_dim=8, width=32, dataset="faces",
+                  mask_input=True),
         TrainConfig(steps=20_000, batch_size=32, lr=3e-4, margin=64.0, down_weight=0.5, recon_weight=1.0,
                     swap_weight=1.0),
     ),

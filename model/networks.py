@@ -8,7 +8,8 @@ Three families:
   attribute) / F8192, R512u ... C5s1-3, at 256x256.
 
 Every encoder maps (B, C, H, W) -> mu, logvar (B, K, D) and ctx_mu, ctx_logvar (B, Dc); every generator
-maps masked capsules (B, K, D) and a context vector (B, Dc) -> an image (B, C, H, W) in [0, 1].
+maps masked capsules (B, K, D), a context vector (B, Dc) and, when cfg.mask_input, the mask (B, K) -> an
+image (B, C, H, W) in [0, 1].
 """
 
 from __future__ import annotations
@@ -39,8 +40,14 @@ def head_size(cfg: VCNConfig) -> int:
 
 
 def latent_size(cfg: VCNConfig) -> int:
-    """Inputs of the generator: all (masked) capsules flattened, plus the context."""
-    return cfg.num_capsules * cfg.capsule_dim + cfg.context_dim
+    """Inputs of the generator: all (masked) capsules flattened, the context, and the mask if mask_input."""
+    return cfg.num_capsules * (cfg.capsule_dim + int(cfg.mask_input)) + cfg.context_dim
+
+
+def generator_input(capsules: Tensor, ctx: Tensor, mask: Tensor | None) -> Tensor:
+    """(B, K, D) masked capsules, (B, Dc) context, optional (B, K) mask -> (B, latent_size)."""
+    parts = [capsules.flatten(1), ctx] + ([mask.to(capsules.dtype)] if mask is not None else [])
+    return torch.cat(parts, dim=1)
 
 
 def _conv_bn(cin: int, cout: int, k: int, s: int, p: int) -> list[nn.Module]:
@@ -163,8 +170,8 @@ class MnistGenerator(nn.Module):
             nn.Linear(1024, pixels),
         )
 
-    def forward(self, capsules: Tensor, ctx: Tensor) -> Tensor:
-        z = torch.cat([capsules.flatten(1), ctx], dim=1)
+    def forward(self, capsules: Tensor, ctx: Tensor, mask: Tensor | None = None) -> Tensor:
+        z = generator_input(capsules, ctx, mask)
         img = self.net(z).unflatten(1, (self.cfg.channels, self.cfg.image_size, self.cfg.image_size))
         return torch.sigmoid(img)
 
@@ -190,8 +197,8 @@ class CompactGenerator(nn.Module):
         layers += [nn.Conv2d(cin, cfg.channels, 3, 1, 1)]
         self.net = nn.Sequential(*layers)
 
-    def forward(self, capsules: Tensor, ctx: Tensor) -> Tensor:
-        z = torch.cat([capsules.flatten(1), ctx], dim=1)
+    def forward(self, capsules: Tensor, ctx: Tensor, mask: Tensor | None = None) -> Tensor:
+        z = generator_input(capsules, ctx, mask)
         return torch.sigmoid(self.net(self.fc(z).unflatten(1, (-1, 4, 4))))
 
 
@@ -209,8 +216,8 @@ class Celeba256Generator(nn.Module):
         self.out = nn.Sequential(nn.BatchNorm2d(ch[min(n_up, 6)]), nn.LeakyReLU(0.2),
                                  nn.Conv2d(ch[min(n_up, 6)], cfg.channels, 5, 1, 2))
 
-    def forward(self, capsules: Tensor, ctx: Tensor) -> Tensor:
-        z = torch.cat([capsules.flatten(1), ctx], dim=1)
+    def forward(self, capsules: Tensor, ctx: Tensor, mask: Tensor | None = None) -> Tensor:
+        z = generator_input(capsules, ctx, mask)
         return torch.sigmoid(self.out(self.blocks(self.fc(z).unflatten(1, (-1, 4, 4)))))
 
 

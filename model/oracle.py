@@ -13,7 +13,6 @@ Nothing here imports model.networks: the judges share no weights or code paths w
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
@@ -30,6 +29,7 @@ from torch import Tensor, nn
 
 from model.checkpoint import CheckpointError, load_state, read_checkpoint, save_checkpoint
 from model.config import CELEBA_ATTRIBUTES, DIGITS, from_dict
+from model.devices import autocast, pick_device
 
 ORACLE_SEED = 1  # the eval oracle's training faces
 JUDGE_SEED = 2  # the training-time judge's faces
@@ -155,6 +155,10 @@ class Oracle(nn.Module):
     def features(self, x: Tensor) -> Tensor:
         """(B, C, H, W) in [0, 1] -> (B, feature_dim) penultimate activations (for the Fréchet distance)."""
         return self.fc(self.trunk(_fit(x, self.cfg.image_size) - 0.5))
+
+    def attribute_logits(self, x: Tensor) -> Tensor:
+        """(B, C, H, W) -> (B, A) attribute logits (what a training-time judge reads; differentiable)."""
+        return self.attr_head(self.features(x))
 
     def forward(self, x: Tensor) -> tuple[Tensor, list[Tensor], Tensor]:
         """(B, C, H, W) -> attribute logits (B, A), style logits [(B, count_s)] * S, nuisance logits (B, N)."""
@@ -309,17 +313,6 @@ def load_digit_judge(path: str | os.PathLike, device: str | torch.device = "cpu"
 # Training
 
 
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA; plain fp32 elsewhere."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 def _lr_at(step: int, steps: int, lr: float, warmup: int = 100) -> float:
     """Linear warm-up, then cosine decay to 5 % of lr."""
     if step < warmup:
@@ -361,7 +354,7 @@ def _train_loop(model: nn.Module, batches: Iterator, loss_fn: Callable[[nn.Modul
         batch = [t.to(device, non_blocking=True) for t in next(batches)]
         if device.type == "cpu":
             batch[0] = batch[0].contiguous(memory_format=torch.channels_last)
-        with _autocast(device):
+        with autocast(device):
             losses = loss_fn(model, tuple(batch))
         opt.zero_grad(set_to_none=True)
         losses["total"].backward()
@@ -378,7 +371,7 @@ def _train_loop(model: nn.Module, batches: Iterator, loss_fn: Callable[[nn.Modul
 
 
 def train_oracle(size: int = 64, n_train: int = 200_000, seed: int = ORACLE_SEED, steps: int = 6000,
-                 batch: int = 128, device: str | torch.device | None = None,
+                 batch: int = 128, device: str | torch.device = "auto",
                  out_path: str | os.PathLike | None = "weights/oracle.safetensors", max_time: float | None = None,
                  role: str = "oracle", width: int = 16, lr: float = 2e-3, workers: int | None = None,
                  n_val: int = 2000, log_every: int = 100, log: Callable[[str], None] | None = print,
@@ -393,7 +386,7 @@ def train_oracle(size: int = 64, n_train: int = 200_000, seed: int = ORACLE_SEED
 
     if seed in (0, TEST_SEED):
         raise ValueError(f"seed {seed} is the VCN's training or test seed; an oracle must not see those faces")
-    device = torch.device(device) if device is not None else default_device()
+    device = pick_device(str(device))
     workers = _default_workers(device) if workers is None else workers
     torch.manual_seed(seed)
     oracle = Oracle(OracleConfig.for_faces(image_size=size, width=width)).to(device)
@@ -445,7 +438,7 @@ def measure_digit_judge(judge: DigitJudge, images: Tensor, labels: Tensor, batch
 
 
 def train_digit_judge(data_root: str | os.PathLike | None = None, steps: int = 3000, batch: int = 128,
-                      device: str | torch.device | None = None,
+                      device: str | torch.device = "auto",
                       out_path: str | os.PathLike | None = "weights/digit_judge.safetensors",
                       max_time: float | None = None, seed: int = ORACLE_SEED, lr: float = 2e-3, width: int = 32,
                       workers: int = 0, log_every: int = 100, log: Callable[[str], None] | None = print,
@@ -454,7 +447,7 @@ def train_digit_judge(data_root: str | os.PathLike | None = None, steps: int = 3
     (role "digit_judge") with those metrics. Returns (judge in eval mode, metrics)."""
     from model.data.mnist import load_mnist
 
-    device = torch.device(device) if device is not None else default_device()
+    device = pick_device(str(device))
     torch.manual_seed(seed)
     images, labels = load_mnist(data_root, "train")
     judge = DigitJudge(DigitJudgeConfig(width=width)).to(device)

@@ -56,12 +56,28 @@ class TensorData:
         move = {k: (v.to(device) if v is not None else None) for k, v in vars(self).items()}
         return TensorData(**move)
 
-    def batch(self, idx: Tensor, counterfactual: bool) -> Batch:
+    def batch(self, idx: Tensor, counterfactual: bool, shift: int = 0,
+              generator: torch.Generator | None = None) -> Batch:
         x = self.images[idx].float().div_(255)
         tgt = self.targets[idx]
+        if shift > 0:
+            x = random_shift(x, shift, generator)
         if counterfactual and self.cf_images is not None:
             return Batch(x, tgt, self.cf_images[idx].float().div_(255), self.cf_targets[idx])
         return Batch(x, tgt)
+
+
+def random_shift(x: Tensor, max_shift: int, generator: torch.Generator | None = None) -> Tensor:
+    """Translate each image by a random whole number of pixels in [-max_shift, max_shift], zero fill.
+    x (B, C, H, W) -> (B, C, H, W)."""
+    b, _, h, w = x.shape
+    shifts = torch.randint(-max_shift, max_shift + 1, (b, 2), generator=generator).to(x.device, x.dtype)
+    theta = torch.zeros(b, 2, 3, device=x.device, dtype=x.dtype)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1.0
+    theta[:, 0, 2] = -2.0 * shifts[:, 0] / w  # normalised coordinates span 2 over the width
+    theta[:, 1, 2] = -2.0 * shifts[:, 1] / h
+    grid = torch.nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
+    return torch.nn.functional.grid_sample(x, grid, mode="nearest", padding_mode="zeros", align_corners=False)
 
 
 def face_pairs(n: int, seed: int, size: int, workers: int = 0) -> TensorData:
@@ -215,7 +231,7 @@ def train(vcfg: VCNConfig, tcfg: TrainConfig, out_dir: str | os.PathLike, *, dev
     model.train()
     while step < tcfg.steps:
         idx = torch.randint(data.images.shape[0], (tcfg.batch_size,), generator=gens["data"]).to(dev)
-        batch = data.batch(idx, counterfactual)
+        batch = data.batch(idx, counterfactual, tcfg.augment_shift, gens["data"])
         with autocast(dev):
             losses = runner(batch, gens["noise"])
         opt.zero_grad(set_to_none=True)

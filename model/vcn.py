@@ -76,7 +76,7 @@ class VCN(nn.Module):
 
     def decode(self, c: Tensor, mask: Tensor, ctx: Tensor) -> Tensor:
         """c (B, K, D) capsule values, mask (B, K) (soft masks allowed), ctx (B, Dc) -> (B, C, H, W)."""
-        return self.generator(mask_capsules(c, mask), ctx)
+        return self.generator(mask_capsules(c, mask), ctx, mask if self.cfg.mask_input else None)
 
     def forward(self, x: Tensor, targets: Tensor | None = None,
                 generator: torch.Generator | None = None) -> tuple[Tensor, Capsules, Tensor]:
