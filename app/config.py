@@ -9,7 +9,15 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_WEIGHTS = REPO_ROOT / "weights" / "faces.safetensors"
+
+
+def _project_dir() -> Path:
+    """The checkout (editable install), else the working directory (``pip install .`` then run from the
+    project folder, as the Dockerfile does): the first that holds the page's templates."""
+    for folder in (REPO_ROOT, Path.cwd()):
+        if (folder / "templates" / "index.html").is_file():
+            return folder
+    return REPO_ROOT
 
 
 class Settings(BaseSettings):
@@ -17,7 +25,10 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="VCN_", extra="ignore")
 
-    weights: Path = Field(DEFAULT_WEIGHTS, description="safetensors checkpoint written by `vcn train`")
+    weights: Path = Field(
+        default_factory=lambda: _project_dir() / "weights" / "faces.safetensors",
+        description="safetensors checkpoint written by `vcn train`",
+    )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = CUDA when available")
     max_upload_bytes: int = Field(10 * 1024 * 1024, gt=0, description="largest accepted image file")
     max_pixels: int = Field(40_000_000, gt=0, description="largest accepted width*height (bomb guard)")
@@ -27,7 +38,7 @@ class Settings(BaseSettings):
     face_crop: Literal["auto", "on", "off"] = Field(
         "auto", description="crop to the detected face; auto = only for photos larger than 2x model size"
     )
-    web_root: Path = Field(REPO_ROOT, description="folder holding templates/ and static/ (the page)")
+    web_root: Path = Field(default_factory=_project_dir, description="folder holding templates/ and static/")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
 

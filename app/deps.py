@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+import torch
 from fastapi import Depends, Request
 
 from app.batching import Engine
 from app.config import Settings
-from app.errors import NotReady
+from app.errors import InvalidInput, NotReady
 from app.imaging import ImagePolicy
 
 
@@ -21,7 +22,12 @@ def load_model(settings: Settings) -> Any:
     from model.checkpoint import load_vcn
     from model.devices import pick_device
 
-    return load_vcn(settings.weights, device=pick_device(settings.device))
+    device = pick_device(settings.device)
+    if device.type == "cuda":
+        # Same request, same bytes: no autotuned or nondeterministic kernels when serving.
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+    return load_vcn(settings.weights, device=device)
 
 
 def image_policy(settings: Settings, model: Any) -> ImagePolicy:
@@ -60,6 +66,20 @@ async def admitted_engine(engine: Annotated[Engine, Depends(get_engine)]) -> Asy
     """
     with engine.admit():
         yield engine
+
+
+#: No API form has more than a handful of parts; a flood of fields is refused (each one costs parsing).
+MAX_FORM_PARTS = 16
+
+
+async def limit_form_parts(request: Request) -> None:
+    """422 for a form with more than `MAX_FORM_PARTS` fields and files (FastAPI has parsed it already,
+    bounded by the body limit; this turns a flood into a clear answer instead of silently ignoring it)."""
+    if request.method != "POST":
+        return
+    parts = len((await request.form()).multi_items())
+    if parts > MAX_FORM_PARTS:
+        raise InvalidInput(f"too many form fields ({parts}); an API call takes at most {MAX_FORM_PARTS}")
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import base64
 import io
+import logging
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -34,6 +35,8 @@ FACE_LIFT = 0.1
 #: Detection runs on a copy at most this many pixels on its longer side (speed; faces stay findable).
 DETECT_MAX_SIDE = 640
 
+log = logging.getLogger("app")
+
 FaceCrop = Literal["auto", "on", "off"]
 
 
@@ -52,7 +55,8 @@ class ImagePolicy:
 class Prepared:
     """A model-ready image: ``tensor`` is (1, C, H, W) float32 in [0, 1] on the CPU.
 
-    ``face_found`` is None when no face crop was attempted, else whether the detector found a face.
+    ``face_found`` is None when no face crop was attempted (not wanted, or no detector in this OpenCV),
+    else whether the detector found a face.
     """
 
     tensor: torch.Tensor
@@ -169,18 +173,31 @@ def _high_depth_to_l(img: Image.Image) -> Image.Image:
 
 # ------------------------------------------------------------------------------------------- framing
 @lru_cache(maxsize=1)
-def _cascade():  # -> cv2.CascadeClassifier
-    import cv2
+def _cascade() -> Any:
+    """OpenCV's shipped frontal-face Haar cascade, or None (logged once) where this OpenCV lacks it."""
+    try:
+        import cv2
 
-    path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
-    cascade = cv2.CascadeClassifier(path)
+        path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
+        cascade = cv2.CascadeClassifier(path)
+    except (ImportError, AttributeError) as exc:
+        log.warning("face detection unavailable (%s): images are centre-cropped", exc)
+        return None
     if cascade.empty():
-        raise RuntimeError(f"OpenCV face cascade missing: {path}")
+        log.warning("face cascade %s missing: images are centre-cropped", path)
+        return None
     return cascade
 
 
+def face_detection_available() -> bool:
+    """Whether ``find_face`` can run here."""
+    return _cascade() is not None
+
+
 def find_face(img: Image.Image) -> tuple[int, int, int, int] | None:
-    """Largest frontal face as (x, y, w, h) in ``img`` pixels, or None."""
+    """Largest frontal face as (x, y, w, h) in ``img`` pixels, or None (also when detection is unavailable)."""
+    if not face_detection_available():
+        return None
     import cv2
 
     grey = img.convert("L")
@@ -229,7 +246,7 @@ def prepare(data: bytes, policy: ImagePolicy) -> Prepared:
     img = decode(data, max_pixels=policy.max_pixels, mode="L" if policy.channels == 1 else "RGB")
     face_found: bool | None = None
     box = center_box(img.width, img.height)
-    if wants_face_crop(policy, img.width, img.height):
+    if wants_face_crop(policy, img.width, img.height) and face_detection_available():
         face = find_face(img)
         face_found = face is not None
         if face is not None:

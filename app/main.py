@@ -102,7 +102,9 @@ def serve(
         model = load_model(settings)
     except (CheckpointError, RuntimeError, OSError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SystemExit(f"vcn serve: cannot load {settings.weights}: {reason}") from None
+        if str(settings.weights) not in reason and not isinstance(exc, CheckpointError):
+            reason = f"cannot load {settings.weights}: {reason}"
+        raise SystemExit(f"vcn serve: {reason}") from None
     uvicorn.run(create_app(settings, model=model), host=settings.host, port=settings.port, log_level="info")
 
 

@@ -127,7 +127,8 @@ class CVAE(nn.Module):
         try:
             return self.cfg.capsule_names.index(name)
         except ValueError:
-            raise KeyError(f"unknown attribute {name!r}; known: {', '.join(self.cfg.capsule_names)}") from None
+            known = ", ".join(self.cfg.capsule_names)
+            raise KeyError(f"unknown attribute {name!r}; known: {known}") from None
 
     def prior(self, shape: Sequence[int], seed: int | torch.Generator) -> Tensor:
         """Standard normal draws on the model's device from a CPU generator (same bytes on any device)."""
@@ -201,7 +202,8 @@ class CVAE(nn.Module):
             wanted = [self.index(k) for k, on in attributes.items() if on]
             if len(wanted) > 1:
                 raise ValueError("a digit model samples one class at a time")
-            states = torch.full((n,), wanted[0]) if wanted else torch.randint(cfg.num_names, (n,), generator=g)
+            states = (torch.full((n,), wanted[0]) if wanted
+                      else torch.randint(cfg.num_names, (n,), generator=g))
         return self.decode(self.to_states(states.to(self.device)), self.prior((n, cfg.z_dim), g))
 
 
@@ -211,10 +213,12 @@ def cvae_losses(model: CVAE, images: Tensor, attrs: Tensor, recon_weight: float 
     """The CVAE objective: recon_weight * reconstruction (summed over pixels, as VCN's Eq. 4) + kl_weight *
     KL(q(z|x) || N(0, I)) + cls_weight * the classifier head's loss (BCE summed over attributes, or CE).
 
-    images (B, C, H, W) in [0, 1]; attrs (B, A) {0, 1} or (B,) class indices. Returns the terms and "total"."""
+    images (B, C, H, W) in [0, 1]; attrs (B, A) {0, 1} or (B,) class indices.
+    Returns the terms and "total"."""
     x_hat, logits, z_mu, z_logvar = model(images, attrs, generator)
     if model.cfg.kind == "multilabel":
-        cls = F.binary_cross_entropy_with_logits(logits.float(), attrs.float(), reduction="none").sum(1).mean()
+        cls = F.binary_cross_entropy_with_logits(logits.float(), attrs.float(), reduction="none")
+        cls = cls.sum(1).mean()
     else:
         cls = F.cross_entropy(logits.float(), attrs.long())
     out = {"recon": reconstruction_loss(x_hat, images, recon, reduction),
@@ -253,7 +257,8 @@ def load_baseline(path: str | os.PathLike, device: str | torch.device = "cpu") -
 
 
 def train_baseline(cfg: CVAEConfig | None = None, steps: int = 20_000, batch: int = 64, lr: float = 3e-4,
-                   recon_weight: float = 1.0, kl_weight: float = 1.0, n_train: int = 200_000, seed: int = 0,
+                   recon_weight: float = 1.0, kl_weight: float = 1.0, recon: str = "mse",
+                   n_train: int = 200_000, seed: int = 0,
                    device: str | torch.device = "auto", out_path: str | os.PathLike | None = None,
                    max_time: float | None = None, workers: int | None = None, data_root: str | None = None,
                    log_every: int = 100, log: Callable[[str], None] | None = print) -> CVAE:
@@ -261,23 +266,24 @@ def train_baseline(cfg: CVAEConfig | None = None, steps: int = 20_000, batch: in
     Adam (betas 0.5, 0.999), cosine decay; bf16 autocast on CUDA. Saves to out_path when given."""
     cfg = cfg or CVAEConfig()
     device = pick_device(str(device))
-    workers = (min(12, (os.cpu_count() or 2) - 2) if device.type == "cuda" else 2) if workers is None else workers
+    if workers is None:
+        workers = min(12, (os.cpu_count() or 2) - 2) if device.type == "cuda" else 2
     torch.manual_seed(seed)
     if cfg.dataset == "mnist":
         from model.data.mnist import load_mnist
 
-        images, labels = load_mnist(data_root, "train")
+        images, labels = (torch.as_tensor(a) for a in load_mnist(data_root, "train"))
         data = torch.utils.data.TensorDataset(images.unsqueeze(1), labels)
         rates: tuple[float, ...] = ()
     else:
         from model.data import faces
 
         data = faces.FaceDataset(n_train, seed=seed, size=cfg.image_size)
-        rates = tuple(faces.sample_faces(seed, 0, min(n_train, 20_000)).attrs.float().mean(0).tolist())
+        rates = tuple(float(r) for r in faces.sample_faces(seed, 0, min(n_train, 20_000)).attrs.mean(0))
     cfg = dataclasses.replace(cfg, attribute_rates=rates)
     model = CVAE(cfg).to(device)
-    loader = torch.utils.data.DataLoader(data, batch_size=batch, shuffle=True, drop_last=True, num_workers=workers,
-                                         persistent_workers=workers > 0,
+    loader = torch.utils.data.DataLoader(data, batch_size=batch, shuffle=True, drop_last=True,
+                                         num_workers=workers, persistent_workers=workers > 0,
                                          generator=torch.Generator().manual_seed(seed))
     opt = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.5, 0.999))
     start, step, model = time.time(), 0, model.train()
@@ -288,19 +294,19 @@ def train_baseline(cfg: CVAEConfig | None = None, steps: int = 20_000, batch: in
             for group in opt.param_groups:
                 group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
             with autocast(device):
-                losses = cvae_losses(model, x, y, recon_weight, kl_weight)
+                losses = cvae_losses(model, x, y, recon_weight, kl_weight, recon=recon)
             opt.zero_grad(set_to_none=True)
             losses["total"].backward()
             opt.step()
             step += 1
             if log and step % log_every == 0:
                 log(f"baseline step {step}/{steps} {time.time() - start:.0f}s  "
-                    + "  ".join(f"{k} {float(v):.3f}" for k, v in losses.items()))
+                    + "  ".join(f"{k} {float(v.detach()):.3f}" for k, v in losses.items()))
             if step >= steps or (max_time is not None and time.time() - start > max_time):
                 break
     model.eval()
     if out_path is not None:
         save_baseline(out_path, model, {"steps": step, "seconds": round(time.time() - start, 1)},
-                      recipe={"lr": lr, "batch": batch, "recon_weight": recon_weight, "kl_weight": kl_weight,
-                              "n_train": n_train, "seed": seed})
+                      recipe={"lr": lr, "batch": batch, "recon": recon, "recon_weight": recon_weight,
+                              "kl_weight": kl_weight, "n_train": n_train, "seed": seed})
     return model

@@ -108,9 +108,9 @@ def load_vcn(path: str | os.PathLike, device: str | torch.device = "cpu"):
     tensors, meta = read_checkpoint(path, role="vcn")
     try:
         cfg = VCNConfig.from_json(json.dumps(meta["config"]))
-    except (KeyError, TypeError, ValueError) as e:
+        model = VCN(cfg)  # a config the networks reject (e.g. celeba256 with a context) is also unusable
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise CheckpointError(f"{path}: bad or missing config in metadata ({e})") from None
-    model = VCN(cfg)
     load_state(model, tensors, path)
     model.metadata = meta
     return model.to(device).eval()
@@ -136,6 +136,6 @@ def unflatten_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Ten
     state: dict[int, dict[str, torch.Tensor]] = {}
     for name, t in tensors.items():
         if name.startswith(prefix + "/"):
-            _, pid, key = name.split("/", 2)
+            pid, key = name[len(prefix) + 1 :].split("/", 1)  # the prefix itself may contain "/"
             state.setdefault(int(pid), {})[key] = t
     opt.load_state_dict({"state": state, "param_groups": groups["param_groups"]})

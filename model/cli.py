@@ -22,6 +22,8 @@ def _train_overrides(p: argparse.ArgumentParser) -> None:
     n = p.add_argument_group("network overrides")
     for name in ("capsule_dim", "context_dim", "width", "image_size"):
         n.add_argument("--" + name.replace("_", "-"), dest=name, type=int, default=None)
+    n.add_argument("--mask-input", dest="mask_input", type=int, choices=[0, 1], default=None,
+                   help="1: the generator also reads the mask (default for faces presets); 0: the paper's design")
 
 
 def cmd_train(a: argparse.Namespace) -> None:
@@ -30,7 +32,7 @@ def cmd_train(a: argparse.Namespace) -> None:
 
     vcfg, tcfg = PRESETS[a.preset]
     vcfg = replace(vcfg, capsule_dim=a.capsule_dim, context_dim=a.context_dim, width=a.width,
-                   image_size=a.image_size)
+                   image_size=a.image_size, mask_input=None if a.mask_input is None else bool(a.mask_input))
     tcfg = replace(tcfg, **{k: getattr(a, k) for k in ("steps", "batch_size", "lr", "margin", "down_weight",
                                                        "recon_weight", "adv_weight", "swap_weight",
                                                        "judge_weight", "mmd_weight", "context_kl_weight",

@@ -38,7 +38,8 @@ def reconstruction_loss(x_hat: Tensor, x: Tensor, kind: str = "mse", reduction: 
     if kind == "mse":
         per_pixel = (x_hat.float() - x.float()).pow(2)
     elif kind == "bce":
-        per_pixel = F.binary_cross_entropy(x_hat.float().clamp(1e-6, 1 - 1e-6), x.float(), reduction="none")
+        with torch.autocast(x_hat.device.type, enabled=False):  # BCE refuses to run under autocast
+            per_pixel = F.binary_cross_entropy(x_hat.float().clamp(1e-6, 1 - 1e-6), x.float(), reduction="none")
     else:
         raise ValueError(f"unknown reconstruction loss {kind!r}")
     per_image = per_pixel.flatten(1).sum(1) if reduction == "sum" else per_pixel.flatten(1).mean(1)

@@ -35,6 +35,15 @@ ORACLE_SEED = 1  # the eval oracle's training faces
 JUDGE_SEED = 2  # the training-time judge's faces
 TEST_SEED = 10_000  # evaluation faces (model.evaluate)
 
+# When a nuisance factor shows in the picture (model/data/faces_render.py): the frame colour only with
+# glasses, the hat colour only with a hat, the unlabelled hair tone only on hair with no colour attribute.
+# Conditions are "&"-joined attribute names, "!" = must be absent; factors not listed always show.
+NUISANCE_SHOWS_WITH: dict[str, str] = {
+    "frame_colour": "Eyeglasses",
+    "hat_colour": "Wearing_Hat",
+    "hair_tone": "!Bald&!Black_Hair&!Blond_Hair&!Brown_Hair&!Gray_Hair",
+}
+
 
 # ----------------------------------------------------------------------------------------------------
 # Configs
@@ -50,13 +59,17 @@ class OracleConfig:
     style_names: tuple[str, ...] = ()
     style_counts: tuple[int, ...] = ()
     nuisance_names: tuple[str, ...] = ()
+    nuisance_conditions: tuple[str, ...] = ()  # per nuisance factor: when it is visible ("" = always)
     width: int = 16
     feature_dim: int = 256
     dataset: str = "faces"  # what it was trained on: "faces" (rendered) or "celeba"
 
     def __post_init__(self) -> None:
-        for name in ("attribute_names", "style_names", "style_counts", "nuisance_names"):
+        for name in ("attribute_names", "style_names", "style_counts", "nuisance_names",
+                     "nuisance_conditions"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
+        if self.nuisance_conditions and len(self.nuisance_conditions) != len(self.nuisance_names):
+            raise ValueError("nuisance_conditions needs one entry per nuisance factor (or none)")
         if len(self.style_names) != len(self.style_counts):
             raise ValueError("style_names and style_counts must have the same length")
         unknown = set(self.style_names) - set(self.attribute_names)
@@ -78,7 +91,9 @@ class OracleConfig:
         return cls(image_size=image_size, attribute_names=tuple(faces.ATTRIBUTES),
                    style_names=tuple(faces.STYLE_ATTRIBUTES),
                    style_counts=tuple(int(faces.STYLE_COUNTS[s]) for s in faces.STYLE_ATTRIBUTES),
-                   nuisance_names=tuple(faces.NUISANCE), width=width, **kw)
+                   nuisance_names=tuple(faces.NUISANCE),
+                   nuisance_conditions=tuple(NUISANCE_SHOWS_WITH.get(k, "") for k in faces.NUISANCE),
+                   width=width, **kw)
 
 
 @dataclass(frozen=True)
@@ -112,8 +127,9 @@ def _fit(x: Tensor, size: int) -> Tensor:
     """Resize (B, C, H, W) to size x size (area-averaging down, bilinear up) if it is not already."""
     if x.shape[-1] == size and x.shape[-2] == size:
         return x
-    mode = "area" if x.shape[-1] > size else "bilinear"
-    return F.interpolate(x, size=(size, size), mode=mode, **({} if mode == "area" else {"align_corners": False}))
+    if x.shape[-1] > size:
+        return F.interpolate(x, size=(size, size), mode="area")
+    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
 
 
 @dataclass
@@ -128,15 +144,16 @@ class OracleReading:
 
 
 class Oracle(nn.Module):
-    """A plain CNN: 3x3 conv blocks halving to 4x4 (widths w, 2w, 4w, 8w, 8w...), a linear feature layer,
-    then linear heads. Images (B, C, H, W) in [0, 1]; other sizes are resized to cfg.image_size."""
+    """A plain CNN: per halving down to 4x4 a stride-2 and a stride-1 3x3 conv block (widths 2w, 4w, 8w,
+    8w...; no full-resolution layer: one costs 60 % more time per image), a linear feature layer, then
+    linear heads. Images (B, C, H, W) in [0, 1]; other sizes are resized to cfg.image_size."""
 
     def __init__(self, cfg: OracleConfig):
         super().__init__()
         self.cfg = cfg
         w = cfg.width
-        layers: list[nn.Module] = _block(cfg.channels, w, 1)
-        cin = w
+        layers: list[nn.Module] = []
+        cin = cfg.channels
         for i in range(int(math.log2(cfg.image_size // 4))):
             cout = w * min(2 ** (i + 1), 8)
             layers += _block(cin, cout, 2) + _block(cout, cout, 1)
@@ -147,6 +164,10 @@ class Oracle(nn.Module):
         self.style_heads = nn.ModuleList(nn.Linear(cfg.feature_dim, k) for k in cfg.style_counts)
         self.nuisance_head = nn.Linear(cfg.feature_dim, len(cfg.nuisance_names))
         self.style_index = [cfg.attribute_names.index(s) for s in cfg.style_names]
+        # (nuisance factor, attribute, must be present) for every condition term.
+        self.conditions = [(j, cfg.attribute_names.index(term.lstrip("!")), not term.startswith("!"))
+                           for j, cond in enumerate(cfg.nuisance_conditions)
+                           for term in cond.split("&") if term]
 
     @property
     def device(self) -> torch.device:
@@ -160,22 +181,40 @@ class Oracle(nn.Module):
         """(B, C, H, W) -> (B, A) attribute logits (what a training-time judge reads; differentiable)."""
         return self.attr_head(self.features(x))
 
-    def forward(self, x: Tensor) -> tuple[Tensor, list[Tensor], Tensor]:
-        """(B, C, H, W) -> attribute logits (B, A), style logits [(B, count_s)] * S, nuisance logits (B, N)."""
-        h = self.features(x)
+    def heads(self, h: Tensor) -> tuple[Tensor, list[Tensor], Tensor]:
+        """features (B, F) -> attribute logits (B, A), style logits [(B, count_s)] * S, nuisance logits
+        (B, N)."""
         return self.attr_head(h), [head(h) for head in self.style_heads], self.nuisance_head(h)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, list[Tensor], Tensor]:
+        """(B, C, H, W) -> the three heads' logits (see `heads`)."""
+        return self.heads(self.features(x))
+
+    def nuisance_visible(self, attrs: Tensor) -> Tensor:
+        """attrs (B, A) bool (ground truth or a reading) -> (B, N) bool: which nuisance factors show."""
+        visible = attrs.new_ones((attrs.shape[0], len(self.cfg.nuisance_names)), dtype=torch.bool)
+        for j, a, present in self.conditions:
+            visible[:, j] &= attrs[:, a].bool() == present
+        return visible
 
     @torch.inference_mode()
     def read(self, x: Tensor) -> OracleReading:
-        attr_logits, style_logits, nuisance_logits = self(x)
+        return self.read_with_features(x)[0]
+
+    @torch.inference_mode()
+    def read_with_features(self, x: Tensor) -> tuple[OracleReading, Tensor]:
+        """One pass: the reading and the features (B, F) (for the Fréchet distance)."""
+        h = self.features(x)
+        attr_logits, style_logits, nuisance_logits = self.heads(h)
         prob = torch.sigmoid(attr_logits.float())
         styles = (torch.stack([s.argmax(dim=-1) for s in style_logits], dim=1) if style_logits
                   else prob.new_zeros((x.shape[0], 0), dtype=torch.long))
-        return OracleReading(prob > 0.5, prob, styles, torch.sigmoid(nuisance_logits.float()))
+        return OracleReading(prob > 0.5, prob, styles, torch.sigmoid(nuisance_logits.float())), h
 
 
 class DigitJudge(nn.Module):
-    """A plain MNIST CNN: two pairs of 3x3 convs with max-pooling (28 -> 14 -> 7), a feature layer, 10 logits."""
+    """A plain MNIST CNN: two pairs of 3x3 convs with max-pooling (28 -> 14 -> 7), a feature layer,
+    10 logits."""
 
     def __init__(self, cfg: DigitJudgeConfig):
         super().__init__()
@@ -186,7 +225,8 @@ class DigitJudge(nn.Module):
             *_block(w, 2 * w, 1), *_block(2 * w, 2 * w, 1), nn.MaxPool2d(2),
         )
         side = cfg.image_size // 4
-        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(2 * w * side * side, cfg.feature_dim), nn.ReLU(inplace=True))
+        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(2 * w * side * side, cfg.feature_dim),
+                                nn.ReLU(inplace=True))
         self.head = nn.Linear(cfg.feature_dim, len(cfg.class_names))
 
     @property
@@ -212,11 +252,13 @@ class DigitJudge(nn.Module):
 # Losses and measurement
 
 
-def oracle_losses(oracle: Oracle, images: Tensor, attrs: Tensor, styles: Tensor, nuisance: Tensor) -> dict[str, Tensor]:
+def oracle_losses(oracle: Oracle, images: Tensor, attrs: Tensor, styles: Tensor,
+                  nuisance: Tensor) -> dict[str, Tensor]:
     """images (B, C, H, W), attrs (B, A) {0, 1}, styles (B, S) long, nuisance (B, N) in [0, 1].
 
     Attribute BCE (mean over attributes), style cross-entropy only where the attribute is present (mean
-    over those), nuisance BCE against the soft targets. Returns the terms and their sum, "total"."""
+    over those), nuisance BCE against the soft targets where the factor is visible.
+    Returns the terms and their sum, "total"."""
     attr_logits, style_logits, nuisance_logits = oracle(images)
     out = {"attr": F.binary_cross_entropy_with_logits(attr_logits.float(), attrs.float())}
     style = attr_logits.new_zeros((), dtype=torch.float32)
@@ -225,8 +267,10 @@ def oracle_losses(oracle: Oracle, images: Tensor, attrs: Tensor, styles: Tensor,
         if present.any():
             style = style + F.cross_entropy(logits[present].float(), styles[present, s])
     out["style"] = style / max(1, len(style_logits))
-    out["nuisance"] = (F.binary_cross_entropy_with_logits(nuisance_logits.float(), nuisance.float())
-                       if nuisance.shape[1] else style.new_zeros(()))
+    visible = oracle.nuisance_visible(attrs > 0.5).float()  # a hidden factor has nothing to read
+    per_factor = F.binary_cross_entropy_with_logits(nuisance_logits.float(), nuisance.float(),
+                                                    reduction="none")
+    out["nuisance"] = (per_factor * visible).sum() / visible.sum().clamp(min=1)
     out["total"] = out["attr"] + out["style"] + out["nuisance"]
     return out
 
@@ -236,30 +280,36 @@ def _named(names: tuple[str, ...], values: Tensor) -> dict[str, float]:
 
 
 @torch.inference_mode()
-def measure_oracle(oracle: Oracle, batches: Iterator[tuple[Tensor, Tensor, Tensor, Tensor]]) -> dict[str, Any]:
+def measure_oracle(oracle: Oracle, batches: Iterator[tuple[Tensor, Tensor, Tensor, Tensor]],
+                   ) -> dict[str, Any]:
     """Accuracy of an oracle on held-out (images, attrs, styles, nuisance) batches.
 
     Returns attr_accuracy (mean over attributes), attr_accuracy_min, per-attribute accuracy, style
-    accuracy over present attributes (pooled, and per style attribute), nuisance MAE (mean, per factor)."""
+    accuracy over present attributes (pooled, and per style attribute), nuisance MAE where the factor is
+    visible (mean, per factor)."""
     cfg = oracle.cfg
     attr_hits = torch.zeros(len(cfg.attribute_names), dtype=torch.float64)
     style_hits = torch.zeros(len(cfg.style_names), dtype=torch.float64)
     style_n = torch.zeros(len(cfg.style_names), dtype=torch.float64)
     nuis_err = torch.zeros(len(cfg.nuisance_names), dtype=torch.float64)
+    nuis_n = torch.zeros(len(cfg.nuisance_names), dtype=torch.float64)
     n = 0
     for images, attrs, styles, nuisance in batches:
         r = oracle.read(images.to(oracle.device))
-        attrs, styles, nuisance = attrs.to(r.attrs.device), styles.to(r.attrs.device), nuisance.to(r.attrs.device)
+        dev = r.attrs.device
+        attrs, styles, nuisance = attrs.to(dev), styles.to(dev), nuisance.to(dev)
         attr_hits += (r.attrs == (attrs > 0.5)).sum(0).double().cpu()
         if cfg.style_names:
             present = attrs[:, oracle.style_index] > 0.5
             style_hits += ((r.styles == styles) & present).sum(0).double().cpu()
             style_n += present.sum(0).double().cpu()
-        nuis_err += (r.nuisance - nuisance.float()).abs().sum(0).double().cpu()
+        visible = oracle.nuisance_visible(attrs > 0.5)
+        nuis_err += ((r.nuisance - nuisance.float()).abs() * visible).sum(0).double().cpu()
+        nuis_n += visible.sum(0).double().cpu()
         n += images.shape[0]
     attr_acc = attr_hits / max(n, 1)
     style_acc = style_hits / style_n.clamp(min=1)
-    mae = nuis_err / max(n, 1)
+    mae = nuis_err / nuis_n.clamp(min=1)
     return {
         "n": n,
         "attr_accuracy": float(attr_acc.mean()),
@@ -288,7 +338,8 @@ def _load(path: str | os.PathLike, roles: tuple[str, ...], build: Callable[[dict
           device: str | torch.device) -> nn.Module:
     tensors, meta = read_checkpoint(path)
     if meta.get("role") not in roles:
-        raise CheckpointError(f"{path}: holds a {meta.get('role')!r} checkpoint, expected one of {list(roles)}")
+        raise CheckpointError(f"{path}: holds a {meta.get('role')!r} checkpoint, "
+                              f"expected one of {list(roles)}")
     try:
         module = build(meta["config"])
     except (KeyError, TypeError, ValueError) as e:
@@ -345,7 +396,7 @@ def _train_loop(model: nn.Module, batches: Iterator, loss_fn: Callable[[nn.Modul
     """Adam with warm-up + cosine; stops after `steps` or `max_time` seconds. Returns a short history."""
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     model.train()
-    start, history, running, step = time.time(), [], 0.0, 0
+    start, history, running, done = time.time(), [], 0.0, 0
     for step in range(steps):
         if max_time is not None and time.time() - start > max_time:
             break
@@ -359,20 +410,23 @@ def _train_loop(model: nn.Module, batches: Iterator, loss_fn: Callable[[nn.Modul
         opt.zero_grad(set_to_none=True)
         losses["total"].backward()
         opt.step()
-        running += float(losses["total"])
+        running += float(losses["total"].detach())
+        done = step + 1
         if (step + 1) % log_every == 0:
-            history.append({"step": step + 1, "loss": running / log_every, "seconds": round(time.time() - start, 1)})
+            seconds = round(time.time() - start, 1)
+            history.append({"step": step + 1, "loss": running / log_every, "seconds": seconds})
             if log:
-                log(f"{name} step {step + 1}/{steps}  loss {running / log_every:.4f}  "
-                    f"{time.time() - start:.0f}s  " + "  ".join(f"{k} {float(v):.3f}" for k, v in losses.items()))
+                terms = "  ".join(f"{k} {float(v.detach()):.3f}" for k, v in losses.items())
+                log(f"{name} step {step + 1}/{steps} loss {running / log_every:.4f} {seconds:.0f}s  {terms}")
             running = 0.0
     model.eval()
-    return {"steps": step + 1 if steps else 0, "seconds": round(time.time() - start, 1), "history": history}
+    return {"steps": done, "seconds": round(time.time() - start, 1), "history": history}
 
 
 def train_oracle(size: int = 64, n_train: int = 200_000, seed: int = ORACLE_SEED, steps: int = 6000,
                  batch: int = 128, device: str | torch.device = "auto",
-                 out_path: str | os.PathLike | None = "weights/oracle.safetensors", max_time: float | None = None,
+                 out_path: str | os.PathLike | None = "weights/oracle.safetensors",
+                 max_time: float | None = None,
                  role: str = "oracle", width: int = 16, lr: float = 2e-3, workers: int | None = None,
                  n_val: int = 2000, log_every: int = 100, log: Callable[[str], None] | None = print,
                  ) -> tuple[Oracle, dict[str, Any]]:
@@ -385,7 +439,8 @@ def train_oracle(size: int = 64, n_train: int = 200_000, seed: int = ORACLE_SEED
     from model.data import faces
 
     if seed in (0, TEST_SEED):
-        raise ValueError(f"seed {seed} is the VCN's training or test seed; an oracle must not see those faces")
+        raise ValueError(f"seed {seed} is the VCN's training or test seed; an oracle must not see "
+                         "those faces")
     device = pick_device(str(device))
     workers = _default_workers(device) if workers is None else workers
     torch.manual_seed(seed)
@@ -428,7 +483,8 @@ class _MnistTensors(torch.utils.data.Dataset):
 
 
 @torch.inference_mode()
-def measure_digit_judge(judge: DigitJudge, images: Tensor, labels: Tensor, batch: int = 1000) -> dict[str, Any]:
+def measure_digit_judge(judge: DigitJudge, images: Tensor, labels: Tensor,
+                        batch: int = 1000) -> dict[str, Any]:
     """images uint8 (N, 28, 28), labels (N,) -> accuracy, error rate."""
     hits = 0
     for i in range(0, len(labels), batch):
@@ -440,7 +496,8 @@ def measure_digit_judge(judge: DigitJudge, images: Tensor, labels: Tensor, batch
 def train_digit_judge(data_root: str | os.PathLike | None = None, steps: int = 3000, batch: int = 128,
                       device: str | torch.device = "auto",
                       out_path: str | os.PathLike | None = "weights/digit_judge.safetensors",
-                      max_time: float | None = None, seed: int = ORACLE_SEED, lr: float = 2e-3, width: int = 32,
+                      max_time: float | None = None, seed: int = ORACLE_SEED, lr: float = 2e-3,
+                      width: int = 32,
                       workers: int = 0, log_every: int = 100, log: Callable[[str], None] | None = print,
                       ) -> tuple[DigitJudge, dict[str, Any]]:
     """Train the DigitJudge on MNIST's training split, measure it on the test split, save it
@@ -449,13 +506,14 @@ def train_digit_judge(data_root: str | os.PathLike | None = None, steps: int = 3
 
     device = pick_device(str(device))
     torch.manual_seed(seed)
-    images, labels = load_mnist(data_root, "train")
+    images, labels = (torch.as_tensor(a) for a in load_mnist(data_root, "train"))
     judge = DigitJudge(DigitJudgeConfig(width=width)).to(device)
     batches = _forever(_loader(_MnistTensors(images, labels, shift=2), batch, workers, True, seed, device))
     info = _train_loop(judge, batches, lambda m, b: {"total": F.cross_entropy(m(b[0]).float(), b[1])},
                        steps, lr, device, max_time, log_every, log, "digit_judge")
-    test_images, test_labels = load_mnist(data_root, "test")
-    metrics = {**measure_digit_judge(judge, test_images, test_labels), "train_seed": seed, "batch": batch, **info}
+    test_images, test_labels = (torch.as_tensor(a) for a in load_mnist(data_root, "test"))
+    metrics = {**measure_digit_judge(judge, test_images, test_labels), "train_seed": seed, "batch": batch,
+               **info}
     if log:
         log(f"digit_judge: test accuracy {metrics['accuracy']:.4f}")
     if out_path is not None:

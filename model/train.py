@@ -60,10 +60,14 @@ class TensorData:
               generator: torch.Generator | None = None) -> Batch:
         x = self.images[idx].float().div_(255)
         tgt = self.targets[idx]
+        pairs = counterfactual and self.cf_images is not None
+        if pairs:  # stacked along channels so that both images of a pair get the same shift
+            x = torch.cat([x, self.cf_images[idx].float().div_(255)], dim=1)
         if shift > 0:
             x = random_shift(x, shift, generator)
-        if counterfactual and self.cf_images is not None:
-            return Batch(x, tgt, self.cf_images[idx].float().div_(255), self.cf_targets[idx])
+        if pairs:
+            x, x_cf = x.chunk(2, dim=1)
+            return Batch(x, tgt, x_cf, self.cf_targets[idx])
         return Batch(x, tgt)
 
 
@@ -212,6 +216,9 @@ def train(vcfg: VCNConfig, tcfg: TrainConfig, out_dir: str | os.PathLike, *, dev
     last = out / "last.safetensors"
     if resume and last.is_file():
         step = load_train_state(last, model, opt, gens, disc, d_opt)
+        if rank > 0:  # the file holds rank 0's generators: give this rank streams of its own again
+            for i, g in enumerate(gens.values()):
+                g.manual_seed((tcfg.seed * 1000 + rank) * 1_000_003 + 2 * step + i)
     if data is None:
         cache = Path(data_cache) if data_cache else None
         data = load_training_data(vcfg, tcfg, data_root, cache, workers)
@@ -224,7 +231,8 @@ def train(vcfg: VCNConfig, tcfg: TrainConfig, out_dir: str | os.PathLike, *, dev
     counterfactual = tcfg.swap_weight > 0
 
     log_path = out / "log.csv"
-    log_file = open(log_path, "a", newline="") if rank == 0 else None
+    # A resumed run appends to its log; a run from step 0 starts a new one (no stale rows, one header).
+    log_file = open(log_path, "a" if step > 0 else "w", newline="") if rank == 0 else None
     writer = None
     t0, seen, last_log = time.time(), 0, time.time()
     bar = _progress(tcfg.steps, step, progress and rank == 0)
@@ -242,15 +250,25 @@ def train(vcfg: VCNConfig, tcfg: TrainConfig, out_dir: str | os.PathLike, *, dev
                 d_loss = lsgan_discriminator_loss(disc(batch.x), disc(objective.last_fakes))
             d_opt.zero_grad(set_to_none=True)
             d_loss.backward()
+            if distributed:  # the discriminator is outside DDP: average its gradients by hand
+                for p in disc.parameters():
+                    if p.grad is not None:
+                        dist.all_reduce(p.grad)
+                        p.grad.div_(dist.get_world_size())
             d_opt.step()
             losses["disc"] = d_loss.detach()
         step += 1
         seen += tcfg.batch_size * (2 if counterfactual else 1)
 
         out_of_time = max_time is not None and time.time() - t0 > max_time
+        if distributed:  # every rank must stop on the same step, and rank 0 must save on it
+            flag = torch.tensor([float(out_of_time)], device=dev)
+            dist.all_reduce(flag)
+            out_of_time = bool(flag.item())
         if rank == 0:
             if step % log_every == 0 or step == tcfg.steps:
                 now = time.time()
+                losses = {k: v.detach() for k, v in losses.items()}
                 if not math.isfinite(float(losses["total"])):  # checked here: .item() syncs the GPU
                     raise FloatingPointError(f"loss became {float(losses['total'])} at step {step}")
                 row = {"step": step, "time_s": round(now - t0, 2), "img_per_s": round(seen / (now - last_log), 1)}
@@ -269,10 +287,6 @@ def train(vcfg: VCNConfig, tcfg: TrainConfig, out_dir: str | os.PathLike, *, dev
                 save_train_state(last, model, opt, step, gens, vcfg, tcfg, disc, d_opt)
                 save_vcn(out / "model.safetensors", model, tcfg, metrics={"step": step})
         bar.update(1)
-        if distributed:  # every rank must stop on the same step
-            flag = torch.tensor([float(out_of_time)], device=dev)
-            dist.all_reduce(flag)
-            out_of_time = bool(flag.item())
         if out_of_time:
             break
     bar.close()
@@ -314,10 +328,11 @@ def _sample_grid(model: VCN, batch: Batch, path: Path) -> None:
     x = batch.x[:8].float()
     rows = [x, model.reconstruct(x)]
     if model.cfg.kind == "multilabel":
-        rows.append(model.edit(x, {model.cfg.capsule_names[15]: True}, seed=0))  # Eyeglasses on faces
+        names = model.cfg.capsule_names  # Eyeglasses on faces; any model: its first attribute
+        rows.append(model.edit(x, {"Eyeglasses" if "Eyeglasses" in names else names[0]: True}, seed=0))
     else:
         rows.append(model.sample_states(torch.arange(8) % model.cfg.num_names, seed=0))
-    save_image(torch.cat(rows).float().cpu(), path, nrow=8)
+    save_image(torch.cat(rows).float().cpu(), path, nrow=x.shape[0])  # one row per kind, even if B < 8
     model.train(was_training)
 
 

@@ -11,18 +11,18 @@ from dataclasses import asdict
 from typing import Annotated, Any
 
 import torch
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import StrictBool, TypeAdapter, ValidationError
 
 from app import imaging
 from app.batching import Engine
-from app.deps import AdmittedEngine, EngineDep, PolicyDep
+from app.deps import AdmittedEngine, EngineDep, PolicyDep, limit_form_parts
 from app.errors import AppError, InvalidInput
 from app.schemas import AttributePrediction, AttributesInfo, ErrorResponse, ImagesResponse, PredictResponse
 
-router = APIRouter(prefix="/api", tags=["api"])
+router = APIRouter(prefix="/api", tags=["api"], dependencies=[Depends(limit_form_parts)])
 
 MAX_SEED = 2**32 - 1
 MAX_IMAGES = 16
@@ -30,6 +30,7 @@ MAX_IMAGES = 16
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": text}
     for code, text in {
+        400: "Malformed request (e.g. broken multipart body, too many fields for the parser)",
         413: "Upload too large (bytes or pixels)",
         415: "Not a supported image type",
         422: "Not an image, truncated, or a malformed / out-of-range field",
@@ -63,15 +64,6 @@ def parse_flags(raw: str, field: str, known: tuple[str, ...]) -> dict[str, bool]
     return flags
 
 
-def check_one_class(flags: dict[str, bool], field: str, engine: Engine) -> None:
-    """Digit (multiclass) models: ``field`` may name at most one class, set to true."""
-    if engine.cfg.kind != "multiclass":
-        return
-    chosen = [name for name, on in flags.items() if on]
-    if len(chosen) > 1 or len(chosen) < len(flags):
-        raise InvalidInput(f'{field}: a digit model takes one class set to true, e.g. {{"{engine.names[0]}": true}}')
-
-
 def parse_names(raw: str, field: str, known: tuple[str, ...]) -> list[str]:
     """A JSON list of attribute names, checked against the model (422 otherwise)."""
     try:
@@ -88,6 +80,15 @@ def check_names(names: Any, field: str, known: tuple[str, ...]) -> None:
     if unknown:
         shown = ", ".join(repr(n[:40]) for n in unknown[:5])
         raise InvalidInput(f"{field}: unknown attribute(s) {shown}; see GET /api/attributes")
+
+
+def check_one_class(flags: dict[str, bool], field: str, engine: Engine) -> None:
+    """Digit (multiclass) models: ``field`` may name at most one class, set to true."""
+    if engine.cfg.kind != "multiclass":
+        return
+    chosen = [name for name, on in flags.items() if on]
+    if len(chosen) > 1 or len(chosen) < len(flags):
+        raise InvalidInput(f'{field}: a digit model takes one class set to true, e.g. {{"{engine.names[0]}": true}}')
 
 
 async def load_image(upload: UploadFile, policy: imaging.ImagePolicy, field: str = "image") -> imaging.Prepared:

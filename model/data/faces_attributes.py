@@ -28,27 +28,33 @@ ATTRIBUTES: tuple[str, ...] = (
 )
 INDEX: dict[str, int] = {name: i for i, name in enumerate(ATTRIBUTES)}
 
-# Number of ground-truth looks per attribute. Composite ids are documented in docs/faces.md, e.g.
-# Eyeglasses id = frame shape (5) * 2 + dark lens, Wearing_Earrings id = kind (3) * 3 + colour (3).
-STYLE_COUNTS: dict[str, int] = {
-    "Bangs": 4,            # blunt, side-swept, curtain, choppy
-    "Black_Hair": 3,       # shades within the colour
-    "Blond_Hair": 3,
-    "Brown_Hair": 3,
-    "Eyeglasses": 10,      # round, rectangular, aviator, cat-eye, browline  x  clear / dark lens
-    "Goatee": 3,           # chin block, pointed, chin strip
-    "Gray_Hair": 3,
-    "Heavy_Makeup": 3,     # eye-shadow colour: violet, blue, bronze
-    "Mustache": 3,         # chevron, handlebar, walrus
-    "Smiling": 3,          # broad, soft, lopsided
-    "Straight_Hair": 3,    # centre part, side part, sleek (no part)
-    "Wavy_Hair": 3,        # loose, tight, voluminous
-    "Wearing_Earrings": 9,  # hoop, drop, stud  x  gold, red, blue
-    "Wearing_Hat": 5,      # cap, beanie, fedora, beret, top hat
-    "Wearing_Lipstick": 4,  # red, pink, plum, coral
-    "Wearing_Necklace": 9,  # beads, pendant, choker  x  gold, red, blue
-    "Wearing_Necktie": 9,  # long tie, skinny tie, bow tie  x  red, navy, green
+
+def _product(kinds: tuple[str, ...], variants: tuple[str, ...]) -> tuple[str, ...]:
+    """Composite style ids: id = kind index * len(variants) + variant index."""
+    return tuple(f"{k} {v}" for k in kinds for v in variants)
+
+
+# The ground-truth looks of each attribute that has them; a style id indexes its attribute's tuple.
+STYLE_NAMES: dict[str, tuple[str, ...]] = {
+    "Bangs": ("blunt", "side-swept", "curtain", "choppy"),
+    "Black_Hair": ("jet", "soft black", "blue-black"),
+    "Blond_Hair": ("golden", "honey", "platinum"),
+    "Brown_Hair": ("chestnut", "light brown", "dark brown"),
+    "Eyeglasses": _product(("round", "rectangular", "aviator", "cat-eye", "browline"), ("clear", "dark")),
+    "Goatee": ("chin block", "pointed", "chin strip"),
+    "Gray_Hair": ("grey", "dark grey", "silver"),
+    "Heavy_Makeup": ("violet", "blue", "bronze"),            # eye-shadow colour
+    "Mustache": ("chevron", "handlebar", "toothbrush"),
+    "Smiling": ("broad", "soft", "lopsided"),
+    "Straight_Hair": ("centre part", "side part", "sleek"),
+    "Wavy_Hair": ("loose", "tight", "voluminous"),
+    "Wearing_Earrings": _product(("hoop", "drop", "stud"), ("gold", "red", "blue")),
+    "Wearing_Hat": ("cap", "beanie", "fedora", "beret", "top hat"),
+    "Wearing_Lipstick": ("red", "pink", "plum", "coral"),
+    "Wearing_Necklace": _product(("beads", "pendant", "choker"), ("gold", "red", "blue")),
+    "Wearing_Necktie": _product(("long tie", "skinny tie", "bow tie"), ("red", "navy", "green")),
 }
+STYLE_COUNTS: dict[str, int] = {a: len(names) for a, names in STYLE_NAMES.items()}
 STYLE_ATTRIBUTES: tuple[str, ...] = tuple(a for a in ATTRIBUTES if a in STYLE_COUNTS)
 
 # Factors no attribute names. Each is a float in [0, 1]; 0.5 is the neutral pose / lighting.

@@ -47,9 +47,13 @@ class Pen:
     def ellipse(self, cx: float, cy: float, rx: float, ry: float, colour: Colour, angle: float = 0.0) -> None:
         self.fill(ellipse(cx, cy, rx, ry, angle), colour)
 
-    def ring(self, cx: float, cy: float, rx: float, ry: float, colour: Colour, width: float) -> None:
-        pts = ellipse(cx, cy, rx, ry)
-        self.stroke(np.vstack([pts, pts[:2]]), colour, width)
+    def circle(self, cx: float, cy: float, r: float, fill: Colour | None = None, outline: Colour | None = None,
+               width: float = 0.0) -> None:
+        """A disc and/or circle outline; circles need no rotation, so Pillow draws them directly (fast)."""
+        x, y = self.xy([cx, cy])
+        rr = r * self.stroke_unit
+        self.draw.ellipse([x - rr, y - rr, x + rr, y + rr], fill=fill, outline=outline,
+                          width=max(1, round(width * self.stroke_unit)) if outline else 0)
 
 
 _CIRCLE = np.linspace(0, 2 * math.pi, 33)[:-1]
@@ -109,12 +113,12 @@ def arclength(pts: np.ndarray) -> np.ndarray:
 def shade(c: Colour, f: float | tuple[float, float, float]) -> Colour:
     """Scale an RGB colour (per channel if f is a triple), clipped to 0..255."""
     f3 = (f, f, f) if isinstance(f, (int, float)) else f
-    return tuple(int(min(255, max(0, round(v * k)))) for v, k in zip(c[:3], f3))
+    return tuple(int(min(255, max(0, round(v * k)))) for v, k in zip(c[:3], f3, strict=True))
 
 
 def mix(a: Colour, b: Colour, t: float) -> Colour:
     """(1 - t) * a + t * b for RGB colours."""
-    return tuple(int(round((1 - t) * x + t * y)) for x, y in zip(a[:3], b[:3]))
+    return tuple(int(round((1 - t) * x + t * y)) for x, y in zip(a[:3], b[:3], strict=True))
 
 
 def alpha(c: Colour, a: int) -> Colour:

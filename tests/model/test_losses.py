@@ -64,7 +64,8 @@ def test_reconstruction_mse_sum_and_mean():
     x = torch.tensor([[[[1.0, 0.0], [0.5, 0.0]]], [[[1.0, 1.0], [1.0, 1.0]]]])
     # squared errors per image: 1 + 0.25 = 1.25 and 4
     assert math.isclose(reconstruction_loss(x_hat, x, "mse", "sum").item(), (1.25 + 4.0) / 2, rel_tol=1e-6)
-    assert math.isclose(reconstruction_loss(x_hat, x, "mse", "mean").item(), (1.25 / 4 + 1.0) / 2, rel_tol=1e-6)
+    mean = reconstruction_loss(x_hat, x, "mse", "mean").item()
+    assert math.isclose(mean, (1.25 / 4 + 4.0 / 4) / 2, rel_tol=1e-6)
     assert reconstruction_loss(x, x, "mse", "sum").item() == 0.0
 
 

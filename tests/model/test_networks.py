@@ -11,6 +11,7 @@ from model.networks import (
     _split_head,
     build_encoder,
     build_generator,
+    generator_input,
     head_size,
     latent_size,
 )
@@ -39,12 +40,14 @@ MNIST = VCNConfig(arch="mnist", kind="multiclass", capsule_names=DIGITS, image_s
 def test_mnist_encoder_conv_stack_and_f320_head():
     enc = build_encoder(MNIST).eval()
     convs = [m for m in enc.modules() if isinstance(m, nn.Conv2d)]
-    assert [(c.kernel_size, c.stride) for c in convs] == [((5, 5), (1, 1)), ((5, 5), (2, 2)), ((5, 5), (2, 2))]
+    assert [c.kernel_size for c in convs] == [(5, 5)] * 3
+    assert [c.stride for c in convs] == [(1, 1), (2, 2), (2, 2)]
     with torch.no_grad():
         shapes, (mu, logvar, ctx_mu, ctx_logvar) = _shapes_of(convs, lambda: enc(torch.rand(2, 1, 28, 28)))
     assert shapes == [(2, 256, 24, 24), (2, 256, 10, 10), (2, 256, 3, 3)]
     assert isinstance(enc.head, nn.Linear)
-    assert (enc.head.in_features, enc.head.out_features) == (256 * 3 * 3, 320)  # 10 capsules x 16 x mean/logvar
+    # F320: 10 capsules x 16 dims x (mean, log-variance)
+    assert (enc.head.in_features, enc.head.out_features) == (256 * 3 * 3, 320)
     assert mu.shape == logvar.shape == (2, 10, 16)
     assert ctx_mu.shape == ctx_logvar.shape == (2, 0)
 
@@ -90,10 +93,14 @@ def test_celeba256_encoder_and_generator_shapes(celeba_nets):
     assert isinstance(gen.fc, nn.Linear) and gen.fc.out_features == 8192  # F8192 = 512 x 4 x 4
 
     seen = {}
+
+    def input_shape(key):
+        return lambda _m, args: seen.__setitem__(key, tuple(args[0].shape))
+
     hooks = [
-        wide[0].register_forward_pre_hook(lambda _m, args: seen.__setitem__("wide_in", tuple(args[0].shape))),
+        wide[0].register_forward_pre_hook(input_shape("wide_in")),
         head.register_forward_hook(lambda _m, _i, out: seen.__setitem__("head_out", tuple(out.shape))),
-        gen.blocks.register_forward_pre_hook(lambda _m, args: seen.__setitem__("gen_in", tuple(args[0].shape))),
+        gen.blocks.register_forward_pre_hook(input_shape("gen_in")),
     ]
     try:
         with torch.no_grad():
@@ -155,7 +162,8 @@ def test_compact_encoder_generator_shapes(size):
 
 
 def test_split_head_layout_and_logvar_clamp():
-    cfg = VCNConfig(arch="compact", image_size=16, capsule_names=("a", "b"), width=8, capsule_dim=3, context_dim=2)
+    cfg = VCNConfig(arch="compact", image_size=16, capsule_names=("a", "b"), width=8, capsule_dim=3,
+                    context_dim=2)
     k, d = 4, 3
     h = torch.arange(head_size(cfg), dtype=torch.float32).unsqueeze(0)
     mu, logvar, ctx_mu, ctx_logvar = _split_head(h, cfg)
@@ -165,6 +173,25 @@ def test_split_head_layout_and_logvar_clamp():
     assert logvar.max().item() == LOGVAR_RANGE[1] and ctx_logvar.max().item() == LOGVAR_RANGE[1]
     low = _split_head(-1e6 * torch.ones(1, head_size(cfg)), cfg)
     assert low[1].min().item() == LOGVAR_RANGE[0] and low[3].min().item() == LOGVAR_RANGE[0]
+
+
+@pytest.mark.parametrize("arch", ["compact", "mnist"])
+def test_mask_input_feeds_the_mask_to_the_generator(arch):
+    size, channels = (16, 3) if arch == "compact" else (28, 1)
+    cfg = VCNConfig(arch=arch, image_size=size, channels=channels, capsule_names=("a", "b"), width=8,
+                    capsule_dim=3, context_dim=2, mask_input=True)
+    assert latent_size(cfg) == 4 * 3 + 2 + 4
+    gen = build_generator(cfg).eval()
+    first = gen.fc[0] if arch == "compact" else gen.net[0]
+    assert first.in_features == latent_size(cfg)
+    caps, ctx = torch.zeros(2, 4, 3), torch.zeros(2, 2)
+    with torch.no_grad():
+        a = gen(caps, ctx, torch.tensor([[1.0, 0, 1, 0]] * 2))
+        b = gen(caps, ctx, torch.tensor([[0.0, 1, 0, 1]] * 2))
+    assert a.shape == (2, channels, size, size)
+    assert not torch.equal(a, b)  # presence is read from the mask even when the capsules carry nothing
+    assert torch.equal(generator_input(caps, ctx, torch.ones(2, 4))[:, -4:], torch.ones(2, 4))
+    assert generator_input(caps, ctx, None).shape == (2, 14)
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -1,0 +1,441 @@
+"""Evaluation: the VCN (or the CVAE baseline) judged on a fixed test set, by an independent oracle.
+
+Faces (rendered, seed 10_000 = faces.sample_faces(10_000, 0, n)):
+- mean_accuracy, per_attribute: model.predict against the ground truth.
+- edit_success (STGAN's protocol): flip every attribute of each of the first n_edit faces in turn with
+  model.edit(x, {a: not gt_a}); the share the oracle reads as flipped (and per attribute).
+- edit_preservation: of the other attributes (those faces.flip would force to change excluded) and of
+  the visible nuisance factors (|difference| < 0.1), the share the oracle reads the same on the edit
+  as on the model's reconstruction of the same face; also attribute_ and nuisance_preservation apart,
+  and style_preservation (style ids of attributes present on both).
+- style_diversity: per style attribute, over n_style test faces that have it, the mean number of
+  distinct style ids the oracle reads across 10 resamples of that one capsule, counting only resamples
+  the oracle still reads as present (style_presence: the share that do).
+- sample_accuracy / sample_exact: prior samples for the test set's attribute vectors, read by the oracle
+  (share of attributes as asked / share of samples with all 40 as asked); frechet_distance: oracle
+  features of those samples vs the rendered test faces.
+Digits (MNIST test split): error_rate of predict; sample_accuracy of prior samples per digit read by the
+DigitJudge, frechet_distance on its features. CelebA (test split): mean_accuracy and per_attribute only.
+
+Every random draw is seeded, so the same call gives the same numbers (for the same batch_size: batches
+decide how prior draws are grouped).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from model.checkpoint import CheckpointError, read_checkpoint
+from model.devices import pick_device
+from model.metrics import format_table, frechet_distance, named
+from model.oracle import DigitJudge, Oracle, OracleReading, load_digit_judge, load_oracle
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_ORACLE = REPO / "weights" / "oracle.safetensors"
+DEFAULT_DIGIT_JUDGE = REPO / "weights" / "digit_judge.safetensors"
+TEST_SEED = 10_000
+RESAMPLES = 10  # style_diversity: resamples per face
+KEEP_TOLERANCE = 0.1  # a nuisance reading counts as kept within this absolute difference
+# Seeds: edits use seed + 1000 * (2 * attribute + target) + chunk, the other draws their own ranges.
+STYLE_SEEDS, SAMPLE_SEEDS = 100_000, 200_000
+
+__all__ = ["evaluate", "evaluate_celeba", "format_table", "frechet_distance", "load_model", "run_eval"]
+
+
+# ----------------------------------------------------------------------------------------------------
+# Batching helpers
+
+
+def _chunks(n: int, size: int) -> Iterator[tuple[int, slice]]:
+    for i, start in enumerate(range(0, n, size)):
+        yield i, slice(start, min(start + size, n))
+
+
+def _to_input(images: Tensor, device: torch.device) -> Tensor:
+    """uint8 (B, H, W, C) or float (B, C, H, W) -> float (B, C, H, W) in [0, 1] on device (channels_last
+    on CPU)."""
+    if images.dtype == torch.uint8:
+        images = images.permute(0, 3, 1, 2).float().div(255)
+    x = images.to(device, non_blocking=True)
+    return x.contiguous(memory_format=torch.channels_last) if device.type == "cpu" and x.dim() == 4 else x
+
+
+FIELDS = ("attrs", "attr_prob", "styles", "nuisance")
+
+
+def _cat_readings(readings: list[OracleReading]) -> OracleReading:
+    return OracleReading(*(torch.cat([getattr(r, f) for r in readings]) for f in FIELDS))
+
+
+def _take(reading: OracleReading, idx: Tensor) -> OracleReading:
+    return OracleReading(*(getattr(reading, f)[idx] for f in FIELDS))
+
+
+def _read_map(oracle: Oracle, make: Callable[[Tensor, int], Tensor], images: Tensor, batch_size: int,
+              device: torch.device, features: bool = False) -> tuple[OracleReading, Tensor | None]:
+    """Oracle readings (on the CPU) of make(x, chunk_index) for every chunk of images (None = real images)."""
+    readings, feats = [], []
+    for i, sl in _chunks(len(images), batch_size):
+        r, h = oracle.read_with_features(make(_to_input(images[sl], device), i))
+        readings.append(OracleReading(r.attrs.cpu(), r.attr_prob.cpu(), r.styles.cpu(), r.nuisance.cpu()))
+        if features:
+            feats.append(h.float().cpu())
+    return _cat_readings(readings), (torch.cat(feats) if features else None)
+
+
+def _prepare(module: nn.Module, device: torch.device) -> nn.Module:
+    module = module.to(device).eval()
+    return module.to(memory_format=torch.channels_last) if device.type == "cpu" else module
+
+
+# ----------------------------------------------------------------------------------------------------
+# Faces
+
+
+@torch.inference_mode()
+def predict_accuracy(model: nn.Module, images: Tensor, attrs: Tensor, batch_size: int,
+                     device: torch.device) -> Tensor:
+    """Share of correct model.predict readings per attribute: images (N, ...), attrs (N, A) -> (A,)."""
+    hits = torch.zeros(attrs.shape[1], dtype=torch.float64)
+    for _, sl in _chunks(len(images), batch_size):
+        present = model.predict(_to_input(images[sl], device)).present.cpu()
+        hits += (present == attrs[sl].bool()).sum(0).double()
+    return hits / max(len(images), 1)
+
+
+@torch.inference_mode()
+def edit_metrics(model: nn.Module, oracle: Oracle, images: Tensor, batch: Any, seed: int, batch_size: int,
+                 device: torch.device) -> dict[str, Any]:
+    """STGAN-style edits: every attribute of every face flipped in turn (see the module docstring).
+
+    images uint8 (M, H, W, 3), batch: the FaceBatch of those M faces."""
+    from model.data import faces
+
+    names = tuple(model.cfg.capsule_names)
+    gt = torch.as_tensor(batch.attrs).bool()
+    recon, _ = _read_map(oracle, lambda x, i: model.reconstruct(x), images, batch_size, device)
+    recon_visible = oracle.nuisance_visible(recon.attrs)
+    style_of = torch.tensor(oracle.style_index, dtype=torch.long)
+    success = torch.zeros(len(names), dtype=torch.float64)
+    tried = torch.zeros(len(names), dtype=torch.float64)
+    kept = {"attr": [0, 0], "nuisance": [0, 0], "style": [0, 0]}  # [kept, counted]
+    for a, name in enumerate(names):
+        forced = torch.as_tensor(faces.flip(batch, name).attrs).bool() != gt  # (M, A), includes a itself
+        for target in (True, False):
+            idx = (gt[:, a] != target).nonzero().squeeze(1)
+            if len(idx) == 0:
+                continue
+            seed_of = seed + 1000 * (2 * a + int(target))
+
+            def make(x: Tensor, i: int, name: str = name, target: bool = target, s0: int = seed_of) -> Tensor:
+                return model.edit(x, {name: target}, seed=s0 + i)
+
+            edited, _ = _read_map(oracle, make, images[idx], batch_size, device)
+            success[a] += float((edited.attrs[:, a] == target).sum())
+            tried[a] += len(idx)
+            ref, free = _take(recon, idx), ~forced[idx]  # the reconstruction's reading; unforced attributes
+            kept["attr"][0] += int(((edited.attrs == ref.attrs) & free).sum())
+            kept["attr"][1] += int(free.sum())
+            visible = recon_visible[idx] & oracle.nuisance_visible(edited.attrs)
+            close = (edited.nuisance - ref.nuisance).abs() < KEEP_TOLERANCE
+            kept["nuisance"][0] += int((close & visible).sum())
+            kept["nuisance"][1] += int(visible.sum())
+            if len(style_of):
+                both = ref.attrs[:, style_of] & edited.attrs[:, style_of] & free[:, style_of]
+                kept["style"][0] += int(((edited.styles == ref.styles) & both).sum())
+                kept["style"][1] += int(both.sum())
+    share = {k: (v[0] / v[1] if v[1] else None) for k, v in kept.items()}
+    counted = kept["attr"][1] + kept["nuisance"][1]
+    per_attribute = success / tried.clamp(min=1)
+    return {
+        "edit_success": float(success.sum() / tried.sum().clamp(min=1)),
+        "edit_success_per_attribute": named(names, per_attribute),
+        "edit_preservation": (kept["attr"][0] + kept["nuisance"][0]) / counted if counted else None,
+        "attribute_preservation": share["attr"],
+        "nuisance_preservation": share["nuisance"],
+        "style_preservation": share["style"],
+        "reconstruction_accuracy": float((recon.attrs == gt).float().mean()),
+        "n_edit": len(images),
+        "n_edits": int(tried.sum()),
+    }
+
+
+@torch.inference_mode()
+def style_metrics(model: nn.Module, oracle: Oracle, images: Tensor, attrs: Tensor, styles: tuple[str, ...],
+                  n_style: int, seed: int, batch_size: int, device: torch.device) -> dict[str, Any]:
+    """Per style attribute: the first n_style test faces that have it, RESAMPLES draws of its capsule each,
+    read by the oracle. Returns style_diversity, style_presence, style_faces.
+
+    model.resample(x, a, n, seed) is model.edit(x repeated n times, resample=[a], seed); the faces of a
+    chunk go through one such edit together (batches of 10 run 3-4x slower per image on a CPU)."""
+    names = tuple(model.cfg.capsule_names)
+    diversity, presence, counts = {}, {}, {}
+    per_chunk = max(1, batch_size // RESAMPLES)
+    for k, name in enumerate(styles):
+        a, s = names.index(name), oracle.cfg.style_names.index(name)
+        idx = attrs[:, a].bool().nonzero().squeeze(1)[:n_style]
+        distinct, present_share = [], []
+        for c, start in enumerate(range(0, len(idx), per_chunk)):
+            group = idx[start : start + per_chunk]
+            x = _to_input(images[group.repeat_interleave(RESAMPLES)], device)
+            r = oracle.read(model.edit(x, resample=[name], seed=seed + STYLE_SEEDS + 1000 * k + c))
+            for j in range(len(group)):
+                present = r.attrs[j * RESAMPLES : (j + 1) * RESAMPLES, a]
+                ids = r.styles[j * RESAMPLES : (j + 1) * RESAMPLES, s][present]
+                distinct.append(len(torch.unique(ids)))
+                present_share.append(float(present.float().mean()))
+        diversity[name] = sum(distinct) / len(distinct) if distinct else None
+        presence[name] = sum(present_share) / len(present_share) if present_share else None
+        counts[name] = int(len(idx))
+    return {"style_diversity": diversity, "style_presence": presence, "style_faces": counts}
+
+
+@torch.inference_mode()
+def evaluate_faces(model: nn.Module, oracle: Oracle | None, n: int = 2000, seed: int = TEST_SEED,
+                   n_edit: int = 250, n_style: int = 50, batch_size: int = 100,
+                   style_attributes: tuple[str, ...] | None = None, workers: int = 0,
+                   device: torch.device | None = None,
+                   log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """The faces metrics (module docstring) on faces.sample_faces(seed, 0, n) rendered at the model's size."""
+    from model.data import faces
+
+    device = device or model.device
+    names = tuple(model.cfg.capsule_names)
+    if names != tuple(faces.ATTRIBUTES):
+        raise ValueError("the model's attributes are not the rendered faces' attributes")
+    say = log or (lambda _: None)
+    t0 = time.time()
+    batch = faces.sample_faces(seed, 0, n)
+    images = torch.as_tensor(faces.render(batch, size=model.cfg.image_size, workers=workers))  # (n, H, W, 3)
+    attrs = torch.as_tensor(batch.attrs).bool()
+    say(f"rendered {n} test faces in {time.time() - t0:.0f}s")
+    acc = predict_accuracy(model, images, attrs, batch_size, device)
+    results: dict[str, Any] = {
+        "dataset": "faces", "n": n, "seed": seed,
+        "mean_accuracy": float(acc.mean()),
+        "per_attribute": named(names, acc),
+        "notes": [],
+    }
+    say(f"attribute accuracy {results['mean_accuracy']:.4f} ({time.time() - t0:.0f}s)")
+    if oracle is None:
+        results["notes"].append("no oracle: edit, style, sample and Fréchet metrics not computed")
+        return results
+    if tuple(oracle.cfg.attribute_names) != names:
+        raise ValueError("the oracle reads other attributes than the model has")
+    if oracle.cfg.image_size != model.cfg.image_size:
+        results["notes"].append(f"the oracle reads {oracle.cfg.image_size}px; images were resized for it")
+    oracle = _prepare(oracle, device)
+
+    real, real_feats = _read_map(oracle, lambda x, i: x, images, batch_size, device, features=True)
+    results["oracle_accuracy"] = float((real.attrs == attrs).float().mean())
+
+    m = min(n_edit, n)
+    results.update(edit_metrics(model, oracle, images[:m], batch.take(slice(0, m)), seed, batch_size, device))
+    say(f"edits: success {results['edit_success']:.4f}, kept {results['edit_preservation']:.4f} "
+        f"({time.time() - t0:.0f}s)")
+
+    styles = tuple(style_attributes or oracle.cfg.style_names)
+    results.update(style_metrics(model, oracle, images, attrs, styles, n_style, seed, batch_size, device))
+    say(f"styles ({time.time() - t0:.0f}s)")
+
+    sample, sample_feats = _sample_readings(model, oracle, attrs, seed, batch_size, device)
+    asked = sample.attrs == attrs
+    results["sample_accuracy"] = float(asked.float().mean())
+    results["sample_exact"] = float(asked.all(dim=1).float().mean())
+    results["sample_accuracy_per_attribute"] = named(names, asked.float().mean(0))
+    results["frechet_distance"] = frechet_distance(sample_feats, real_feats) if n >= 2 else None
+    say(f"samples: as asked {results['sample_accuracy']:.4f}, FD {results['frechet_distance']:.2f} "
+        f"({time.time() - t0:.0f}s)")
+    return results
+
+
+def _sample_readings(model: nn.Module, oracle: Oracle, states: Tensor, seed: int, batch_size: int,
+                     device: torch.device) -> tuple[OracleReading, Tensor]:
+    """Prior samples for each row of states (N, A), read by the oracle, plus their features."""
+    readings, feats = [], []
+    for i, sl in _chunks(len(states), batch_size):
+        out = model.sample_states(states[sl].float().to(device), seed=seed + SAMPLE_SEEDS + i)
+        r, h = oracle.read_with_features(out)
+        readings.append(OracleReading(r.attrs.cpu(), r.attr_prob.cpu(), r.styles.cpu(), r.nuisance.cpu()))
+        feats.append(h.float().cpu())
+    return _cat_readings(readings), torch.cat(feats)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Digits and CelebA
+
+
+@torch.inference_mode()
+def evaluate_digits(model: nn.Module, judge: DigitJudge | None, data_root: str | None = None,
+                    n: int | None = None, n_per_digit: int = 1000, seed: int = TEST_SEED,
+                    batch_size: int = 500, device: torch.device | None = None) -> dict[str, Any]:
+    """error_rate of predict on MNIST's test split; with a judge, prior samples per digit read by it."""
+    from model.data.mnist import load_mnist
+
+    device = device or model.device
+    images, labels = (torch.as_tensor(a[:n]) for a in load_mnist(data_root, "test"))
+    x_all = images.unsqueeze(1)  # uint8 (N, 1, 28, 28)
+    names = tuple(model.cfg.capsule_names)
+    pred = torch.cat([model.predict(x_all[sl].float().div(255).to(device)).present.float().argmax(-1).cpu()
+                      for _, sl in _chunks(len(labels), batch_size)])
+    wrong = (pred != labels).float()
+    per_class = [float(1 - wrong[labels == k].mean()) if (labels == k).any() else None
+                 for k in range(len(names))]
+    results: dict[str, Any] = {
+        "dataset": "mnist", "n": len(labels), "seed": seed,
+        "error_rate": float(wrong.mean()),
+        "per_attribute": dict(zip(names, per_class, strict=True)),
+        "notes": [],
+    }
+    if judge is None:
+        results["notes"].append("no digit judge: sample_accuracy and Fréchet distance not computed")
+        return results
+    judge = judge.to(device).eval()
+    states = torch.arange(len(names)).repeat_interleave(n_per_digit)
+    read, feats = [], []
+    for i, sl in _chunks(len(states), batch_size):
+        out = model.sample_states(states[sl].to(device), seed=seed + i)
+        read.append(judge.read(out)[0].cpu())
+        feats.append(judge.features(out).float().cpu())
+    hit = (torch.cat(read) == states).float()
+    real_feats = torch.cat([judge.features(x_all[sl].float().div(255).to(device)).float().cpu()
+                            for _, sl in _chunks(len(labels), batch_size)])
+    real_pred = torch.cat([judge.read(x_all[sl].float().div(255).to(device))[0].cpu()
+                           for _, sl in _chunks(len(labels), batch_size)])
+    results.update({
+        "sample_accuracy": float(hit.mean()),
+        "sample_accuracy_per_attribute": {k: float(hit[states == j].mean()) for j, k in enumerate(names)},
+        "n_per_digit": n_per_digit,
+        "frechet_distance": frechet_distance(torch.cat(feats), real_feats),
+        "judge_accuracy": float((real_pred == labels).float().mean()),
+    })
+    return results
+
+
+@torch.inference_mode()
+def evaluate_celeba(model: nn.Module, data_root: str, n: int | None = None, batch_size: int = 100,
+                    workers: int = 0, device: torch.device | None = None) -> dict[str, Any]:
+    """mean_accuracy / per_attribute of predict on CelebA's test split (CelebADataset(root, 'test', size))."""
+    from model.data.celeba import CelebADataset
+
+    device = device or model.device
+    data: torch.utils.data.Dataset = CelebADataset(data_root, "test", model.cfg.image_size)
+    names = tuple(model.cfg.capsule_names)
+    missing = set(names) - set(data.attributes)
+    if missing:
+        raise ValueError(f"{data_root}: CelebA's attribute file lacks {sorted(missing)}")
+    columns = [list(data.attributes).index(k) for k in names]  # the model's order
+    if n is not None and n < len(data):
+        data = torch.utils.data.Subset(data, range(n))
+    hits, total = torch.zeros(len(names), dtype=torch.float64), 0
+    for item in torch.utils.data.DataLoader(data, batch_size=batch_size, num_workers=workers):
+        x, y = item[0], item[1][:, columns]
+        present = model.predict(_to_input(x, device)).present.cpu()
+        hits += (present == (y > 0.5)).sum(0).double()
+        total += len(y)
+    acc = hits / max(total, 1)
+    return {"dataset": "celeba", "n": total, "mean_accuracy": float(acc.mean()),
+            "per_attribute": named(names, acc),
+            "notes": ["oracle metrics not computed: the oracle judges rendered faces, and no oracle "
+                      f"trained on CelebA at {model.cfg.image_size}px exists"]}
+
+
+# ----------------------------------------------------------------------------------------------------
+# Entry points
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, oracle: Oracle | DigitJudge | None = None, n: int | None = None,
+             seed: int = TEST_SEED, device: str | torch.device | None = None, n_edit: int = 250,
+             n_style: int = 50, batch_size: int = 100, style_attributes: tuple[str, ...] | None = None,
+             data_root: str | None = None, n_per_digit: int = 1000, workers: int = 0,
+             log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Evaluate a VCN or CVAE (anything with predict, reconstruct, edit, resample, sample_states and a cfg).
+
+    Multilabel models are tested on n rendered faces (default 2000; oracle: an Oracle), multiclass ones
+    on MNIST (oracle: a DigitJudge; n test digits, default all 10,000). Without an oracle only the
+    accuracy metrics are computed. The model is put in eval mode for the call, then its training flag is
+    restored (a model not in training mode is also switched to channels_last on CPU: 2.5x faster).
+    Returns a JSON-able dict (see the module docstring); "seconds" is the wall time."""
+    start = time.time()
+    device = pick_device(str(device)) if device is not None else model.device
+    was_training = model.training
+    model = _prepare(model, device) if not was_training else model.to(device).eval()
+    try:
+        if model.cfg.kind == "multiclass":
+            results = evaluate_digits(model, oracle, data_root, n, n_per_digit, seed,
+                                      max(batch_size, 500), device)
+        else:
+            results = evaluate_faces(model, oracle, 2000 if n is None else n, seed, n_edit, n_style,
+                                     batch_size, style_attributes, workers, device, log)
+    finally:
+        model.train(was_training)
+    results["model"] = "baseline (CVAE)" if model.__class__.__name__ == "CVAE" else "VCN"
+    results["seconds"] = round(time.time() - start, 1)
+    return results
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
+    """A VCN (role "vcn") or the CVAE baseline (role "baseline") from a checkpoint, in eval mode."""
+    from model.baseline import load_baseline
+    from model.checkpoint import load_vcn
+
+    _, meta = read_checkpoint(path)
+    role = meta.get("role")
+    if role == "vcn":
+        return load_vcn(path, device)
+    if role == "baseline":
+        return load_baseline(path, device)
+    raise CheckpointError(f"{path}: holds a {role!r} checkpoint, expected a 'vcn' or 'baseline' model")
+
+
+def run_eval(weights: str | Path, dataset: str | None = None, data_root: str | None = None,
+             oracle_path: str | Path | None = None, json_out: str | Path | None = None, n: int | None = None,
+             device: str = "auto", n_edit: int = 250, n_style: int = 50, workers: int = 0,
+             echo: bool = True) -> dict[str, Any]:
+    """What `vcn eval` runs: load the model (VCN or baseline), pick the test set (dataset: "faces",
+    "mnist" or "celeba"; default: the one the model was trained on), evaluate, print the table, write
+    the JSON. oracle_path defaults to weights/oracle.safetensors (faces) or weights/digit_judge.safetensors
+    (digits); a missing default oracle is reported, not an error."""
+    dev = pick_device(device or "auto")
+    model = load_model(weights, dev)
+    dataset = dataset or getattr(model.cfg, "dataset", "faces")
+    log = print if echo else None
+    if dataset == "celeba":
+        if data_root is None:
+            raise ValueError("--dataset celeba needs --data-root (the folder holding CelebA)")
+        results = evaluate_celeba(model, data_root, n, workers=workers, device=dev)
+    elif dataset in ("faces", "mnist"):
+        default = DEFAULT_DIGIT_JUDGE if dataset == "mnist" else DEFAULT_ORACLE
+        path = Path(oracle_path) if oracle_path is not None else default
+        judge, note = None, None
+        if path.is_file() or oracle_path is not None:
+            judge = load_digit_judge(path, dev) if dataset == "mnist" else load_oracle(path, dev)
+        else:
+            trainer = "train_digit_judge" if dataset == "mnist" else "train_oracle"
+            note = f"no oracle at {path}: train one with model.oracle.{trainer}"
+        if (dataset == "mnist") != (model.cfg.kind == "multiclass"):
+            raise ValueError(f"a {model.cfg.kind} model cannot be evaluated on {dataset}")
+        results = evaluate(model, judge, n=n, device=dev, n_edit=n_edit, n_style=n_style, data_root=data_root,
+                           workers=workers, log=log)
+        if note:
+            results["notes"].insert(0, note)
+        if judge is not None:
+            results["oracle"] = str(path)
+    else:
+        raise ValueError(f"unknown dataset {dataset!r}: faces, mnist or celeba")
+    results["weights"] = str(weights)
+    results.setdefault("model", "baseline (CVAE)" if model.__class__.__name__ == "CVAE" else "VCN")
+    if json_out is not None:
+        Path(json_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_out).write_text(json.dumps(results, indent=2) + "\n")
+    if echo:
+        print(format_table(results))
+    return results

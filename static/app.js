@@ -1,0 +1,451 @@
+// The editor page. It speaks only the public REST API (see /docs); no framework, no build step.
+// Everything model-specific (attribute names, image size, kind) comes from GET /api/attributes.
+
+const STEPS = 9;      // interpolation frames
+const STYLES = 6;     // styles per "new style" request
+const GENERATE = 4;   // images per "generate"
+const EDIT_DEBOUNCE_MS = 120;
+
+const $ = (selector, root = document) => root.querySelector(selector);
+const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];
+
+const state = {
+  info: null,          // GET /api/attributes
+  source: null,        // Blob: the image being edited
+  sourceB: null,       // Blob: the second face for swaps
+  predicted: {},       // name -> bool, as predicted for the source
+  recon: null,         // Blob: the reconstruction
+  result: null,        // Blob: what the result panel shows (and Download saves)
+  frames: [],          // Blobs: interpolation frames for the chosen attribute
+  faceSeed: 0,
+  styleSeed: 1,
+  stylesAttr: null,
+  editTimer: 0,
+  token: 0,            // bumps whenever the source changes: late answers for an old source are dropped
+  editToken: 0,
+};
+
+// ----------------------------------------------------------------------------------------- helpers
+function el(tag, attrs = {}, children = []) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === 'text') node.textContent = value;
+    else node.setAttribute(key, value === true ? '' : value);
+  }
+  node.append(...children);
+  return node;
+}
+
+const pretty = (name) => name.replaceAll('_', ' ');
+const isMulticlass = () => state.info?.kind === 'multiclass';
+const seed = () => Math.max(0, Math.min(4294967295, parseInt($('#seed').value, 10) || 0));
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function form(fields) {
+  const data = new FormData();
+  for (const [key, value] of Object.entries(fields)) {
+    if (value === undefined || value === null) continue;
+    if (value instanceof Blob) data.append(key, value, `${key}.png`);
+    else data.append(key, typeof value === 'string' ? value : JSON.stringify(value));
+  }
+  return data;
+}
+
+// fetch with the API's error shape ({"detail": ...}) turned into a readable Error; 429 is retried.
+async function api(path, { body, method = body ? 'POST' : 'GET' } = {}) {
+  for (let attempt = 0; ; attempt += 1) {
+    const response = await fetch(path, { method, body });
+    if (response.ok) return response;
+    if (response.status === 429 && attempt < 3) {
+      await sleep(1000 * (Number(response.headers.get('Retry-After')) || 1));
+      continue;
+    }
+    let detail = response.statusText;
+    try {
+      const payload = await response.json();
+      detail = typeof payload.detail === 'string'
+        ? payload.detail
+        : payload.detail.map((e) => `${e.loc.at(-1)}: ${e.msg}`).join('; ');
+    } catch { /* not JSON: keep the status text */ }
+    throw new Error(`${detail} (HTTP ${response.status})`);
+  }
+}
+
+const blobOf = async (dataUrl) => (await fetch(dataUrl)).blob();
+
+const urls = new WeakMap();
+function show(img, blob) {
+  const old = urls.get(img);
+  if (old) URL.revokeObjectURL(old);
+  const url = URL.createObjectURL(blob);
+  urls.set(img, url);
+  img.src = url;
+  img.closest('.panel, .thumb')?.classList.add('filled');
+}
+
+function busy(selector, on) {
+  const node = $(selector);
+  node.classList.toggle('loading', on);
+  node.setAttribute('aria-busy', String(on));
+}
+
+let toastTimer = 0;
+function toast(message, kind = 'error') {
+  const node = $('#toast');
+  node.textContent = message;
+  node.dataset.kind = kind;
+  node.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { node.hidden = true; }, 6000);
+}
+
+function guard(fn) {
+  return async (...args) => {
+    try {
+      await fn(...args);
+    } catch (error) {
+      toast(error.message);
+      document.body.dataset.state = 'ready';
+    }
+  };
+}
+
+// ------------------------------------------------------------------------------------- attributes
+function buildAttributes(info) {
+  const list = $('#attr-list');
+  list.replaceChildren();
+  const multi = info.kind === 'multiclass';
+  info.attributes.forEach((name, index) => {
+    const id = `attr-${index}`;
+    const input = el('input', {
+      type: multi ? 'radio' : 'checkbox', id, name: multi ? 'vcn-class' : null,
+      role: multi ? null : 'switch', class: 'toggle-input', 'data-attr-toggle': name,
+    });
+    input.addEventListener('change', onToggle);
+    const label = el('label', { class: 'toggle', for: id }, [
+      input,
+      el('span', { class: multi ? 'track radio' : 'track', 'aria-hidden': 'true' }),
+      el('span', { class: 'attr-name', text: pretty(name) }),
+      el('span', { class: 'visually-hidden changed-note', text: '' }),
+    ]);
+    const score = el('span', { class: 'score', title: 'predicted score' }, [
+      el('span', { class: 'bar', 'aria-hidden': 'true' }, [el('span', { class: 'fill' })]),
+      el('span', { class: 'score-num', text: '–' }),
+    ]);
+    const styleButton = el('button', {
+      type: 'button', class: 'icon-btn style-btn', 'data-style': name,
+      'aria-label': `New styles for ${pretty(name)}`, title: 'New styles',
+    });
+    styleButton.textContent = '↻';
+    styleButton.addEventListener('click', guard(() => showStyles(name)));
+    list.append(el('li', { class: 'attr', 'data-attr': name }, [label, score, styleButton]));
+  });
+
+  for (const select of [$('#interp-attr'), $('#swap-attrs')]) {
+    select.replaceChildren(...info.attributes.map((name) => el('option', { value: name, text: pretty(name) })));
+  }
+  const preferred = info.attributes.find((n) => /smil|eyeglass/i.test(n)) ?? info.attributes[0];
+  $('#interp-attr').value = preferred;
+}
+
+function applyPrediction(rows) {
+  state.predicted = {};
+  for (const row of rows) {
+    state.predicted[row.name] = row.present;
+    const item = $(`li[data-attr="${CSS.escape(row.name)}"]`);
+    if (!item) continue;
+    $('input', item).checked = row.present;
+    item.dataset.present = String(row.present);
+    item.dataset.score = row.score.toFixed(3);
+    $('.fill', item).style.width = `${(row.score * 100).toFixed(1)}%`;
+    $('.score-num', item).textContent = row.score.toFixed(2);
+    $('.score', item).title = `predicted ${row.present ? 'present' : 'absent'}, score ${row.score.toFixed(3)}`;
+  }
+  markChanges();
+}
+
+function changes() {
+  const out = {};
+  for (const input of $$('#attr-list input')) {
+    const name = input.dataset.attrToggle;
+    if (input.checked !== Boolean(state.predicted[name])) {
+      if (isMulticlass()) { if (input.checked) out[name] = true; } else out[name] = input.checked;
+    }
+  }
+  return out;
+}
+
+function markChanges() {
+  const changed = changes();
+  for (const item of $$('#attr-list li')) {
+    const name = item.dataset.attr;
+    const on = name in changed || (isMulticlass() && $('input', item).checked !== Boolean(state.predicted[name]));
+    item.classList.toggle('changed', on);
+    $('.changed-note', item).textContent = on ? ' (changed)' : '';
+  }
+  $('#reset').disabled = Object.keys(changed).length === 0;
+  return changed;
+}
+
+function onToggle() {
+  markChanges();
+  clearTimeout(state.editTimer);
+  state.editTimer = setTimeout(guard(runEdit), EDIT_DEBOUNCE_MS);
+}
+
+async function runEdit() {
+  if (!state.source) return;
+  const changed = markChanges();
+  const token = ++state.editToken;
+  if (Object.keys(changed).length === 0) {
+    setResult(state.recon, 'Result');
+    return;
+  }
+  busy('#panel-result', true);
+  try {
+    const response = await api('/api/edit', { body: form({ image: state.source, set: changed, seed: seed() }) });
+    const blob = await response.blob();
+    if (token === state.editToken) {
+      const words = Object.entries(changed).map(([n, on]) => `${on ? '+' : '−'}${pretty(n)}`);
+      setResult(blob, `Edited: ${words.join(', ')}`);
+    }
+  } finally {
+    if (token === state.editToken) busy('#panel-result', false);
+  }
+}
+
+function setResult(blob, label) {
+  if (!blob) return;
+  state.result = blob;
+  const img = $('#img-result');
+  show(img, blob);
+  img.dataset.rev = String(Number(img.dataset.rev) + 1);
+  $('#result-label').textContent = label;
+  const link = $('#download');
+  link.href = img.src;
+  link.removeAttribute('aria-disabled');
+}
+
+// ----------------------------------------------------------------------------------------- source
+async function setSource(blob) {
+  const token = ++state.token;
+  state.source = blob;
+  document.body.dataset.state = 'busy';
+  show($('#img-original'), blob);
+  $('#styles-card').hidden = true;
+  for (const panel of ['#panel-recon', '#panel-result']) busy(panel, true);
+  try {
+    const [predicted, recon] = await Promise.all([
+      api('/api/predict', { body: form({ image: blob }) }).then((r) => r.json()),
+      api('/api/reconstruct', { body: form({ image: blob }) }).then((r) => r.blob()),
+    ]);
+    if (token !== state.token) return;
+    applyPrediction(predicted.attributes);
+    state.recon = recon;
+    show($('#img-recon'), recon);
+    setResult(recon, 'Result');
+    const note = { true: 'Face found and framed.', false: 'No face found: used the centre of the image.' };
+    $('#face-note').textContent = note[predicted.face_found] ?? '';
+  } finally {
+    if (token === state.token) {
+      for (const panel of ['#panel-recon', '#panel-result']) busy(panel, false);
+      document.body.dataset.state = 'ready';
+    }
+  }
+  await loadFrames();
+}
+
+async function randomImage(seedValue) {
+  return (await api(`/api/random-face?seed=${seedValue}`)).blob();
+}
+
+// ----------------------------------------------------------------------------------------- styles
+async function showStyles(name) {
+  if (!state.source) return;
+  state.stylesAttr = name;
+  const card = $('#styles-card');
+  card.hidden = false;
+  $('#styles-attr').textContent = pretty(name);
+  const strip = $('#styles');
+  strip.replaceChildren(...Array.from({ length: STYLES }, () => el('div', { class: 'pick skeleton' })));
+  busy('#styles-card', true);
+  // Styles of what is on screen: the edited image if anything is toggled, else the source.
+  const base = Object.keys(changes()).length && state.result ? state.result : state.source;
+  try {
+    const response = await api('/api/resample', {
+      body: form({ image: base, attribute: name, n: STYLES, seed: state.styleSeed++ }),
+    });
+    const { images } = await response.json();
+    strip.replaceChildren(...images.map((url, i) => {
+      const button = el('button', {
+        type: 'button', class: 'pick', role: 'listitem', 'aria-pressed': 'false',
+        'aria-label': `Use ${pretty(name)} style ${i + 1}`,
+      }, [el('img', { src: url, alt: '', class: 'pixel' })]);
+      button.addEventListener('click', guard(async () => {
+        $$('#styles .pick').forEach((b) => b.setAttribute('aria-pressed', String(b === button)));
+        setResult(await blobOf(url), `${pretty(name)}: style ${i + 1}`);
+      }));
+      return button;
+    }));
+    card.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
+  } finally {
+    busy('#styles-card', false);
+  }
+}
+
+// ----------------------------------------------------------------------------------- interpolation
+async function loadFrames() {
+  const slider = $('#interp-slider');
+  const name = $('#interp-attr').value;
+  if (!state.source || !name) return;
+  slider.disabled = true;
+  const token = state.token;
+  busy('#interp-card', true);
+  try {
+    const response = await api('/api/interpolate', {
+      body: form({ image: state.source, attribute: name, steps: STEPS, seed: seed() }),
+    });
+    const { images } = await response.json();
+    const frames = await Promise.all(images.map(blobOf));
+    if (token !== state.token || name !== $('#interp-attr').value) return;
+    state.frames = frames;
+    slider.max = String(frames.length - 1);
+    slider.value = '0';
+    slider.disabled = false;
+    updateSliderLabel();
+  } finally {
+    busy('#interp-card', false);
+  }
+}
+
+function updateSliderLabel() {
+  const slider = $('#interp-slider');
+  const name = $('#interp-attr').value;
+  const pct = Math.round((Number(slider.value) / Number(slider.max || 1)) * 100);
+  $('#interp-value').textContent = `${pct}%`;
+  const now = state.predicted[name];
+  const direction = isMulticlass() ? `towards ${pretty(name)}` : `${pretty(name)} ${now ? 'on → off' : 'off → on'}`;
+  slider.setAttribute('aria-valuetext', `${pct}%, ${direction}`);
+  return direction;
+}
+
+function onSlide() {
+  const slider = $('#interp-slider');
+  const frame = state.frames[Number(slider.value)];
+  const direction = updateSliderLabel();
+  if (frame) setResult(frame, `Interpolated: ${direction}, ${$('#interp-value').textContent}`);
+}
+
+// ------------------------------------------------------------------------------------------ swap
+function updateSwapButton() {
+  $('#swap-btn').disabled = !(state.source && state.sourceB && $('#swap-attrs').selectedOptions.length);
+}
+
+async function setSourceB(blob) {
+  state.sourceB = blob;
+  show($('#img-b'), blob);
+  updateSwapButton();
+}
+
+async function runSwap() {
+  const names = [...$('#swap-attrs').selectedOptions].map((o) => o.value);
+  busy('#panel-result', true);
+  try {
+    const response = await api('/api/swap', {
+      body: form({ image: state.source, image_b: state.sourceB, attributes: names }),
+    });
+    setResult(await response.blob(), `Swapped: ${names.map(pretty).join(', ')}`);
+  } finally {
+    busy('#panel-result', false);
+  }
+}
+
+// -------------------------------------------------------------------------------------- generate
+async function runGenerate() {
+  const wanted = {};
+  for (const input of $$('#attr-list input')) {
+    if (isMulticlass()) { if (input.checked) wanted[input.dataset.attrToggle] = true; } else {
+      wanted[input.dataset.attrToggle] = input.checked;
+    }
+  }
+  busy('#generate-card', true);
+  try {
+    const response = await api('/api/sample', { body: form({ attributes: wanted, n: GENERATE, seed: seed() }) });
+    const { images } = await response.json();
+    $('#generated').replaceChildren(...images.map((url, i) => {
+      const button = el('button', {
+        type: 'button', class: 'pick', role: 'listitem', 'aria-label': `Edit generated image ${i + 1}`,
+        title: 'Edit this one',
+      }, [el('img', { src: url, alt: '', class: 'pixel' })]);
+      button.addEventListener('click', guard(async () => setSource(await blobOf(url))));
+      return button;
+    }));
+  } finally {
+    busy('#generate-card', false);
+  }
+}
+
+// ----------------------------------------------------------------------------------------- wiring
+function wireDrop(zone, onFile) {
+  zone.addEventListener('dragover', (event) => { event.preventDefault(); zone.classList.add('over'); });
+  zone.addEventListener('dragleave', () => zone.classList.remove('over'));
+  zone.addEventListener('drop', guard(async (event) => {
+    event.preventDefault();
+    zone.classList.remove('over');
+    const file = event.dataTransfer?.files?.[0];
+    if (file) await onFile(file);
+  }));
+}
+
+function wire() {
+  $('#file').addEventListener('change', guard(async (event) => {
+    const file = event.target.files?.[0];
+    if (file) await setSource(file);
+    event.target.value = '';
+  }));
+  $('#file-b').addEventListener('change', guard(async (event) => {
+    const file = event.target.files?.[0];
+    if (file) await setSourceB(file);
+    event.target.value = '';
+  }));
+  wireDrop($('#drop'), setSource);
+  wireDrop($('#panel-original'), setSource);
+  wireDrop($('#swap-card .thumb'), setSourceB);
+  $('#random-face').addEventListener('click', guard(async () => setSource(await randomImage(++state.faceSeed))));
+  $('#random-b').addEventListener('click', guard(async () => setSourceB(await randomImage(1000 + ++state.faceSeed))));
+  $('#styles-more').addEventListener('click', guard(() => showStyles(state.stylesAttr)));
+  $('#interp-attr').addEventListener('change', guard(loadFrames));
+  $('#interp-slider').addEventListener('input', onSlide);
+  $('#swap-attrs').addEventListener('change', updateSwapButton);
+  $('#swap-btn').addEventListener('click', guard(runSwap));
+  $('#generate-btn').addEventListener('click', guard(runGenerate));
+  $('#reset').addEventListener('click', () => {
+    for (const input of $$('#attr-list input')) input.checked = Boolean(state.predicted[input.dataset.attrToggle]);
+    onToggle();
+  });
+  $('#attr-filter').addEventListener('input', (event) => {
+    const needle = event.target.value.trim().toLowerCase().replaceAll(' ', '_');
+    for (const item of $$('#attr-list li')) item.hidden = !item.dataset.attr.toLowerCase().includes(needle);
+  });
+}
+
+async function main() {
+  wire();
+  const info = await (await api('/api/attributes')).json();
+  state.info = info;
+  document.body.dataset.kind = info.kind;
+  const what = info.kind === 'multiclass' ? 'classes' : 'attributes';
+  $('#model-info').textContent =
+    `${info.dataset} model · ${info.image_size}×${info.image_size} · ${info.attributes.length} ${what}`;
+  document.documentElement.style.setProperty('--model-size', `${info.image_size}px`);
+  if (info.kind === 'multiclass') {
+    $('#random-face').textContent = 'Random sample';
+    $('#attr-title').textContent = 'Classes';
+  }
+  buildAttributes(info);
+  $('#swap-attrs').options[0].selected = true;
+  await setSource(await randomImage(state.faceSeed));
+}
+
+guard(main)();

@@ -1,0 +1,200 @@
+"""Every endpoint answers in the documented shape, and the same request gives the same bytes."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+
+import pytest
+from app_inputs import png
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from app import imaging
+
+IMAGE = png(seed=1)
+IMAGE_B = png(seed=2)
+
+
+def files(image: bytes = IMAGE, **others: bytes) -> dict[str, tuple[str, bytes, str]]:
+    parts = {"image": ("face.png", image, "image/png")}
+    parts.update({name: (f"{name}.png", data, "image/png") for name, data in others.items()})
+    return parts
+
+
+def decode_png(data: bytes) -> Image.Image:
+    img = Image.open(io.BytesIO(data))
+    assert img.format == "PNG"
+    return img
+
+
+def decode_data_urls(payload: dict) -> list[Image.Image]:
+    prefix = "data:image/png;base64,"
+    assert all(url.startswith(prefix) for url in payload["images"])
+    return [decode_png(base64.b64decode(url[len(prefix) :])) for url in payload["images"]]
+
+
+def test_attributes(client: TestClient) -> None:
+    body = client.get("/api/attributes").json()
+    assert body["kind"] == "multilabel"
+    assert body["image_size"] == 64 and body["channels"] == 3 and body["dataset"] == "faces"
+    assert len(body["attributes"]) == 40 and "Eyeglasses" in body["attributes"]
+
+
+def test_predict(client: TestClient) -> None:
+    response = client.post("/api/predict", files=files())
+    assert response.status_code == 200, response.text
+    body = response.json()
+    names = client.get("/api/attributes").json()["attributes"]
+    assert [row["name"] for row in body["attributes"]] == names
+    for row in body["attributes"]:
+        assert isinstance(row["present"], bool)
+        assert 0.0 <= row["score"] <= 1.0
+        assert row["kl_present"] is not None and row["kl_absent"] is not None
+    assert body["face_found"] is None  # 64x64 input: no face crop attempted
+
+
+@pytest.mark.parametrize(
+    ("path", "data", "extra"),
+    [
+        ("/api/reconstruct", {}, {}),
+        ("/api/edit", {"set": '{"Eyeglasses": true, "Smiling": false}', "seed": "3"}, {}),
+        ("/api/edit", {"set": "{}", "resample": '["Smiling"]', "seed": "4"}, {}),
+        ("/api/swap", {"attributes": '["Smiling", "Eyeglasses"]'}, {"image_b": IMAGE_B}),
+    ],
+    ids=["reconstruct", "edit", "edit-resample", "swap"],
+)
+def test_single_image_ops(client: TestClient, path: str, data: dict, extra: dict) -> None:
+    response = client.post(path, files=files(**extra), data=data)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "image/png"
+    assert response.headers["x-face-found"] == "none"
+    img = decode_png(response.content)
+    assert img.size == (64, 64) and img.mode == "RGB"
+
+
+@pytest.mark.parametrize(
+    ("path", "data", "extra", "count"),
+    [
+        ("/api/resample", {"attribute": "Eyeglasses", "n": "5", "seed": "1"}, {}, 5),
+        ("/api/interpolate", {"attribute": "Smiling", "steps": "4"}, {}, 4),
+        ("/api/interpolate", {"steps": "3"}, {"image_b": IMAGE_B}, 3),
+    ],
+    ids=["resample", "interpolate-attribute", "interpolate-images"],
+)
+def test_multi_image_ops(client: TestClient, path: str, data: dict, extra: dict, count: int) -> None:
+    response = client.post(path, files=files(**extra), data=data)
+    assert response.status_code == 200, response.text
+    images = decode_data_urls(response.json())
+    assert len(images) == count and all(img.size == (64, 64) for img in images)
+
+
+def test_sample(client: TestClient) -> None:
+    response = client.post("/api/sample", data={"attributes": '{"Male": true}', "n": "3", "seed": "5"})
+    assert response.status_code == 200, response.text
+    assert len(decode_data_urls(response.json())) == 3
+    assert client.post("/api/sample").status_code == 200  # every field has a default
+
+
+def test_random_face(client: TestClient) -> None:
+    response = client.get("/api/random-face", params={"seed": 7})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/png"
+    assert decode_png(response.content).size == (64, 64)
+    assert client.get("/api/random-face", params={"seed": 7}).content == response.content
+
+
+@pytest.mark.parametrize(
+    ("path", "data", "extra"),
+    [
+        ("/api/predict", {}, {}),
+        ("/api/reconstruct", {}, {}),
+        ("/api/edit", {"set": '{"Eyeglasses": true}', "resample": '["Bangs"]', "seed": "11"}, {}),
+        ("/api/resample", {"attribute": "Eyeglasses", "n": "3", "seed": "11"}, {}),
+        ("/api/swap", {"attributes": '["Smiling"]'}, {"image_b": IMAGE_B}),
+        ("/api/interpolate", {"attribute": "Smiling", "steps": "3", "seed": "11"}, {}),
+    ],
+)
+def test_same_request_same_bytes(client: TestClient, path: str, data: dict, extra: dict) -> None:
+    first = client.post(path, files=files(**extra), data=data)
+    second = client.post(path, files=files(**extra), data=data)
+    assert first.status_code == 200, first.text
+    assert first.content == second.content
+
+
+def test_seed_matters(client: TestClient) -> None:
+    def sample(seed: int) -> bytes:
+        return client.post("/api/sample", data={"n": "2", "seed": str(seed)}).content
+
+    assert sample(1) == sample(1)
+    assert sample(1) != sample(2)
+
+
+def test_edit_changes_the_image(client: TestClient) -> None:
+    recon = client.post("/api/reconstruct", files=files()).content
+    edits = {json.dumps({name: flag}) for name in ("Eyeglasses", "Smiling", "Bald") for flag in (True, False)}
+    outputs = {client.post("/api/edit", files=files(), data={"set": s, "seed": "1"}).content for s in edits}
+    assert outputs - {recon}, "no edit changed a single pixel"
+
+
+@pytest.mark.skipif(not imaging.face_detection_available(), reason="this OpenCV build has no Haar cascades")
+def test_face_crop_reports(make_app) -> None:
+    """A photo-sized image gets a face search (none in noise: face_found false, centre crop used)."""
+    with TestClient(make_app(face_crop="auto")) as local:
+        body = local.post("/api/predict", files=files(png((400, 300)))).json()
+        assert body["face_found"] is False
+        small = local.post("/api/predict", files=files(png((64, 64)))).json()
+        assert small["face_found"] is None
+    with TestClient(make_app(face_crop="off")) as local:
+        assert local.post("/api/predict", files=files(png((400, 300)))).json()["face_found"] is None
+
+
+def test_openapi_lists_every_endpoint(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    for name in ("attributes", "predict", "reconstruct", "edit", "resample", "swap", "interpolate", "sample",
+                 "random-face"):  # fmt: skip
+        assert f"/api/{name}" in paths
+    assert client.get("/docs").status_code == 200
+
+
+def test_page_is_served(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert '<script type="module" src="/static/app.js">' in page.text
+    for asset in ("/static/app.js", "/static/style.css"):
+        assert client.get(asset).status_code == 200
+
+
+class TestDigits:
+    """A multiclass, one-channel model through the same API."""
+
+    def test_attributes(self, digits_client: TestClient) -> None:
+        body = digits_client.get("/api/attributes").json()
+        assert body == {
+            "attributes": [str(d) for d in range(10)],
+            "image_size": 28,
+            "kind": "multiclass",
+            "dataset": "mnist",
+            "channels": 1,
+        }
+
+    def test_predict_one_class(self, digits_client: TestClient) -> None:
+        body = digits_client.post("/api/predict", files=files(png((28, 28)))).json()
+        assert sum(row["present"] for row in body["attributes"]) == 1
+        assert all(row["kl_absent"] is None for row in body["attributes"])
+
+    def test_ops(self, digits_client: TestClient) -> None:
+        image = png((28, 28))
+        edit = digits_client.post("/api/edit", files=files(image), data={"set": '{"7": true}'})
+        assert edit.status_code == 200 and decode_png(edit.content).mode == "L"
+        assert digits_client.post("/api/sample", data={"attributes": '{"3": true}', "n": "2"}).status_code == 200
+        assert digits_client.get("/api/random-face").status_code == 200
+        frames = digits_client.post("/api/interpolate", files=files(image), data={"attribute": "2", "steps": "3"})
+        assert len(frames.json()["images"]) == 3
+
+    @pytest.mark.parametrize("flags", ['{"7": false}', '{"1": true, "2": true}'])
+    def test_one_class_only(self, digits_client: TestClient, flags: str) -> None:
+        response = digits_client.post("/api/edit", files=files(png((28, 28))), data={"set": flags})
+        assert response.status_code == 422
+        assert "one class" in response.json()["detail"]

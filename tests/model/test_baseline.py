@@ -1,0 +1,102 @@
+"""The CVAE baseline: the VCN's operations with one global latent, seeded, trainable, saved."""
+
+import math
+
+import pytest
+import torch
+
+from model.baseline import CVAE, CVAEConfig, cvae_losses, load_baseline, save_baseline
+from model.checkpoint import CheckpointError, save_vcn
+from model.config import VCNConfig
+from model.vcn import VCN
+
+SIZE = 16
+
+
+@pytest.fixture
+def model() -> CVAE:
+    return CVAE(CVAEConfig(image_size=SIZE, width=4, z_dim=6)).eval()
+
+
+def test_operation_shapes(model):
+    x = torch.rand(3, 3, SIZE, SIZE)
+    p = model.predict(x)
+    assert p.present.shape == (3, 40) and p.present.dtype == torch.bool
+    assert ((0 <= p.score) & (p.score <= 1)).all()
+    assert p.kl_present.isnan().all() and p.kl_absent.isnan().all()
+    for out in (model.reconstruct(x), model.edit(x, {"Smiling": True}), model.edit(x, resample=["Bangs"])):
+        assert out.shape == (3, 3, SIZE, SIZE) and 0 <= out.min() and out.max() <= 1
+    assert model.resample(x, "Eyeglasses", 5, seed=1).shape == (5, 3, SIZE, SIZE)
+    assert model.sample({"Male": True}, n=4, seed=0).shape == (4, 3, SIZE, SIZE)
+    assert model.sample_states(torch.ones(2, 40), seed=0).shape == (2, 3, SIZE, SIZE)
+    with pytest.raises(KeyError, match="unknown attribute"):
+        model.edit(x, {"Wings": True})
+
+
+def test_edit_keeps_z_resample_redraws_it(model):
+    x = torch.rand(2, 3, SIZE, SIZE)
+    logits, z, _ = model.encode(x)
+    states = (logits > 0).float()
+    states[:, model.index("Smiling")] = 1.0
+    assert torch.allclose(model.edit(x, {"Smiling": True}), model.decode(states, z), atol=1e-6)
+    # Setting what the classifier already reads changes nothing: the reconstruction.
+    current = dict(zip(model.cfg.capsule_names, (logits[0] > 0).tolist(), strict=True))
+    assert torch.allclose(model.edit(x[:1], current), model.reconstruct(x[:1]), atol=1e-6)
+    # One global z: resampling "Bangs" redraws everything, the same for every name given the seed.
+    a, b = model.resample(x, "Bangs", 4, seed=3), model.resample(x, "Male", 4, seed=3)
+    assert torch.equal(a, b)
+    assert not torch.allclose(a[0], a[1])
+
+
+def test_seeds_reproducible(model):
+    x = torch.rand(2, 3, SIZE, SIZE)
+    assert torch.equal(model.resample(x, "Bangs", 3, seed=7), model.resample(x, "Bangs", 3, seed=7))
+    assert not torch.equal(model.resample(x, "Bangs", 3, seed=7), model.resample(x, "Bangs", 3, seed=8))
+    assert torch.equal(model.sample(n=3, seed=5), model.sample(n=3, seed=5))
+    states = torch.randint(0, 2, (3, 40))
+    assert torch.equal(model.sample_states(states, seed=2), model.sample_states(states, seed=2))
+
+
+def test_multiclass_digits():
+    m = CVAE(CVAEConfig(arch="mnist", kind="multiclass", capsule_names=tuple("0123456789"), image_size=28,
+                        channels=1, z_dim=4, width=2, dataset="mnist")).eval()
+    x = torch.rand(4, 1, 28, 28)
+    p = m.predict(x)
+    assert p.present.shape == (4, 10) and (p.present.sum(1) == 1).all()
+    assert torch.allclose(p.score.sum(1), torch.ones(4))
+    assert m.edit(x, {"7": True}).shape == (4, 1, 28, 28)
+    assert m.sample_states(torch.arange(10), seed=0).shape == (10, 1, 28, 28)
+    with pytest.raises(ValueError):
+        m.edit(x, {"7": False})
+    losses = cvae_losses(m, x, torch.tensor([1, 2, 3, 4]))
+    assert math.isfinite(float(losses["total"].detach()))
+
+
+def test_losses_fall_on_a_tiny_batch():
+    torch.manual_seed(0)
+    m = CVAE(CVAEConfig(image_size=SIZE, width=4, z_dim=6)).train()
+    x = torch.rand(8, 3, SIZE, SIZE)
+    attrs = torch.randint(0, 2, (8, 40)).float()
+    opt = torch.optim.Adam(m.parameters(), lr=3e-3)
+    g = torch.Generator().manual_seed(0)
+    first = None
+    for _ in range(30):
+        losses = cvae_losses(m, x, attrs, recon_weight=1.0, kl_weight=1.0, generator=g)
+        opt.zero_grad()
+        losses["total"].backward()
+        opt.step()
+        first = first if first is not None else {k: float(v.detach()) for k, v in losses.items()}
+    assert {"recon", "kl", "cls", "total"} <= set(losses)
+    assert float(losses["total"].detach()) < first["total"]
+    assert float(losses["cls"].detach()) < first["cls"]
+
+
+def test_save_load_round_trip(tmp_path, model):
+    path = save_baseline(tmp_path / "b.safetensors", model, metrics={"steps": 3})
+    back = load_baseline(path)
+    assert back.cfg == model.cfg and back.metadata["role"] == "baseline"
+    x = torch.rand(2, 3, SIZE, SIZE)
+    assert torch.equal(back.reconstruct(x), model.reconstruct(x))
+    vcn_path = save_vcn(tmp_path / "v.safetensors", VCN(VCNConfig(image_size=SIZE, width=4)))
+    with pytest.raises(CheckpointError, match="baseline"):
+        load_baseline(vcn_path)

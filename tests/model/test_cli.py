@@ -1,0 +1,74 @@
+"""model/cli.py: the `vcn` command parses, and `vcn train` hands the right configs to train()."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import model.train
+from model.cli import build_parser, main
+from model.config import PRESETS
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(("argv", "usage"), [([], "usage: vcn "), (["train"], "usage: vcn train ")])
+def test_help_exits_0(argv, usage):
+    done = subprocess.run([sys.executable, "-m", "model.cli", *argv, "--help"], cwd=REPO, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(usage)
+    if argv:
+        assert "--swap-weight" in done.stdout and "--resume" in done.stdout and "--max-time" in done.stdout
+    else:
+        assert "{train,eval,data,serve}" in done.stdout
+
+
+def test_unknown_preset_exits_2_from_the_command_line():
+    done = subprocess.run([sys.executable, "-m", "model.cli", "train", "--preset", "nope"], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "invalid choice: 'nope'" in done.stderr
+
+
+def test_overrides_parse_into_their_fields():
+    a = build_parser().parse_args(["train", "--preset", "mnist", "--swap-weight", "2", "--capsule-dim", "4",
+                                   "--batch-size", "16", "--recon", "mse", "--max-time", "30", "--resume"])
+    assert a.preset == "mnist" and a.command == "train"
+    assert a.swap_weight == 2.0 and isinstance(a.swap_weight, float)
+    assert a.capsule_dim == 4 and a.batch_size == 16 and a.recon == "mse"
+    assert a.max_time == 30.0 and a.resume is True
+    assert a.lr is None and a.width is None and a.judge_weight is None  # unset: keep the preset's
+
+
+def test_train_command_passes_preset_with_overrides(monkeypatch, tmp_path):
+    calls = []
+    monkeypatch.setattr(model.train, "train", lambda vcfg, tcfg, out, **kw: calls.append((vcfg, tcfg, out, kw))
+                        or Path(out) / "model.safetensors")
+    main(["train", "--preset", "faces64", "--out", str(tmp_path), "--swap-weight", "2", "--capsule-dim", "4",
+          "--steps", "7", "--context-dim", "0", "--lr", "0.01", "--seed", "3", "--ckpt-every", "5",
+          "--max-time", "12.5", "--resume", "--device", "cpu", "--no-progress", "--mask-input", "0"])
+    (vcfg, tcfg, out, kw), = calls
+    pv, pt = PRESETS["faces64"]
+    assert vcfg.capsule_dim == 4 and vcfg.context_dim == 0
+    assert pv.mask_input and not vcfg.mask_input
+    assert (vcfg.width, vcfg.image_size, vcfg.capsule_names, vcfg.arch) == (pv.width, pv.image_size,
+                                                                            pv.capsule_names, pv.arch)
+    assert tcfg.swap_weight == 2.0 and tcfg.steps == 7 and tcfg.lr == 0.01 and tcfg.seed == 3
+    assert (tcfg.batch_size, tcfg.margin, tcfg.recon_weight) == (pt.batch_size, pt.margin, pt.recon_weight)
+    assert out == str(tmp_path)
+    assert kw["device"] == "cpu" and kw["max_time"] == 12.5 and kw["resume"] is True
+    assert kw["ckpt_every"] == 5 and kw["progress"] is False and kw["judge_path"] is None
+
+
+def test_unknown_preset_is_a_usage_error():
+    with pytest.raises(SystemExit) as e:
+        build_parser().parse_args(["train", "--preset", "nope"])
+    assert e.value.code == 2
+    with pytest.raises(SystemExit) as e:
+        build_parser().parse_args(["train", "--swap-weight", "lots"])
+    assert e.value.code == 2
+    with pytest.raises(SystemExit) as e:
+        build_parser().parse_args([])  # a subcommand is required
+    assert e.value.code == 2

@@ -1,0 +1,254 @@
+"""Evaluation: every metric present and in range on tiny random models, deterministic, Fréchet sane."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from model.baseline import CVAE, CVAEConfig, save_baseline
+from model.checkpoint import save_vcn
+from model.config import VCNConfig
+from model.data import faces
+from model.evaluate import evaluate, load_model, run_eval
+from model.metrics import format_table, frechet_distance
+from model.oracle import Oracle, OracleConfig, OracleReading, save_oracle
+from model.vcn import VCN, Prediction
+
+SIZE = 16
+SHARES = ("mean_accuracy", "edit_success", "edit_preservation", "attribute_preservation",
+          "nuisance_preservation", "style_preservation", "sample_accuracy", "sample_exact", "oracle_accuracy",
+          "reconstruction_accuracy")
+FACE_KEYS = {*SHARES, "per_attribute", "edit_success_per_attribute", "style_diversity", "style_presence",
+             "sample_accuracy_per_attribute", "frechet_distance", "seconds"}
+
+
+@pytest.fixture(scope="module")
+def vcn() -> VCN:
+    torch.manual_seed(0)
+    return VCN(VCNConfig(image_size=SIZE, width=4, capsule_dim=2, context_dim=2)).eval()
+
+
+@pytest.fixture(scope="module")
+def oracle() -> Oracle:
+    torch.manual_seed(1)
+    return Oracle(OracleConfig.for_faces(image_size=SIZE, width=4, feature_dim=16)).eval()
+
+
+def small_eval(model, oracle, **kw):
+    return evaluate(model, oracle, n=24, n_edit=4, n_style=2, batch_size=32, **kw)
+
+
+def check_face_results(r: dict) -> None:
+    assert FACE_KEYS <= set(r)
+    for key in SHARES:
+        assert 0.0 <= r[key] <= 1.0, key
+    for table in ("per_attribute", "edit_success_per_attribute", "sample_accuracy_per_attribute"):
+        assert set(r[table]) == set(faces.ATTRIBUTES)
+        assert all(0.0 <= v <= 1.0 for v in r[table].values())
+    assert set(r["style_diversity"]) == set(faces.STYLE_ATTRIBUTES)
+    for name, v in r["style_diversity"].items():
+        assert v is None or 0.0 <= v <= 10.0, name
+    assert {"Eyeglasses", "Bangs", "Wearing_Hat"} <= set(r["style_diversity"])
+    assert r["frechet_distance"] >= 0.0
+    assert r["n_edits"] == 4 * 40
+    json.dumps(r)  # JSON-able
+
+
+def test_evaluate_vcn_keys_ranges_and_determinism(vcn, oracle):
+    first = small_eval(vcn, oracle)
+    check_face_results(first)
+    again = small_eval(vcn, oracle)
+    first.pop("seconds"), again.pop("seconds")
+    assert first == again
+    table = format_table(first)
+    assert "Eyeglasses" in table and "edit success" in table and "Wearing_Hat" in table
+
+
+def test_evaluate_restores_training_mode(vcn, oracle):
+    vcn.train()
+    try:
+        evaluate(vcn, None, n=8)
+        assert vcn.training
+    finally:
+        vcn.eval()
+
+
+def test_evaluate_baseline_alike(oracle):
+    torch.manual_seed(0)
+    model = CVAE(CVAEConfig(image_size=SIZE, width=4, z_dim=4)).eval()
+    r = small_eval(model, oracle, style_attributes=("Eyeglasses", "Bangs", "Wearing_Hat"))
+    assert r["model"] == "baseline (CVAE)"
+    assert set(r["style_diversity"]) == {"Eyeglasses", "Bangs", "Wearing_Hat"}
+    assert 0 <= r["edit_success"] <= 1 and 0 <= r["sample_accuracy"] <= 1
+
+
+def test_without_oracle_only_accuracy(vcn):
+    r = evaluate(vcn, None, n=8)
+    assert 0 <= r["mean_accuracy"] <= 1 and "edit_success" not in r and r["notes"]
+
+
+def test_frechet_distance():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(500, 8))
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    shifted = frechet_distance(a, a + 1.0)
+    assert shifted == pytest.approx(8.0, rel=1e-6)  # same covariance: |mean difference|^2
+    b = rng.normal(size=(500, 8)) * 2.0
+    d = frechet_distance(a, torch.tensor(b))
+    assert d > 1.0
+    scipy_linalg = pytest.importorskip("scipy.linalg")
+    s_a, s_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean = scipy_linalg.sqrtm(s_a @ s_b).real
+    ref = ((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(s_a + s_b - 2 * covmean)
+    assert d == pytest.approx(ref, rel=1e-6)
+    with pytest.raises(ValueError):
+        frechet_distance(a[:, :4], b)
+
+
+def test_run_eval_and_load_model(tmp_path, vcn, oracle, capsys):
+    weights = save_vcn(tmp_path / "vcn.safetensors", vcn)
+    oracle_path = save_oracle(tmp_path / "oracle.safetensors", oracle)
+    r = run_eval(weights, oracle_path=oracle_path, json_out=tmp_path / "out" / "m.json", n=12, n_edit=2,
+                 n_style=1, device="cpu")
+    written = json.loads((tmp_path / "out" / "m.json").read_text())
+    assert written["mean_accuracy"] == r["mean_accuracy"] and written["model"] == "VCN"
+    assert "edit success" in capsys.readouterr().out
+    baseline = save_baseline(tmp_path / "b.safetensors", CVAE(CVAEConfig(image_size=SIZE, width=4, z_dim=4)))
+    assert type(load_model(baseline)).__name__ == "CVAE"
+    with pytest.raises(Exception, match="expected a 'vcn' or 'baseline'"):
+        load_model(oracle_path)
+
+
+def test_missing_default_oracle_is_a_note(tmp_path, vcn, monkeypatch):
+    import model.evaluate as ev
+
+    monkeypatch.setattr(ev, "DEFAULT_ORACLE", tmp_path / "nope.safetensors")
+    r = run_eval(save_vcn(tmp_path / "vcn.safetensors", vcn), n=8, device="cpu", echo=False)
+    assert "edit_success" not in r and any("no oracle" in note for note in r["notes"])
+
+
+def test_digits():
+    mnist = pytest.importorskip("model.data.mnist")
+    try:
+        mnist.load_mnist(None, "test")
+    except Exception as e:  # noqa: BLE001 - no MNIST files here
+        pytest.skip(f"MNIST not available: {e}")
+    from model.oracle import DigitJudge, DigitJudgeConfig
+
+    torch.manual_seed(0)
+    model = VCN(VCNConfig(arch="mnist", kind="multiclass", capsule_names=tuple("0123456789"), image_size=28,
+                          channels=1, capsule_dim=4, context_dim=0, width=2, dataset="mnist")).eval()
+    judge = DigitJudge(DigitJudgeConfig(width=4, feature_dim=8)).eval()
+    r = evaluate(model, judge, n=300, n_per_digit=5)
+    assert 0 <= r["error_rate"] <= 1 and 0 <= r["sample_accuracy"] <= 1 and r["n"] == 300
+    assert set(r["per_attribute"]) == set("0123456789") and not math.isnan(r["frechet_distance"])
+    assert "error rate" in format_table(r)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The metric logic against a model and an oracle whose answers are known: a stand-in renderer writes
+# each face's ground truth into its pixels, the "model" edits those pixels exactly as faces.flip says
+# (a perfect counterfactual editor), the "oracle" reads them back.
+
+A, S, N = len(faces.ATTRIBUTES), len(faces.STYLE_ATTRIBUTES), len(faces.NUISANCE)
+
+
+def _encode(attrs, styles, nuisance) -> torch.Tensor:
+    """(n, A) {0,1}, (n, S) ids, (n, N) [0, 1] -> float images (n, 3, 16, 16) holding them."""
+    n = len(attrs)
+    x = torch.zeros(n, 3, SIZE * SIZE)
+    x[:, 0, :A] = torch.as_tensor(attrs, dtype=torch.float32)
+    x[:, 1, :S] = torch.as_tensor(styles, dtype=torch.float32) / 10
+    x[:, 2, :N] = torch.as_tensor(nuisance, dtype=torch.float32)
+    return x.view(n, 3, SIZE, SIZE)
+
+
+def _decode(x: torch.Tensor) -> faces.FaceBatch:
+    flat = x.float().reshape(len(x), 3, -1).cpu()
+    return faces.FaceBatch((flat[:, 0, :A] > 0.5).numpy().astype("uint8"),
+                           (flat[:, 1, :S] * 10).round().long().numpy(), flat[:, 2, :N].numpy())
+
+
+def _fake_render(batch, size=64, workers=0):
+    images = _encode(batch.attrs, batch.styles, batch.nuisance).permute(0, 2, 3, 1)
+    return (images * 255).round().to(torch.uint8)
+
+
+class PixelOracle(Oracle):
+    def read_with_features(self, x):
+        b = _decode(x)
+        attrs = torch.as_tensor(b.attrs).bool()
+        reading = OracleReading(attrs, attrs.float(), torch.as_tensor(b.styles), torch.as_tensor(b.nuisance))
+        return reading, x.float().reshape(len(x), -1)[:, : 2 * A]
+
+
+class PixelEditor(torch.nn.Module):
+    """Predicts, edits, resamples and samples by rewriting the ground truth in the pixels."""
+
+    def __init__(self, sloppy: bool = False):
+        super().__init__()
+        self.cfg = VCNConfig(image_size=SIZE)
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+        self.sloppy = sloppy
+
+    @property
+    def device(self):
+        return self.dummy.device
+
+    def predict(self, x):
+        present = torch.as_tensor(_decode(x).attrs).bool()
+        return Prediction(present, present.float(), present.float(), present.float())
+
+    def reconstruct(self, x):
+        return x.clone()
+
+    def edit(self, x, set=None, resample=(), seed=0):
+        b = _decode(x)
+        for name, on in (set or {}).items():
+            a = faces.ATTRIBUTES.index(name)
+            rows = b.attrs[:, a] != int(on)
+            flipped = faces.flip(b, name)
+            if self.sloppy:  # also changes the next attribute: a leak the metric must see
+                flipped = faces.FaceBatch(flipped.attrs.copy(), flipped.styles, flipped.nuisance)
+                flipped.attrs[:, (a + 1) % A] ^= 1
+            b = faces.FaceBatch(np.where(rows[:, None], flipped.attrs, b.attrs), b.styles, b.nuisance)
+        g = torch.Generator().manual_seed(seed)
+        for name in resample:
+            s = faces.STYLE_ATTRIBUTES.index(name)
+            b.styles[:, s] = torch.randint(0, faces.STYLE_COUNTS[name], (len(x),), generator=g).numpy()
+        return _encode(b.attrs, b.styles, b.nuisance)
+
+    def sample_states(self, states, seed=0):
+        n = len(states)
+        return _encode(states.cpu().numpy(), np.zeros((n, S), int), np.full((n, N), 0.5))
+
+
+def test_metrics_of_a_perfect_editor(monkeypatch):
+    monkeypatch.setattr(faces, "render", _fake_render)
+    oracle = PixelOracle(OracleConfig.for_faces(image_size=SIZE, width=4, feature_dim=16))
+    r = evaluate(PixelEditor(), oracle, n=60, n_edit=20, n_style=5, batch_size=32,
+                 style_attributes=("Eyeglasses", "Bangs", "Wearing_Hat"))
+    for key in ("mean_accuracy", "oracle_accuracy", "reconstruction_accuracy", "edit_success",
+                "attribute_preservation", "nuisance_preservation", "style_preservation", "edit_preservation",
+                "sample_accuracy", "sample_exact"):
+        assert r[key] == pytest.approx(1.0), key
+    assert r["n_edits"] == 20 * A
+    assert r["style_presence"]["Eyeglasses"] == 1.0
+    assert 3.0 < r["style_diversity"]["Eyeglasses"] <= 10.0  # 10 uniform draws over 10 frames
+    assert 1.0 < r["style_diversity"]["Bangs"] <= 4.0  # only 4 bang styles exist
+
+    sloppy = evaluate(PixelEditor(sloppy=True), oracle, n=60, n_edit=20, n_style=1, batch_size=32,
+                      style_attributes=("Bangs",))
+    assert sloppy["edit_success"] == pytest.approx(1.0)
+    assert 0.9 < sloppy["attribute_preservation"] < 0.99  # about one leaked change in 38 kept attributes
+    assert sloppy["nuisance_preservation"] == pytest.approx(1.0)
+
+
+def test_celeba_layout(tmp_path, vcn):
+    faces.write_celeba_layout(tmp_path / "celeba", 30, seed=3, size=SIZE)
+    r = run_eval(save_vcn(tmp_path / "v.safetensors", vcn), dataset="celeba", data_root=tmp_path / "celeba",
+                 device="cpu", echo=False)
+    assert r["dataset"] == "celeba" and r["n"] == 3 and 0 <= r["mean_accuracy"] <= 1
+    assert any("oracle" in note for note in r["notes"]) and "edit_success" not in r

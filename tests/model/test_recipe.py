@@ -1,0 +1,218 @@
+"""model/recipe.py: which loss terms a TrainConfig turns on, how they are weighted, where their gradients go.
+
+Tiny untrained networks; the generator's inputs are read with a forward pre-hook (as tests/model/test_vcn.py)."""
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from model.capsules import mask_to_states, targets_to_mask
+from model.config import TrainConfig, VCNConfig
+from model.losses import attribute_judge_loss, reconstruction_loss
+from model.networks import MultiScaleDiscriminator
+from model.recipe import Batch, VCNObjective, flip_with_prior
+from model.vcn import VCN
+
+ML = VCNConfig(arch="compact", capsule_names=("a", "b", "c"), image_size=16, width=8, capsule_dim=4, context_dim=2)
+MC = VCNConfig(arch="mnist", kind="multiclass", capsule_names=("0", "1", "2"), image_size=28, channels=1,
+               capsule_dim=4, context_dim=0, width=2, dataset="mnist")
+# Distinct weights so that a term counted with the wrong weight (or twice) changes the total.
+WEIGHTS = dict(recon_weight=0.5, context_kl_weight=2.0, swap_weight=3.0, mmd_weight=5.0, judge_weight=7.0,
+               adv_weight=11.0)
+
+
+def _model(cfg: VCNConfig = ML) -> VCN:
+    torch.manual_seed(0)
+    return VCN(cfg).train()
+
+
+def _batch(cfg: VCNConfig = ML, n: int = 4, pairs: bool = False, seed: int = 1) -> Batch:
+    g = torch.Generator().manual_seed(seed)
+    shape = (n, cfg.channels, cfg.image_size, cfg.image_size)
+    if cfg.kind == "multiclass":
+        return Batch(torch.rand(shape, generator=g), torch.randint(cfg.num_names, (n,), generator=g))
+    targets = torch.randint(0, 2, (n, cfg.num_names), generator=g)
+    if not pairs:
+        return Batch(torch.rand(shape, generator=g), targets)
+    targets_cf = targets.clone()
+    which = torch.arange(n) % cfg.num_names  # one attribute flipped per pair
+    targets_cf[torch.arange(n), which] = 1 - targets_cf[torch.arange(n), which]
+    return Batch(torch.rand(shape, generator=g), targets, torch.rand(shape, generator=g), targets_cf)
+
+
+def _judge(cfg: VCNConfig = ML) -> nn.Module:
+    """Any module mapping images to (B, A) logits will do."""
+    torch.manual_seed(5)
+    return nn.Sequential(nn.Flatten(), nn.Linear(cfg.channels * cfg.image_size**2, cfg.num_names))
+
+
+def _run(obj: VCNObjective, batch: Batch, seed: int = 3) -> dict[str, torch.Tensor]:
+    return obj(batch, torch.Generator().manual_seed(seed))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Which terms, and the total
+
+
+CASES = [
+    # (cfg, TrainConfig overrides, pairs, judge, discriminator, extra terms expected)
+    (ML, {}, False, False, False, set()),
+    (ML, {"swap_weight": 3.0}, True, False, False, {"swap"}),
+    (ML, {"swap_weight": 3.0}, False, False, False, set()),  # no pairs in the batch: no swap
+    (ML, {"swap_weight": 0.0}, True, False, False, set()),  # pairs but the lever is off
+    (ML, {"mmd_weight": 5.0}, False, False, False, {"mmd"}),
+    (ML, {"judge_weight": 7.0}, False, True, False, {"judge"}),
+    (ML, {"judge_weight": 0.0}, False, True, False, set()),  # a judge but weight 0
+    (ML, {"judge_weight": 7.0}, False, False, False, set()),  # weight but no judge
+    (ML, {"adv_weight": 11.0}, False, False, True, {"adv"}),
+    (ML, {"swap_weight": 3.0, "mmd_weight": 5.0, "judge_weight": 7.0, "adv_weight": 11.0}, True, True, True,
+     {"swap", "mmd", "judge", "adv"}),
+    (MC, {"mmd_weight": 5.0}, False, False, False, {"mmd"}),
+    (MC, {"judge_weight": 7.0}, False, True, False, set()),  # prior edits are multilabel only
+    (MC, {"adv_weight": 11.0}, False, False, True, {"adv"}),
+]
+
+
+@pytest.mark.parametrize(("cfg", "over", "pairs", "with_judge", "with_disc", "extra"), CASES)
+def test_terms_follow_train_config(cfg, over, pairs, with_judge, with_disc, extra):
+    tcfg = TrainConfig(recon_weight=0.5, context_kl_weight=2.0, **over)
+    judge = _judge(cfg) if with_judge else None
+    disc = MultiScaleDiscriminator(cfg) if with_disc else None
+    losses = _run(VCNObjective(_model(cfg), tcfg, judge, disc), _batch(cfg, pairs=pairs))
+
+    assert set(losses) == {"margin", "recon", "ctx_kl", "total"} | extra
+    expected = losses["margin"] + 0.5 * losses["recon"] + 2.0 * losses["ctx_kl"]
+    for name in extra:
+        expected = expected + WEIGHTS[f"{name}_weight"] * losses[name]
+    assert torch.allclose(losses["total"], expected, rtol=1e-5)
+    for name, value in losses.items():
+        assert value.shape == () and torch.isfinite(value), name
+
+
+def test_judge_term_is_what_the_judge_reads_of_the_prior_edits():
+    model, judge = _model(), _judge()
+    obj = VCNObjective(model, TrainConfig(judge_weight=1.0), judge)
+    made = []
+    real_prior_edits = obj._prior_edits
+    obj._prior_edits = lambda *a: made.append(real_prior_edits(*a)) or made[-1]
+    seen = []
+    hook = judge.register_forward_hook(lambda _m, args, out: seen.append((args[0].detach(), out.detach())))
+    losses = _run(obj, _batch(n=6))
+    hook.remove()
+    (fakes, states), = made
+    (judged, logits), = seen
+    assert fakes.shape == (6, 3, 16, 16) and states.shape == (6, 3)
+    assert torch.equal(judged, fakes.detach())
+    assert torch.allclose(losses["judge"], attribute_judge_loss(logits, states), rtol=1e-6)
+    # The edits and the prior samples are also what the sample grids / discriminator get.
+    assert torch.equal(obj.last_fakes[-6:], fakes.detach())
+
+
+def test_judge_gradient_reaches_the_generator_only():
+    model, judge = _model(), _judge()
+    judge_before = copy.deepcopy(judge.state_dict())
+    obj = VCNObjective(model, TrainConfig(judge_weight=1.0), judge)
+    assert all(not p.requires_grad for p in judge.parameters())
+    assert list(obj.parameters()) == list(model.parameters())  # the judge is not trained through this module
+
+    losses = _run(obj, _batch())
+    losses["judge"].backward()  # the judge term alone
+    enc = [p.grad for p in model.encoder.parameters()]
+    gen = [p.grad for p in model.generator.parameters()]
+    assert all(g is None or not g.any() for g in enc), "capsules must be detached before the prior edits"
+    assert any(g is not None and g.abs().sum() > 0 for g in gen)
+    assert all(p.grad is None and not p.requires_grad for p in judge.parameters())
+    assert all(torch.equal(judge.state_dict()[k], v) for k, v in judge_before.items())
+
+
+def test_judge_weight_changes_generator_gradients_not_encoder_gradients():
+    base, judge = _model(), _judge()
+    grads = {}
+    for w in (0.0, 1.0):
+        model = copy.deepcopy(base)
+        losses = _run(VCNObjective(model, TrainConfig(judge_weight=w), judge), _batch())
+        losses["total"].backward()
+        grads[w] = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    enc = [n for n in grads[0.0] if n.startswith("encoder.")]
+    gen = [n for n in grads[1.0] if n.startswith("generator.")]
+    assert enc and gen
+    assert all(torch.allclose(grads[0.0][n], grads[1.0][n], rtol=1e-6, atol=1e-7) for n in enc)
+    assert any(n not in grads[0.0] or not torch.allclose(grads[0.0][n], grads[1.0][n]) for n in gen)
+    assert all(p.grad is None for p in judge.parameters())
+
+
+# ----------------------------------------------------------------------------------------------------
+# Counterfactual swap
+
+
+def test_swap_of_identical_pair_is_the_plain_reconstruction():
+    """x' == x with the same targets: nothing changes hands, so the cross-decode is the ordinary decode."""
+    b = _batch()
+    same = Batch(b.x, b.targets, b.x.clone(), b.targets.clone())
+    losses = _run(VCNObjective(_model(), TrainConfig(swap_weight=1.0)), same)
+    assert torch.allclose(losses["swap"], losses["recon"], rtol=1e-6)
+
+
+def test_swap_cross_decodes_the_flipped_pairs():
+    model = _model()
+    b = _batch(n=3, pairs=True)
+    calls: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+    hook = model.generator.register_forward_hook(
+        lambda _m, args, out: calls.append((args[0].detach(), args[1].detach(), out.detach())))
+    losses = _run(VCNObjective(model, TrainConfig(swap_weight=1.0)), b)
+    hook.remove()
+    assert len(calls) == 2  # the reconstruction of [x; x'], then the swap decode
+    (caps, ctx, _), (mixed, mixed_ctx, out) = calls
+    n = 3
+    mask_x = targets_to_mask(b.targets, "multilabel", 6)
+    mask_cf = targets_to_mask(b.targets_cf, "multilabel", 6)
+    changed = (mask_x != mask_cf).unsqueeze(-1)
+    assert changed.squeeze(-1).sum(1).tolist() == [2, 2, 2]  # one pair per row
+    # First half: x's capsules and context, the flipped pair from x'; it must look like x'.
+    assert torch.equal(mixed[:n], torch.where(changed, caps[n:], caps[:n]))
+    assert torch.equal(mixed[n:], torch.where(changed, caps[:n], caps[n:]))
+    assert torch.equal(mixed_ctx, ctx)
+    expected = reconstruction_loss(out, torch.cat([b.x_cf, b.x]), "mse", "sum")
+    assert torch.allclose(losses["swap"], expected, rtol=1e-6)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Prior edits
+
+
+def test_flip_with_prior_flips_one_pair_and_puts_the_noise_in_the_new_slot():
+    g = torch.Generator().manual_seed(0)
+    b, a, d = 8, 5, 4
+    c = torch.randn((b, 2 * a, d), generator=g)
+    mask = targets_to_mask(torch.randint(0, 2, (b, a), generator=g), "multilabel", 2 * a)
+    noise = torch.randn((b, d), generator=g)
+    which = torch.randint(a, (b,), generator=g)
+    c0, m0 = c.clone(), mask.clone()
+
+    c2, m2 = flip_with_prior(c, mask, noise, which)
+    assert torch.equal(c, c0) and torch.equal(mask, m0)  # inputs untouched
+    assert ((m2 != mask).sum(1) == 2).all()  # exactly one pair per row changed
+    states, states2 = mask_to_states(mask, "multilabel"), mask_to_states(m2, "multilabel")
+    for i in range(b):
+        w = int(which[i])
+        assert (states2[i] != states[i]).nonzero().flatten().tolist() == [w]
+        new = 2 * w if states[i, w] == 0 else 2 * w + 1
+        assert m2[i, new] == 1 and m2[i, new ^ 1] == 0
+        assert torch.equal(c2[i, new], noise[i])
+        others = [k for k in range(2 * a) if k != new]
+        assert torch.equal(c2[i, others], c[i, others])
+    assert ((m2.unflatten(-1, (-1, 2)).sum(-1)) == 1).all()  # still one active capsule per pair
+
+
+def test_prior_edits_ask_for_one_flip_then_the_batch_states():
+    model = _model()
+    obj = VCNObjective(model, TrainConfig(judge_weight=1.0), _judge())
+    b = _batch(n=6)
+    mask = targets_to_mask(b.targets, "multilabel", 6)
+    c, ctx = torch.randn(6, 6, 4), torch.randn(6, 2)
+    images, states = obj._prior_edits(c, ctx, mask, torch.Generator().manual_seed(0))
+    assert images.shape == (6, 3, 16, 16) and states.shape == (6, 3)
+    assert ((states[:3] != b.targets[:3]).sum(1) == 1).all()
+    assert torch.equal(states[3:], b.targets[3:].float())

@@ -1,0 +1,240 @@
+"""model/train.py: the loop learns, every preset's network trains, resume is exact, and the outputs are there.
+
+All runs are on CPU with tiny data passed as TensorData (random uint8 images, or class-dependent blocks
+for the digit net) so the whole file runs in seconds."""
+
+import csv
+import dataclasses
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from model.checkpoint import load_vcn, read_checkpoint
+from model.config import PRESETS, TrainConfig, VCNConfig, from_dict
+from model.train import TensorData, random_shift, train
+from model.vcn import VCN
+
+ML = VCNConfig(arch="compact", capsule_names=("a", "b", "c"), image_size=16, width=8, capsule_dim=4, context_dim=2)
+MC = VCNConfig(arch="mnist", kind="multiclass", capsule_names=tuple("0123456789"), image_size=28, channels=1,
+               capsule_dim=4, context_dim=0, width=2, dataset="mnist")
+QUIET = dict(device="cpu", progress=False)
+
+
+def faces_data(cfg: VCNConfig, n: int, pairs: bool = False, seed: int = 0) -> TensorData:
+    """Random uint8 images and attribute targets; with pairs, counterfactuals with one attribute flipped."""
+    g = torch.Generator().manual_seed(seed)
+    shape = (n, cfg.channels, cfg.image_size, cfg.image_size)
+    images = torch.randint(0, 256, shape, dtype=torch.uint8, generator=g)
+    targets = torch.randint(0, 2, (n, cfg.num_names), dtype=torch.uint8, generator=g)
+    if not pairs:
+        return TensorData(images, targets)
+    cf_targets = targets.clone()
+    which = torch.randint(cfg.num_names, (n,), generator=g)
+    cf_targets[torch.arange(n), which] ^= 1
+    return TensorData(images, targets, torch.randint(0, 256, shape, dtype=torch.uint8, generator=g), cf_targets)
+
+
+def digit_data(cfg: VCNConfig, n: int, seed: int = 0) -> TensorData:
+    """Stand-in digits: class k is a bright 6x6 block at a class-dependent place, plus a little noise."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(cfg.num_names, (n,), generator=g)
+    images = torch.randint(0, 30, (n, 1, cfg.image_size, cfg.image_size), dtype=torch.uint8, generator=g)
+    for i, k in enumerate(labels.tolist()):
+        r, c = 3 + 6 * (k // 4), 3 + 6 * (k % 4)
+        images[i, 0, r : r + 6, c : c + 6] = 255
+    return TensorData(images, labels)
+
+
+def log_rows(out: Path) -> list[dict[str, str]]:
+    with open(out / "log.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+# ----------------------------------------------------------------------------------------------------
+# It learns
+
+
+@pytest.mark.parametrize("cfg", [ML, MC], ids=["compact", "mnist-arch"])
+def test_a_few_dozen_steps_lower_the_loss(tmp_path, cfg):
+    data = faces_data(cfg, 8) if cfg.kind == "multilabel" else digit_data(cfg, 16)
+    tcfg = TrainConfig(steps=40, batch_size=8, lr=3e-3, margin=8.0, recon="bce" if cfg.channels == 1 else "mse")
+    train(cfg, tcfg, tmp_path, data=data, log_every=1, **QUIET)
+    rows = log_rows(tmp_path)
+    assert [int(r["step"]) for r in rows] == list(range(1, 41))
+    total = [float(r["total"]) for r in rows]
+    recon = [float(r["recon"]) for r in rows]
+    first, last = sum(total[:5]) / 5, sum(total[-5:]) / 5
+    assert last < 0.85 * first, (first, last)
+    assert sum(recon[-5:]) < sum(recon[:5])
+
+
+# ----------------------------------------------------------------------------------------------------
+# Presets
+
+
+def test_mnist_preset_network_trains_a_step(tmp_path):
+    vcfg, tcfg = PRESETS["mnist"]
+    assert tcfg.augment_shift > 0  # the shift augmentation runs too
+    path = train(vcfg, dataclasses.replace(tcfg, steps=1, batch_size=4), tmp_path, data=digit_data(vcfg, 16),
+                 **QUIET)
+    model = load_vcn(path)
+    assert model.cfg == vcfg  # multiclass: no attribute rates added
+    assert sum(p.numel() for p in model.parameters()) > 1_000_000  # the paper's net, not a toy
+    assert len(log_rows(tmp_path)) == 1
+
+
+def test_faces64_preset_network_trains_a_step_at_batch_2(tmp_path):
+    vcfg, tcfg = PRESETS["faces64"]
+    data = faces_data(vcfg, 4, pairs=True)
+    path = train(vcfg, dataclasses.replace(tcfg, steps=1, batch_size=2), tmp_path, data=data, sample_every=1,
+                 **QUIET)
+    (row,) = log_rows(tmp_path)
+    assert "swap" in row  # the preset's counterfactual lever is on and pairs were fed
+    model = load_vcn(path)
+    assert model.cfg.image_size == 64 and model.cfg.capsule_names == vcfg.capsule_names
+    assert (tmp_path / "samples" / "step_000001.png").is_file()
+
+
+def test_celeba256_preset_network_builds():
+    """Too costly to train in a unit test: build it on the meta device and push shapes through."""
+    vcfg, tcfg = PRESETS["celeba256"]
+    assert tcfg.adv_weight > 0
+    with torch.device("meta"):
+        model = VCN(vcfg)
+        recon, caps, mask = model(torch.empty(2, 3, 256, 256), torch.zeros(2, vcfg.num_names))
+    assert recon.shape == (2, 3, 256, 256)
+    assert caps.mu.shape == (2, 80, vcfg.capsule_dim) and mask.shape == (2, 80)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Resume
+
+
+def _resume_run(out: Path, steps: int, resume: bool = False) -> None:
+    # Every random draw of the loop is exercised: batch indices, the shift, reparameterisation, mmd.
+    tcfg = TrainConfig(steps=steps, batch_size=4, swap_weight=1.0, mmd_weight=1.0, augment_shift=1)
+    train(ML, tcfg, out, data=faces_data(ML, 12, pairs=True), ckpt_every=10, log_every=1, resume=resume, **QUIET)
+
+
+def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path):
+    """CPU kernels are deterministic at a fixed thread count (tests/conftest.py sets one thread), and every
+    random draw comes from generators saved in last.safetensors, so exact equality is expected."""
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    _resume_run(whole, 20)
+    _resume_run(split, 10)
+    assert read_checkpoint(split / "last.safetensors")[1]["step"] == 10
+    _resume_run(split, 20, resume=True)
+
+    a, meta_a = read_checkpoint(whole / "last.safetensors", role="train_state")
+    b, meta_b = read_checkpoint(split / "last.safetensors", role="train_state")
+    assert meta_a["step"] == meta_b["step"] == 20
+    assert set(a) == set(b) and any(k.startswith("opt/") for k in a) and any(k.startswith("rng/") for k in a)
+    assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])][:5]
+    wa, wb = read_checkpoint(whole / "model.safetensors")[0], read_checkpoint(split / "model.safetensors")[0]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert load_vcn(split / "model.safetensors").metadata["metrics"]["step"] == 20
+    # The step count continues: each step logged once, the header once, the losses the same.
+    rows = log_rows(split)
+    assert [int(r["step"]) for r in rows] == list(range(1, 21))
+    assert (split / "log.csv").read_text().count("step,") == 1
+    assert [r["total"] for r in rows] == [r["total"] for r in log_rows(whole)]
+
+
+def test_resume_without_a_checkpoint_starts_fresh_and_a_finished_run_stays_finished(tmp_path):
+    _resume_run(tmp_path, 3, resume=True)
+    assert read_checkpoint(tmp_path / "last.safetensors")[1]["step"] == 3
+    before = (tmp_path / "last.safetensors").read_bytes()
+    _resume_run(tmp_path, 3, resume=True)  # nothing left to do
+    assert (tmp_path / "last.safetensors").read_bytes() == before
+    assert len(log_rows(tmp_path)) == 3
+
+
+# ----------------------------------------------------------------------------------------------------
+# Stopping and outputs
+
+
+def test_a_fresh_run_starts_a_new_log(tmp_path):
+    _resume_run(tmp_path, 3)
+    _resume_run(tmp_path, 2)  # not resumed: the old rows must not stay above the new ones
+    assert [r["step"] for r in log_rows(tmp_path)] == ["1", "2"]
+    assert read_checkpoint(tmp_path / "last.safetensors")[1]["step"] == 2
+
+
+def test_max_time_stops_cleanly_and_saves(tmp_path):
+    path = train(ML, TrainConfig(steps=10_000, batch_size=4), tmp_path, data=faces_data(ML, 8), max_time=0.0,
+                 ckpt_every=10_000, **QUIET)
+    assert read_checkpoint(tmp_path / "last.safetensors", role="train_state")[1]["step"] == 1
+    assert load_vcn(path).metadata["metrics"]["step"] == 1
+    assert (tmp_path / "log.csv").read_text() == ""  # opened, nothing due (log_every 50): a clean stop
+    # A time-limited run resumes where it stopped.
+    train(ML, TrainConfig(steps=3, batch_size=4), tmp_path, data=faces_data(ML, 8), resume=True, log_every=1,
+          **QUIET)
+    assert [r["step"] for r in log_rows(tmp_path)] == ["2", "3"]
+
+
+def test_outputs_log_samples_and_weights(tmp_path):
+    data = faces_data(ML, 10)
+    path = train(ML, TrainConfig(steps=4, batch_size=4), tmp_path, data=data, sample_every=2, log_every=1,
+                 ckpt_every=100, **QUIET)
+    assert path == tmp_path / "model.safetensors"
+
+    header = (tmp_path / "log.csv").read_text().splitlines()[0]
+    assert header == "step,time_s,img_per_s,margin,recon,ctx_kl,total"
+    assert [r["step"] for r in log_rows(tmp_path)] == ["1", "2", "3", "4"]
+
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["step_000002.png", "step_000004.png"]
+    with Image.open(tmp_path / "samples" / "step_000004.png") as im:
+        im.verify()
+    with Image.open(tmp_path / "samples" / "step_000004.png") as im:
+        assert im.size == (4 * 18 + 2, 3 * 18 + 2)  # rows: inputs, reconstructions, edits (2 px padding)
+
+    model = load_vcn(path)
+    assert model.cfg.capsule_names == ML.capsule_names and not model.training
+    rates = data.targets.float().mean(0)
+    assert torch.allclose(torch.tensor(model.cfg.attribute_rates), rates)
+    assert model.metadata["train_config"]["steps"] == 4 and model.metadata["metrics"]["step"] == 4
+    assert model.reconstruct(torch.rand(2, 3, 16, 16)).shape == (2, 3, 16, 16)
+    _, meta = read_checkpoint(tmp_path / "last.safetensors", role="train_state")
+    assert from_dict(VCNConfig, meta["config"]) == model.cfg  # the resumable state carries the rates too
+
+
+# ----------------------------------------------------------------------------------------------------
+# Augmentation
+
+
+def test_random_shift_moves_pixels_by_at_most_the_shift():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(1, 256, (64, 1, 12, 12), generator=g).float() / 255  # no zeros: fill is visible
+    shift = 2
+    y = random_shift(x, shift, torch.Generator().manual_seed(1))
+    assert y.shape == x.shape
+    seen = set()
+    for i in range(x.shape[0]):
+        matches = []
+        for dy in range(-shift, shift + 1):
+            for dx in range(-shift, shift + 1):
+                moved = torch.zeros_like(x[i])
+                src = x[i][:, max(0, -dy) : 12 - max(0, dy), max(0, -dx) : 12 - max(0, dx)]
+                moved[:, max(0, dy) : 12 - max(0, -dy), max(0, dx) : 12 - max(0, -dx)] = src
+                if torch.equal(moved, y[i]):
+                    matches.append((dy, dx))
+        assert len(matches) == 1, f"image {i} is not a whole-pixel translation within {shift}"
+        seen.add(matches[0])
+    assert len(seen) > 10  # the shifts vary over the whole range
+    assert {d for d, _ in seen} == set(range(-shift, shift + 1))
+    # Reproducible from the generator; no shift leaves the batch alone.
+    assert torch.equal(y, random_shift(x, shift, torch.Generator().manual_seed(1)))
+    data = TensorData((x * 255).round().to(torch.uint8), torch.zeros(64, dtype=torch.long))
+    assert torch.equal(data.batch(torch.arange(4), False).x, x[:4])
+
+
+def test_both_images_of_a_pair_get_the_same_shift():
+    data = faces_data(ML, 16, pairs=True)
+    data = TensorData(data.images, data.targets, data.images.clone(), data.cf_targets)
+    b = data.batch(torch.arange(16), True, shift=2, generator=torch.Generator().manual_seed(0))
+    assert b.x.shape == b.x_cf.shape == (16, 3, 16, 16)
+    assert torch.equal(b.x, b.x_cf)
+    assert not torch.equal(b.x, data.images.float() / 255)  # and they were shifted
+    assert torch.equal(b.targets_cf, data.cf_targets)
