@@ -80,13 +80,14 @@ def read_checkpoint(path: str | os.PathLike, role: str | None = None) -> tuple[d
 def load_state(module: nn.Module, tensors: dict[str, torch.Tensor], path: str | os.PathLike) -> None:
     """load_state_dict(strict) that turns a mismatch into a one-line CheckpointError."""
     own = module.state_dict()
-    missing = sorted(set(own) - set(tensors))
+    # Empty buffers (e.g. a VCN without a capsule bank) may be absent from files written before they existed.
+    missing = sorted(k for k in set(own) - set(tensors) if own[k].numel() > 0)
     unexpected = sorted(set(tensors) - set(own))
     bad = [k for k in own if k in tensors and own[k].shape != tensors[k].shape]
     if missing or unexpected or bad:
         raise CheckpointError(f"{path}: weights do not fit the config (missing {missing[:3]}, "
                               f"unexpected {unexpected[:3]}, wrong shape {bad[:3]})")
-    module.load_state_dict({k: v.to(own[k].dtype) for k, v in tensors.items()})
+    module.load_state_dict({k: v.to(own[k].dtype) for k, v in tensors.items()}, strict=False)
 
 
 def save_vcn(path: str | os.PathLike, model: nn.Module, train_config: TrainConfig | None = None,

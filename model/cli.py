@@ -40,7 +40,7 @@ def cmd_train(a: argparse.Namespace) -> None:
     path = train(vcfg, tcfg, a.out, device=a.device, max_time=a.max_time, resume=a.resume,
                  data_root=a.data_root, data_cache=a.data_cache, judge_path=a.judge,
                  ckpt_every=a.ckpt_every, sample_every=a.sample_every, workers=a.workers,
-                 progress=not a.no_progress)
+                 progress=not a.no_progress, init=a.init)
     print(f"wrote {path}")
 
 
@@ -64,6 +64,32 @@ def cmd_data_stats(a: argparse.Namespace) -> None:
     print(json.dumps(data_stats(a.dataset, a.data_root), indent=2))
 
 
+def cmd_bank(a: argparse.Namespace) -> None:
+    import torch
+
+    from model.bank import build_capsule_bank
+    from model.checkpoint import load_vcn, save_vcn
+
+    model = load_vcn(a.weights)
+    if model.cfg.dataset == "mnist":
+        from model.data.mnist import load_mnist
+
+        images = torch.from_numpy(load_mnist(a.data_root, "train")[0][: a.n]).unsqueeze(1)
+    else:  # the model's own training faces (seed 0), never the test set
+        from model.data import faces
+
+        batch = faces.sample_faces(0, 0, a.n)
+        images = torch.from_numpy(faces.render(batch, model.cfg.image_size, workers=a.workers)).permute(0, 3, 1, 2)
+    banked = build_capsule_bank(model, images, size=a.size)
+    meta = dict(getattr(model, "metadata", {}))
+    meta.pop("config", None)
+    meta["bank"] = {"size": a.size, "images": a.n, "source": f"{model.cfg.dataset} training images"}
+    save_vcn(a.out, banked, dtype=torch.float16 if a.half else None, **{k: v for k, v in meta.items()
+                                                                         if k not in ("format", "role")})
+    counts = banked.bank_count.tolist()
+    print(f"wrote {a.out}: bank of {a.size} per capsule (fewest filled: {min(counts)})")
+
+
 def cmd_serve(a: argparse.Namespace) -> None:
     from app.main import serve
 
@@ -82,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true")
     t.add_argument("--data-root", default=None)
     t.add_argument("--data-cache", default=None, help="safetensors cache of rendered training faces")
+    t.add_argument("--init", default=None, help="start from these VCN weights (same network shape)")
     t.add_argument("--judge", default=None, help="judge weights for --judge-weight (never the eval oracle)")
     t.add_argument("--ckpt-every", type=int, default=1000)
     t.add_argument("--sample-every", type=int, default=2000)
@@ -112,6 +139,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dataset", default="celeba")
     s.add_argument("--data-root", required=True)
     s.set_defaults(func=cmd_data_stats)
+
+    b = sub.add_parser("bank", help="add a capsule bank (capsules seen in training) to a checkpoint")
+    b.add_argument("--weights", required=True)
+    b.add_argument("--out", required=True)
+    b.add_argument("--n", type=int, default=8000, help="training images to encode")
+    b.add_argument("--size", type=int, default=256, help="capsules kept per capsule slot")
+    b.add_argument("--data-root", default=None)
+    b.add_argument("--workers", type=int, default=2)
+    b.add_argument("--half", action="store_true", help="store float16 weights (smaller file)")
+    b.set_defaults(func=cmd_bank)
 
     v = sub.add_parser("serve", help="run the web service")
     v.add_argument("--host", default=None)

@@ -47,6 +47,9 @@ class VCNConfig:
     mask_input: bool = False
     width: int = 32  # base channel width; the paper's nets use their own fixed widths times width / 32
     dataset: str = "faces"
+    # Capsules kept per capsule slot from training faces (posterior means where that capsule was active),
+    # drawn instead of the prior when switching an attribute on or resampling a style. 0 = prior only.
+    bank_size: int = 0
     # Attribute positive rates seen in training: `sample` draws unspecified attributes with these.
     attribute_rates: tuple[float, ...] = ()
 
@@ -136,7 +139,7 @@ PRESETS: dict[str, tuple[VCNConfig, TrainConfig]] = {
         VCNConfig(arch="mnist", kind="multiclass", capsule_names=DIGITS, image_size=28, channels=1,
                   capsule_dim=16, context_dim=0, width=32, dataset="mnist"),
         TrainConfig(steps=6000, batch_size=128, lr=1e-3, betas=(0.9, 0.999), margin=32.0, down_weight=0.5,
-                    recon="bce", recon_weight=0.05, augment_shift=2),
+                    recon="bce", recon_weight=1.0, augment_shift=2),
     ),
     # The default model: compact 64x64 net; the recipe is the winner of docs/recipes.md.
     "faces64": (

@@ -26,6 +26,7 @@ from torch import Tensor
 
 from model.checkpoint import (
     flatten_optimizer,
+    load_state,
     read_checkpoint,
     save_checkpoint,
     save_vcn,
@@ -186,7 +187,7 @@ def train(vcfg: VCNConfig, tcfg: TrainConfig, out_dir: str | os.PathLike, *, dev
           max_time: float | None = None, resume: bool = False, data_root: str | None = None,
           data_cache: str | None = None, judge_path: str | None = None, ckpt_every: int = 1000,
           sample_every: int = 2000, log_every: int = 50, workers: int = 0, progress: bool = True,
-          data: TensorData | None = None) -> Path:
+          data: TensorData | None = None, init: str | None = None) -> Path:
     """Train a VCN; returns the path of model.safetensors. See the module docstring."""
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     rank = int(os.environ.get("RANK", "0"))
@@ -202,6 +203,8 @@ def train(vcfg: VCNConfig, tcfg: TrainConfig, out_dir: str | os.PathLike, *, dev
 
     torch.manual_seed(tcfg.seed)  # same initial weights on every rank
     model = VCN(vcfg).to(dev)
+    if init is not None:  # fine-tune: start from a trained VCN of the same shape (a new recipe, say)
+        load_state(model, read_checkpoint(init, role="vcn")[0], init)
     if dev.type == "cpu":
         model = model.to(memory_format=torch.channels_last)
     judge = _load_judge(judge_path, dev) if tcfg.judge_weight > 0 else None

@@ -6,7 +6,10 @@ random draw comes from a CPU torch.Generator seeded by the caller, then moves to
 seed gives the same capsules on any device.
 
 A capsule the image never had (an attribute switched on, a new style) is drawn from the prior N(0, I),
-as the paper does; whatever else the old capsule carried is lost (measured as edit_preservation).
+as the paper does, or, when the checkpoint carries a capsule bank (cfg.bank_size > 0, built by
+model/bank.py) and `capsule_source == "bank"`, picked from capsules the encoder produced for training
+faces: the aggregate posterior instead of the prior, which has holes the decoder never saw. Whatever else
+the old capsule carried is lost (measured as edit_preservation).
 """
 
 from __future__ import annotations
@@ -62,6 +65,12 @@ class VCN(nn.Module):
         self.cfg = cfg
         self.encoder = build_encoder(cfg)
         self.generator = build_generator(cfg)
+        # The capsule bank: per capsule slot up to bank_size posterior means, and as many context vectors.
+        m = cfg.bank_size
+        self.register_buffer("bank", torch.zeros(cfg.num_capsules if m else 0, m, cfg.capsule_dim))
+        self.register_buffer("bank_count", torch.zeros(cfg.num_capsules if m else 0, dtype=torch.long))
+        self.register_buffer("ctx_bank", torch.zeros(m, cfg.context_dim))
+        self.capsule_source = "bank" if m else "prior"
 
     # ------------------------------------------------------------------------------------------------
     # The differentiable path (training)
@@ -114,6 +123,28 @@ class VCN(nn.Module):
         g = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(int(seed))
         return torch.randn(tuple(shape), generator=g).to(self.device)
 
+    def draw(self, slots: Tensor, g: torch.Generator) -> Tensor:
+        """New capsule values for the given capsule indices: (N,) long -> (N, D), from the bank when there
+        is one and capsule_source is "bank" (slots with an empty bank fall back to the prior), else from
+        N(0, I). Both random streams are always consumed, so results depend only on the seed."""
+        noise = self.prior((slots.shape[0], self.cfg.capsule_dim), g)
+        pick = torch.rand(slots.shape[0], generator=g)
+        if self.capsule_source != "bank" or self.bank.numel() == 0:
+            return noise
+        slots = slots.cpu()
+        count = self.bank_count.cpu()[slots]
+        idx = (pick * count).long().clamp(min=0, max=self.cfg.bank_size - 1)
+        picked = self.bank[slots.to(self.device), idx.to(self.device)]
+        return torch.where((count > 0).to(self.device).unsqueeze(-1), picked, noise)
+
+    def draw_context(self, n: int, g: torch.Generator) -> Tensor:
+        """(n, Dc) context vectors for new images: from the bank's contexts or the prior, as `draw`."""
+        noise = self.prior((n, self.cfg.context_dim), g)
+        pick = torch.rand(n, generator=g)
+        if self.capsule_source != "bank" or self.ctx_bank.shape[0] == 0 or self.cfg.context_dim == 0:
+            return noise
+        return self.ctx_bank[(pick * self.ctx_bank.shape[0]).long().to(self.device)]
+
     def _posterior(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """The image's own capsules at their means: c (B, K, D), ctx (B, Dc), mask (B, K), kl (B, K)."""
         caps = self.encode(x)
@@ -151,8 +182,7 @@ class VCN(nn.Module):
             self._set_state(c, mask, name, bool(on), g)
         for name in resample:
             slot = self._active_slot(mask, name)
-            draw = self.prior((c.shape[0], c.shape[-1]), g)
-            c[torch.arange(c.shape[0]), slot] = draw
+            c[torch.arange(c.shape[0]), slot] = self.draw(slot, g)
         return self.decode(c, mask, ctx)
 
     def _active_slot(self, mask: Tensor, name: str) -> Tensor:
@@ -165,18 +195,19 @@ class VCN(nn.Module):
 
     def _set_state(self, c: Tensor, mask: Tensor, name: str, on: bool, g: torch.Generator) -> None:
         """In place: make `name` present (on) or absent, drawing a prior capsule where the state changes."""
-        b, d = c.shape[0], c.shape[-1]
-        draw = self.prior((b, d), g)
+        b = c.shape[0]
         if self.cfg.kind == "multiclass":
             if not on:
                 raise ValueError("for a digit model, set the class you want to True")
             k = self.index(name)
+            draw = self.draw(torch.full((b,), k), g)
             changed = mask[:, k] < 0.5
             mask[changed] = 0.0
             mask[changed, k] = 1.0
             c[changed, k] = draw[changed]
             return
         new, old = self.slot(name, on), self.slot(name, not on)
+        draw = self.draw(torch.full((b,), new), g)
         changed = mask[:, new] < 0.5
         c[changed, new] = draw[changed]
         mask[changed, new] = 1.0
@@ -242,16 +273,16 @@ class VCN(nn.Module):
             if len(wanted) > 1:
                 raise ValueError("a digit model samples one class at a time")
             states = torch.full((n,), wanted[0]) if wanted else torch.randint(cfg.num_names, (n,), generator=g)
-        mask = targets_to_mask(states, cfg.kind, cfg.num_capsules).to(self.device)
-        c = self.prior((n, cfg.num_capsules, cfg.capsule_dim), g)
-        ctx = self.prior((n, cfg.context_dim), g)
-        return self.decode(c, mask, ctx)
+        return self._decode_new(targets_to_mask(states, cfg.kind, cfg.num_capsules).to(self.device), g)
+
+    def _decode_new(self, mask: Tensor, g: torch.Generator) -> Tensor:
+        """Images made from scratch for a (N, K) mask: every capsule and the context newly drawn."""
+        n, k = mask.shape
+        c = self.draw(torch.arange(k).repeat(n), g).view(n, k, self.cfg.capsule_dim)
+        return self.decode(c, mask, self.draw_context(n, g))
 
     @torch.inference_mode()
     def sample_states(self, states: Tensor, seed: int = 0) -> Tensor:
         """Prior samples for explicit states: multilabel (N, A) in {0, 1}, multiclass (N,) indices."""
         g = torch.Generator().manual_seed(int(seed))
-        n = states.shape[0]
-        mask = targets_to_mask(states.to(self.device), self.cfg.kind, self.cfg.num_capsules)
-        c = self.prior((n, self.cfg.num_capsules, self.cfg.capsule_dim), g)
-        return self.decode(c, mask, self.prior((n, self.cfg.context_dim), g))
+        return self._decode_new(targets_to_mask(states.to(self.device), self.cfg.kind, self.cfg.num_capsules), g)
