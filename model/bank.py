@@ -19,7 +19,6 @@ from model.capsules import active_mask
 from model.vcn import VCN
 
 
-@torch.inference_mode()
 def build_capsule_bank(model: VCN, images: Tensor, size: int = 256, batch_size: int = 256) -> VCN:
     """Encode images (N, C, H, W) (uint8 or float in [0, 1]) and return a copy of the model whose config
     has bank_size=size and whose bank holds, per capsule slot, the first `size` posterior means where the
@@ -36,7 +35,8 @@ def build_capsule_bank(model: VCN, images: Tensor, size: int = 256, batch_size: 
     for start in range(0, images.shape[0], batch_size):
         x = images[start : start + batch_size].to(model.device)
         x = x.float().div(255) if x.dtype == torch.uint8 else x.float()
-        caps = model.encode(x)
+        with torch.inference_mode():  # only here: the returned model must stay a normal (trainable) module
+            caps = model.encode(x)
         mask = active_mask(caps.kl, cfg.kind).bool()
         for slot in range(k):
             room = size - int(count[slot])
@@ -48,7 +48,8 @@ def build_capsule_bank(model: VCN, images: Tensor, size: int = 256, batch_size: 
         ctx_rows.append(caps.ctx_mu.float())
         if bool((count >= size).all()) and sum(r.shape[0] for r in ctx_rows) >= size:
             break
-    ctx = torch.cat(ctx_rows)[:size]
+    ctx = torch.cat(ctx_rows)[:size].clone()
+    bank = bank.clone()
     out.bank.copy_(bank)
     out.bank_count.copy_(count)
     out.ctx_bank[: ctx.shape[0]].copy_(ctx)

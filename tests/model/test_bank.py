@@ -1,0 +1,77 @@
+"""model/bank.py and VCN.draw: the capsule bank (capsules seen in training) replaces the prior when present."""
+
+import torch
+
+from model.bank import build_capsule_bank
+from model.capsules import active_mask
+from model.checkpoint import load_vcn, save_vcn
+from model.config import VCNConfig
+from model.vcn import VCN
+
+CFG = VCNConfig(arch="compact", image_size=16, capsule_names=("a", "b", "c"), width=8, capsule_dim=4,
+                context_dim=3)
+
+
+def _banked(size: int = 5, n: int = 40) -> tuple[VCN, VCN, torch.Tensor]:
+    torch.manual_seed(0)
+    model = VCN(CFG).eval()
+    images = torch.randint(0, 256, (n, 3, 16, 16), dtype=torch.uint8)
+    return model, build_capsule_bank(model, images, size=size, batch_size=7), images
+
+
+def test_bank_holds_the_encoders_active_means():
+    model, banked, images = _banked()
+    assert banked.cfg.bank_size == 5 and banked.capsule_source == "bank"
+    with torch.inference_mode():
+        caps = model.encode(images.float() / 255)
+    mask = active_mask(caps.kl, CFG.kind).bool()
+    for slot in range(CFG.num_capsules):
+        expected = caps.mu[mask[:, slot], slot][:5]
+        assert int(banked.bank_count[slot]) == expected.shape[0]
+        assert torch.allclose(banked.bank[slot, : expected.shape[0]], expected, atol=1e-6)
+    assert torch.allclose(banked.ctx_bank, caps.ctx_mu[:5], atol=1e-6)
+    # Same network weights: reconstructions do not depend on the bank.
+    x = images[:4].float() / 255
+    assert torch.equal(model.reconstruct(x), banked.reconstruct(x))
+
+
+def test_draw_picks_bank_rows_or_prior():
+    _, banked, _ = _banked()
+    full = [s for s in range(CFG.num_capsules) if int(banked.bank_count[s]) > 0]
+    slots = torch.tensor(full * 3)
+    drawn = banked.draw(slots, torch.Generator().manual_seed(1))
+    for s, row in zip(slots.tolist(), drawn, strict=True):
+        rows = banked.bank[s, : int(banked.bank_count[s])]
+        assert (rows - row).abs().sum(-1).min() < 1e-6
+    banked.capsule_source = "prior"
+    prior = banked.draw(slots, torch.Generator().manual_seed(1))
+    assert not torch.allclose(prior, drawn)
+    assert torch.equal(prior, banked.draw(slots, torch.Generator().manual_seed(1)))
+
+
+def test_empty_slots_fall_back_to_the_prior():
+    _, banked, _ = _banked()
+    banked.bank_count[0] = 0
+    drawn = banked.draw(torch.zeros(50, dtype=torch.long), torch.Generator().manual_seed(0))
+    assert drawn.std() > 0.5  # prior draws, not the zero rows of an empty bank
+
+
+def test_banked_checkpoint_round_trips_and_old_files_load(tmp_path):
+    model, banked, images = _banked()
+    save_vcn(tmp_path / "b.safetensors", banked)
+    back = load_vcn(tmp_path / "b.safetensors")
+    assert torch.equal(back.bank, banked.bank) and back.capsule_source == "bank"
+    x = images[:2].float() / 255
+    assert torch.equal(back.edit(x, {"a": False}, resample=["b"], seed=3),
+                       banked.edit(x, {"a": False}, resample=["b"], seed=3))
+    # A file without the (empty) bank buffers, as written before banks existed, still loads.
+    save_vcn(tmp_path / "old.safetensors", model)
+    from safetensors.torch import load_file, save_file
+
+    tensors = {k: v for k, v in load_file(tmp_path / "old.safetensors").items() if "bank" not in k}
+    from safetensors import safe_open
+
+    with safe_open(tmp_path / "old.safetensors", "pt") as f:
+        meta = f.metadata()
+    save_file(tensors, tmp_path / "old2.safetensors", metadata=meta)
+    assert load_vcn(tmp_path / "old2.safetensors").capsule_source == "prior"
