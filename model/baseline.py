@@ -256,57 +256,66 @@ def load_baseline(path: str | os.PathLike, device: str | torch.device = "cpu") -
 # Training (a plain loop; the VCN's own trainer is model/train.py)
 
 
-def train_baseline(cfg: CVAEConfig | None = None, steps: int = 20_000, batch: int = 64, lr: float = 3e-4,
-                   recon_weight: float = 1.0, kl_weight: float = 1.0, recon: str = "mse",
-                   n_train: int = 200_000, seed: int = 0,
-                   device: str | torch.device = "auto", out_path: str | os.PathLike | None = None,
-                   max_time: float | None = None, workers: int | None = None, data_root: str | None = None,
-                   log_every: int = 100, log: Callable[[str], None] | None = print) -> CVAE:
-    """Train a CVAE on the same data as the VCN (rendered faces of seed 0, or MNIST's training split),
-    Adam (betas 0.5, 0.999), cosine decay; bf16 autocast on CUDA. Saves to out_path when given."""
-    cfg = cfg or CVAEConfig()
-    device = pick_device(str(device))
-    if workers is None:
-        workers = min(12, (os.cpu_count() or 2) - 2) if device.type == "cuda" else 2
-    torch.manual_seed(seed)
+def _training_tensors(cfg: CVAEConfig, n_train: int, seed: int, data_root: str | None,
+                      data_cache: str | os.PathLike | None, workers: int) -> tuple[Tensor, Tensor]:
+    """The VCN's own training data, in memory: images uint8 (N, C, H, W), targets (N, A) or (N,).
+
+    MNIST's training split; or model/train.py's face cache (both halves of its counterfactual pairs are
+    real renders of seed-0 faces); or n_train faces of `seed` rendered now."""
     if cfg.dataset == "mnist":
         from model.data.mnist import load_mnist
 
         images, labels = (torch.as_tensor(a) for a in load_mnist(data_root, "train"))
-        data = torch.utils.data.TensorDataset(images.unsqueeze(1), labels)
-        rates: tuple[float, ...] = ()
-    else:
-        from model.data import faces
+        return images.unsqueeze(1), labels.long()
+    if data_cache is not None and Path(data_cache).is_file():
+        t, _ = read_checkpoint(data_cache, role="face_cache")
+        return torch.cat([t["images"], t["cf_images"]]), torch.cat([t["targets"], t["cf_targets"]]).float()
+    from model.oracle import render_faces
 
-        data = faces.FaceDataset(n_train, seed=seed, size=cfg.image_size)
-        rates = tuple(float(r) for r in faces.sample_faces(seed, 0, min(n_train, 20_000)).attrs.mean(0))
-    cfg = dataclasses.replace(cfg, attribute_rates=rates)
-    model = CVAE(cfg).to(device)
-    loader = torch.utils.data.DataLoader(data, batch_size=batch, shuffle=True, drop_last=True,
-                                         num_workers=workers, persistent_workers=workers > 0,
-                                         generator=torch.Generator().manual_seed(seed))
+    images, attrs, _, _ = render_faces(n_train, seed, cfg.image_size, workers=workers)
+    return images.permute(0, 3, 1, 2).contiguous(), attrs
+
+
+def train_baseline(cfg: CVAEConfig | None = None, steps: int = 20_000, batch: int = 64, lr: float = 3e-4,
+                   recon_weight: float = 1.0, kl_weight: float = 1.0, recon: str = "mse",
+                   n_train: int = 200_000, seed: int = 0, device: str | torch.device = "auto",
+                   out_path: str | os.PathLike | None = None, max_time: float | None = None,
+                   workers: int | None = None, data_root: str | None = None,
+                   data_cache: str | os.PathLike | None = None, log_every: int = 100,
+                   log: Callable[[str], None] | None = print) -> CVAE:
+    """Train a CVAE on the VCN's data (see _training_tensors), held in memory on `device`, random
+    minibatches; Adam (betas 0.5, 0.999) with cosine decay over steps or max_time (whichever ends first);
+    bf16 autocast on CUDA. Saves to out_path when given. Returns the model in eval mode."""
+    cfg = cfg or CVAEConfig()
+    device = pick_device(str(device))
+    workers = max(0, (os.cpu_count() or 1) - 1) if workers is None else workers
+    images, targets = _training_tensors(cfg, n_train, seed, data_root, data_cache, workers)
+    if cfg.kind == "multilabel":
+        cfg = dataclasses.replace(cfg, attribute_rates=tuple(targets.float().mean(0).tolist()))
+    images, targets = images.to(device), targets.to(device)
+    torch.manual_seed(seed)
+    model = CVAE(cfg).to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.5, 0.999))
-    start, step, model = time.time(), 0, model.train()
+    g = torch.Generator(device=device).manual_seed(seed)
+    start, step = time.time(), 0
     while step < steps and (max_time is None or time.time() - start < max_time):
-        for item in loader:
-            x, y = item[0].to(device), item[1].to(device)
-            x = x.float().div(255) if x.dtype == torch.uint8 else x
-            for group in opt.param_groups:
-                group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
-            with autocast(device):
-                losses = cvae_losses(model, x, y, recon_weight, kl_weight, recon=recon)
-            opt.zero_grad(set_to_none=True)
-            losses["total"].backward()
-            opt.step()
-            step += 1
-            if log and step % log_every == 0:
-                log(f"baseline step {step}/{steps} {time.time() - start:.0f}s  "
-                    + "  ".join(f"{k} {float(v.detach()):.3f}" for k, v in losses.items()))
-            if step >= steps or (max_time is not None and time.time() - start > max_time):
-                break
+        progress = step / steps if max_time is None else max(step / steps, (time.time() - start) / max_time)
+        for group in opt.param_groups:
+            group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+        idx = torch.randint(len(images), (batch,), generator=g, device=device)
+        x = images[idx].float().div(255)
+        with autocast(device):
+            losses = cvae_losses(model, x, targets[idx], recon_weight, kl_weight, recon=recon)
+        opt.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        opt.step()
+        step += 1
+        if log and step % log_every == 0:
+            log(f"baseline step {step}/{steps} {time.time() - start:.0f}s  "
+                + "  ".join(f"{k} {float(v.detach()):.3f}" for k, v in losses.items()))
     model.eval()
     if out_path is not None:
         save_baseline(out_path, model, {"steps": step, "seconds": round(time.time() - start, 1)},
                       recipe={"lr": lr, "batch": batch, "recon": recon, "recon_weight": recon_weight,
-                              "kl_weight": kl_weight, "n_train": n_train, "seed": seed})
+                              "kl_weight": kl_weight, "n_train": len(images), "seed": seed})
     return model

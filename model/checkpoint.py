@@ -44,6 +44,7 @@ def save_checkpoint(path: str | os.PathLike, tensors: dict[str, torch.Tensor], r
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; weights must be readable by e.g. a container's user
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

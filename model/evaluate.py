@@ -24,6 +24,7 @@ decide how prior draws are grouped).
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -41,6 +42,8 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_ORACLE = REPO / "weights" / "oracle.safetensors"
 DEFAULT_DIGIT_JUDGE = REPO / "weights" / "digit_judge.safetensors"
 TEST_SEED = 10_000
+# Default subset sizes: a 64x64 model evaluates in about 2 minutes on two free CPU cores (see run_eval).
+N_TEST, N_EDIT, N_STYLE = 2000, 150, 30
 RESAMPLES = 10  # style_diversity: resamples per face
 KEEP_TOLERANCE = 0.1  # a nuisance reading counts as kept within this absolute difference
 # Seeds: edits use seed + 1000 * (2 * attribute + target) + chunk, the other draws their own ranges.
@@ -198,8 +201,8 @@ def style_metrics(model: nn.Module, oracle: Oracle, images: Tensor, attrs: Tenso
 
 
 @torch.inference_mode()
-def evaluate_faces(model: nn.Module, oracle: Oracle | None, n: int = 2000, seed: int = TEST_SEED,
-                   n_edit: int = 250, n_style: int = 50, batch_size: int = 100,
+def evaluate_faces(model: nn.Module, oracle: Oracle | None, n: int = N_TEST, seed: int = TEST_SEED,
+                   n_edit: int = N_EDIT, n_style: int = N_STYLE, batch_size: int = 100,
                    style_attributes: tuple[str, ...] | None = None, workers: int = 0,
                    device: torch.device | None = None,
                    log: Callable[[str], None] | None = None) -> dict[str, Any]:
@@ -353,8 +356,8 @@ def evaluate_celeba(model: nn.Module, data_root: str, n: int | None = None, batc
 
 @torch.inference_mode()
 def evaluate(model: nn.Module, oracle: Oracle | DigitJudge | None = None, n: int | None = None,
-             seed: int = TEST_SEED, device: str | torch.device | None = None, n_edit: int = 250,
-             n_style: int = 50, batch_size: int = 100, style_attributes: tuple[str, ...] | None = None,
+             seed: int = TEST_SEED, device: str | torch.device | None = None, n_edit: int = N_EDIT,
+             n_style: int = N_STYLE, batch_size: int = 100, style_attributes: tuple[str, ...] | None = None,
              data_root: str | None = None, n_per_digit: int = 1000, workers: int = 0,
              log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Evaluate a VCN or CVAE (anything with predict, reconstruct, edit, resample, sample_states and a cfg).
@@ -373,7 +376,7 @@ def evaluate(model: nn.Module, oracle: Oracle | DigitJudge | None = None, n: int
             results = evaluate_digits(model, oracle, data_root, n, n_per_digit, seed,
                                       max(batch_size, 500), device)
         else:
-            results = evaluate_faces(model, oracle, 2000 if n is None else n, seed, n_edit, n_style,
+            results = evaluate_faces(model, oracle, N_TEST if n is None else n, seed, n_edit, n_style,
                                      batch_size, style_attributes, workers, device, log)
     finally:
         model.train(was_training)
@@ -398,13 +401,17 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> nn.Modul
 
 def run_eval(weights: str | Path, dataset: str | None = None, data_root: str | None = None,
              oracle_path: str | Path | None = None, json_out: str | Path | None = None, n: int | None = None,
-             device: str = "auto", n_edit: int = 250, n_style: int = 50, workers: int = 0,
+             device: str = "auto", n_edit: int = N_EDIT, n_style: int = N_STYLE, workers: int | None = None,
              echo: bool = True) -> dict[str, Any]:
     """What `vcn eval` runs: load the model (VCN or baseline), pick the test set (dataset: "faces",
     "mnist" or "celeba"; default: the one the model was trained on), evaluate, print the table, write
     the JSON. oracle_path defaults to weights/oracle.safetensors (faces) or weights/digit_judge.safetensors
-    (digits); a missing default oracle is reported, not an error."""
+    (digits); a missing default oracle is reported, not an error. workers: rendering / loading processes
+    (default: all cores but one where there are more than two)."""
     dev = pick_device(device or "auto")
+    if workers is None:
+        cores = os.cpu_count() or 1
+        workers = min(8, cores - 1) if cores > 2 else 0
     model = load_model(weights, dev)
     dataset = dataset or getattr(model.cfg, "dataset", "faces")
     log = print if echo else None

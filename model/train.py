@@ -306,7 +306,7 @@ def _load_judge(path: str | None, dev: torch.device):
         raise ValueError("judge_weight > 0 needs --judge PATH (a judge trained on real renders only)")
     from model.oracle import load_oracle
 
-    judge = load_oracle(path, dev).eval()
+    judge = load_oracle(path, dev, role="judge").eval()  # never the eval oracle
     return _Logits(judge)
 
 

@@ -100,3 +100,13 @@ def test_save_load_round_trip(tmp_path, model):
     vcn_path = save_vcn(tmp_path / "v.safetensors", VCN(VCNConfig(image_size=SIZE, width=4)))
     with pytest.raises(CheckpointError, match="baseline"):
         load_baseline(vcn_path)
+
+
+def test_train_baseline_smoke(tmp_path):
+    from model.baseline import train_baseline
+
+    model = train_baseline(CVAEConfig(image_size=SIZE, width=4, z_dim=4), steps=2, batch=4, n_train=16,
+                           device="cpu", workers=0, out_path=tmp_path / "b.safetensors", log=None)
+    back = load_baseline(tmp_path / "b.safetensors")
+    assert back.metadata["metrics"]["steps"] == 2 and not model.training
+    assert len(back.cfg.attribute_rates) == 40  # rates of its training faces, for `sample`

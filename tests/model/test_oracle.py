@@ -145,3 +145,28 @@ def test_oracle_never_imports_the_vcn():
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     assert not imported & {"model.networks", "model.vcn", "model.capsules", "model.recipe"}
+
+
+def test_shift_moves_each_image_by_its_own_offset():
+    from model.oracle import _shift
+
+    x = torch.zeros(64, 1, 8, 8)
+    x[:, :, 4, 4] = 1.0
+    y = _shift(x, 2, torch.Generator().manual_seed(0))
+    assert y.shape == x.shape and torch.equal(y.sum((1, 2, 3)), torch.ones(64))  # nothing falls off
+    positions = {tuple(p.tolist()) for p in y[:, 0].flatten(1).argmax(1, keepdim=True)}
+    assert len(positions) > 5  # offsets differ between images
+
+
+def test_train_digit_judge_tiny(tmp_path):
+    from model.data.mnist import load_mnist
+    from model.oracle import train_digit_judge
+
+    try:
+        load_mnist(None, "test")
+    except (FileNotFoundError, ValueError) as e:
+        pytest.skip(f"MNIST not available: {e}")
+    judge, metrics = train_digit_judge(steps=3, batch=16, device="cpu", width=4, log=None,
+                                       out_path=tmp_path / "d.safetensors")
+    assert metrics["n"] == 10_000 and metrics["steps"] == 3 and 0 <= metrics["accuracy"] <= 1
+    assert load_digit_judge(tmp_path / "d.safetensors").metadata["metrics"]["steps"] == 3
