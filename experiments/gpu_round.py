@@ -21,6 +21,7 @@ OUT = Path(os.environ.get("OUT", "out"))
 WORK = Path("/tmp/vcn_round")
 CACHE = WORK / "faces64_cache.safetensors"
 PY = sys.executable
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `model` for pack(), without PYTHONPATH
 N_FACES = int(os.environ.get("VCN_ROUND_FACES", "100000"))  # small values for a dry run on CPU
 T0 = time.time()
 
@@ -76,8 +77,8 @@ def main() -> None:
         check=True, env=dict(os.environ, PYTHONPATH=os.getcwd()))
     log("cache ready")
     procs["oracle"] = spawn("oracle", ["-c", (
-        "from model.oracle import train_oracle; train_oracle(64, n_train=200000, seed=1, steps=100000, batch=256,"
-        f" out_path='{WORK}/oracle.safetensors', max_time={train_end - 40 - (time.time() - T0)}, workers=8,"
+        "from model.oracle import train_oracle; train_oracle(64, n_train=100000, seed=1, steps=6000, batch=256,"
+        f" out_path='{WORK}/oracle.safetensors', max_time={train_end - 120 - (time.time() - T0)}, workers=8,"
         " log_every=200)")], threads=4)
     procs["judge"] = spawn("judge", ["experiments/train_judge.py", str(CACHE), str(WORK / "judge.safetensors"),
                                      "--steps", "2500"])
@@ -97,11 +98,13 @@ def main() -> None:
     for name in runs:
         weights = str(WORK / name / "model.safetensors")
         evals[name] = spawn(f"eval_{name}", ["-m", "model.cli", "eval", "--weights", weights, "--oracle",
-                                             str(WORK / "oracle.safetensors"), "--json", str(WORK / f"eval_{name}.json")])
+                                             str(WORK / "oracle.safetensors"),
+                                             "--json", str(WORK / f"eval_{name}.json")])
     if (WORK / "mnist" / "model.safetensors").is_file():
         weights = str(WORK / "mnist" / "model.safetensors")
-        evals["mnist"] = spawn("eval_mnist", ["-m", "model.cli", "eval", "--weights", weights, "--oracle", str(WORK / "digit_judge.safetensors"), "--data-root",
-                                              "data/mnist", "--json", str(WORK / "eval_mnist.json")])
+        evals["mnist"] = spawn("eval_mnist", ["-m", "model.cli", "eval", "--weights", weights, "--oracle",
+                                              str(WORK / "digit_judge.safetensors"), "--data-root", "data/mnist",
+                                              "--json", str(WORK / "eval_mnist.json")])
     for name, p in evals.items():
         p.wait()
         log(f"eval {name} rc={p.returncode}")
