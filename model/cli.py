@@ -81,13 +81,28 @@ def cmd_bank(a: argparse.Namespace) -> None:
         batch = faces.sample_faces(0, 0, a.n)
         images = torch.from_numpy(faces.render(batch, model.cfg.image_size, workers=a.workers)).permute(0, 3, 1, 2)
     banked = build_capsule_bank(model, images, size=a.size)
+    from model.config import TrainConfig
+
     meta = dict(getattr(model, "metadata", {}))
     meta.pop("config", None)
+    recipe = meta.pop("train_config", None)
+    if recipe is not None:
+        meta["train_config"] = TrainConfig.from_json(json.dumps(recipe))
     meta["bank"] = {"size": a.size, "images": a.n, "source": f"{model.cfg.dataset} training images"}
-    save_vcn(a.out, banked, dtype=torch.float16 if a.half else None, **{k: v for k, v in meta.items()
-                                                                         if k not in ("format", "role")})
+    meta = {k: v for k, v in meta.items() if k not in ("format", "role")}
+    save_vcn(a.out, banked, dtype=torch.float16 if a.half else None, **meta)
     counts = banked.bank_count.tolist()
     print(f"wrote {a.out}: bank of {a.size} per capsule (fewest filled: {min(counts)})")
+
+
+def cmd_bench(a: argparse.Namespace) -> None:
+    import importlib
+
+    if not (REPO / "bench").is_dir():
+        raise SystemExit("vcn bench: needs the source checkout (no bench/ folder next to model/)")
+    if str(REPO) not in sys.path:  # bench/ lives in the checkout, not in the installed package
+        sys.path.insert(0, str(REPO))
+    importlib.import_module(f"bench.{a.which}_bench").main(a.args)
 
 
 def cmd_serve(a: argparse.Namespace) -> None:
@@ -149,6 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--workers", type=int, default=2)
     b.add_argument("--half", action="store_true", help="store float16 weights (smaller file)")
     b.set_defaults(func=cmd_bank)
+
+    k = sub.add_parser("bench", help="measure speed on this machine (see BENCHMARKS.md)")
+    k.add_argument("which", choices=["model", "http", "train", "threads"])
+    k.add_argument("args", nargs=argparse.REMAINDER, help="that benchmark's own flags (vcn bench WHICH -h)")
+    k.set_defaults(func=cmd_bench)
 
     v = sub.add_parser("serve", help="run the web service")
     v.add_argument("--host", default=None)
