@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from model.capsules import reparameterize
+from model.capsules import draw_states, reparameterize
 from model.checkpoint import CheckpointError, load_state, read_checkpoint, save_checkpoint
 from model.config import CELEBA_ATTRIBUTES, TrainConfig, VCNConfig, from_dict
 from model.devices import autocast, pick_device
@@ -192,18 +192,8 @@ class CVAE(nn.Module):
     def sample(self, attributes: Mapping[str, bool] | None = None, n: int = 1, seed: int = 0) -> Tensor:
         """As VCN.sample: given attributes fixed, the rest drawn at the training rates (else 0.5)."""
         g = torch.Generator().manual_seed(int(seed))
-        cfg, attributes = self.cfg, dict(attributes or {})
-        if cfg.kind == "multilabel":
-            rates = torch.tensor(cfg.attribute_rates or [0.5] * cfg.num_names)
-            states = (torch.rand((n, cfg.num_names), generator=g) < rates).float()
-            for name, on in attributes.items():
-                states[:, self.index(name)] = float(bool(on))
-        else:
-            wanted = [self.index(k) for k, on in attributes.items() if on]
-            if len(wanted) > 1:
-                raise ValueError("a digit model samples one class at a time")
-            states = (torch.full((n,), wanted[0]) if wanted
-                      else torch.randint(cfg.num_names, (n,), generator=g))
+        cfg = self.cfg
+        states = draw_states(cfg.capsule_names, cfg.kind, cfg.attribute_rates, attributes or {}, n, g)
         return self.decode(self.to_states(states.to(self.device)), self.prior((n, cfg.z_dim), g))
 
 

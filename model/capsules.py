@@ -7,6 +7,8 @@ style) and large when it is absent (pushed above a margin). Layout conventions: 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import torch
 from torch import Tensor
 
@@ -73,3 +75,26 @@ def attribute_scores(kl: Tensor, kind: str, temperature: float = 1.0) -> Tensor:
         pairs = kl.unflatten(-1, (-1, 2))
         return torch.sigmoid((pairs[..., 1] - pairs[..., 0]) / temperature)
     return torch.softmax(-kl / temperature, dim=-1)
+
+
+def draw_states(names: Sequence[str], kind: str, rates: Sequence[float], attributes: Mapping[str, bool],
+                n: int, g: torch.Generator) -> Tensor:
+    """States for n new images: the given attributes fixed, the rest drawn (seeded) with the training
+    positive rates (else 0.5) for multilabel -> (n, A) in {0, 1}; multiclass -> (n,) class indices, the
+    one class set True or a uniform class. Unknown names raise KeyError."""
+
+    def index(name: str) -> int:
+        if name not in names:
+            raise KeyError(f"unknown attribute {name!r}; known: {', '.join(names)}")
+        return list(names).index(name)
+
+    if kind == "multilabel":
+        p = torch.tensor(list(rates) or [0.5] * len(names))
+        states = (torch.rand((n, len(names)), generator=g) < p).float()
+        for name, on in attributes.items():
+            states[:, index(name)] = float(bool(on))
+        return states
+    wanted = [index(k) for k, on in attributes.items() if on]
+    if len(wanted) > 1:
+        raise ValueError("a digit model samples one class at a time")
+    return torch.full((n,), wanted[0]) if wanted else torch.randint(len(names), (n,), generator=g)

@@ -448,7 +448,8 @@ def train_oracle(size: int = 64, n_train: int = 200_000, seed: int = ORACLE_SEED
                  out_path: str | os.PathLike | None = "weights/oracle.safetensors",
                  max_time: float | None = None, role: str = "oracle", width: int = 16, lr: float = 2e-3,
                  workers: int | None = None, n_val: int = 2000, log_every: int = 250,
-                 log: Callable[[str], None] | None = print) -> tuple[Oracle, dict[str, Any]]:
+                 log: Callable[[str], None] | None = print,
+                 init: str | os.PathLike | None = None) -> tuple[Oracle, dict[str, Any]]:
     """Train an Oracle on n_train faces of `seed`, rendered once (render_faces, `workers` processes; default
     all cores but one) and held in memory, random minibatches; bf16 autocast on CUDA. Measure it on n_val
     held-out faces of the same seed (indices n_train.., never trained on) and save it (role "oracle", or
@@ -456,7 +457,9 @@ def train_oracle(size: int = 64, n_train: int = 200_000, seed: int = ORACLE_SEED
     training steps only, not the rendering.
 
     Use seed 1 for the eval oracle and 2 for the training judge: the VCN trains on seed 0 and is
-    tested on seed 10_000. Returns (oracle in eval mode, metrics)."""
+    tested on seed 10_000. `init` starts from another Oracle-shaped checkpoint (e.g. a judge whose
+    attribute trunk is already trained; the heads it lacks are then learnt here). Returns (oracle in eval
+    mode, metrics)."""
     if seed in (0, TEST_SEED):
         raise ValueError(f"seed {seed} is the VCN's training or test seed; an oracle must not see "
                          "those faces")
@@ -470,6 +473,8 @@ def train_oracle(size: int = 64, n_train: int = 200_000, seed: int = ORACLE_SEED
         log(f"{role}: rendered {n_train} + {n_val} faces in {render_seconds:.0f}s")
     torch.manual_seed(seed)
     oracle = Oracle(OracleConfig.for_faces(image_size=size, width=width)).to(device)
+    if init is not None:
+        load_state(oracle, read_checkpoint(init)[0], init)
     if device.type == "cpu":
         oracle = oracle.to(memory_format=torch.channels_last)
     info = _train_loop(oracle, _random_batches(train, batch, seed),
@@ -477,6 +482,7 @@ def train_oracle(size: int = 64, n_train: int = 200_000, seed: int = ORACLE_SEED
                        log_every, log, role)
     metrics = measure_oracle(oracle, ((_to_float(x), *rest) for x, *rest in _chunked(val, 500)))
     metrics.update({"train_seed": seed, "n_train": n_train, "batch": batch, "val_start": n_train,
+                    "init": str(init) if init is not None else None,
                     "render_seconds": render_seconds, **info})
     if log:
         log(f"{role}: attributes {metrics['attr_accuracy']:.4f} (min {metrics['attr_accuracy_min']:.4f}), "

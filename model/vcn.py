@@ -24,6 +24,7 @@ from model.capsules import (
     active_mask,
     attribute_scores,
     capsule_kl,
+    draw_states,
     mask_capsules,
     mask_to_states,
     reparameterize,
@@ -262,17 +263,7 @@ class VCN(nn.Module):
         training positive rates (cfg.attribute_rates, else 0.5; multiclass: a uniform class)."""
         g = torch.Generator().manual_seed(int(seed))
         cfg = self.cfg
-        attributes = dict(attributes or {})
-        if cfg.kind == "multilabel":
-            rates = torch.tensor(cfg.attribute_rates or [0.5] * cfg.num_names)
-            states = (torch.rand((n, cfg.num_names), generator=g) < rates).float()
-            for name, on in attributes.items():
-                states[:, self.index(name)] = float(bool(on))
-        else:
-            wanted = [self.index(k) for k, on in attributes.items() if on]
-            if len(wanted) > 1:
-                raise ValueError("a digit model samples one class at a time")
-            states = torch.full((n,), wanted[0]) if wanted else torch.randint(cfg.num_names, (n,), generator=g)
+        states = draw_states(cfg.capsule_names, cfg.kind, cfg.attribute_rates, attributes or {}, n, g)
         return self._decode_new(targets_to_mask(states, cfg.kind, cfg.num_capsules).to(self.device), g)
 
     def _decode_new(self, mask: Tensor, g: torch.Generator) -> Tensor:
