@@ -1,0 +1,1 @@
+"""Speed measurements: `vcn bench model|http|train|threads` (results and commands in BENCHMARKS.md)."""

@@ -1,0 +1,271 @@
+"""The service end to end on loopback: `vcn serve` with the shipped weights, driven by concurrent clients.
+
+    vcn bench http [--concurrency 1 4 16 32] [--requests 200] [--max-seconds 30] [--json OUT]
+
+1. /api/predict and /api/edit at each concurrency: p50 / p99 latency and requests/s (each level stops after
+   `requests` answers or `max-seconds`, whichever comes first).
+2. At concurrency 1, the same image through the model in this process (no HTTP, no decode, no PNG), timed in
+   rounds alternating with the HTTP requests: overhead = (HTTP p50 - model p50) / model p50; beside it the
+   server's own model time (its vcn_inference_seconds) and the parts: HTTP floor, decode, PNG encode.
+3. Micro-batching on (VCN_BATCH_MAX_SIZE=16, the default; with the default 5 ms wait and with none) against
+   off (=1): three servers up at once, driven in turn at 1 and 16 clients on /api/predict (edit is never
+   batched); the mean batch size comes from the server's /metrics.
+
+The client runs on the same two cores as the server, so high-concurrency figures include its own cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import httpx
+import torch
+
+from bench.common import interleaved, machine, markdown_table, percentile, time_calls
+
+REPO = Path(__file__).resolve().parent.parent
+WEIGHTS = REPO / "weights" / "faces.safetensors"
+EDIT_FORM = {"set": json.dumps({"Eyeglasses": True}), "seed": "0"}
+SERVER_ENV: dict[str, str] = {}  # for every server of a run (OMP_NUM_THREADS with --threads)
+BATCH_CONFIGS = {  # server environment per micro-batching configuration (app/config.py)
+    "on: max 16, wait 5 ms (default)": {},
+    "on: max 16, wait 0": {"VCN_BATCH_MAX_WAIT_MS": "0"},
+    "off: max 1": {"VCN_BATCH_MAX_SIZE": "1"},
+}
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def server(weights: str | Path, env: dict[str, str] | None = None, ready_s: float = 180.0):
+    """`vcn serve` on a free loopback port with extra environment (and SERVER_ENV); yields its base URL."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "model.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+           "--weights", str(weights), "--device", "cpu"]
+    proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **SERVER_ENV, **(env or {})}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + ready_s
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}: {' '.join(cmd)}")
+            try:
+                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"server not ready after {ready_s} s")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def face_png(size: int = 64, seed: int = 0) -> bytes:
+    """A rendered face as PNG bytes, upscaled to size x size when larger than 64."""
+    from PIL import Image
+
+    from model.data import faces
+
+    img = Image.fromarray(faces.render(faces.sample_faces(seed, 0, 1), size=64)[0])
+    if size != 64:
+        img = img.resize((size, size), Image.Resampling.BICUBIC)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def counters(url: str) -> dict[str, float]:
+    """The server's model-time and batch-size sums and counts (from /metrics), by series name."""
+    out = {}
+    for line in httpx.get(url + "/metrics", timeout=10).text.splitlines():
+        if line.startswith(("vcn_inference_seconds_sum", "vcn_inference_seconds_count", "vcn_batch_size_sum",
+                            "vcn_batch_size_count")):
+            key, value = line.rsplit(" ", 1)
+            out[key] = float(value)
+    return out
+
+
+def server_mean(before: dict[str, float], after: dict[str, float], series: str, op: str) -> float:
+    """Mean of a histogram (e.g. vcn_inference_seconds) for one op between two `counters` readings."""
+    total, count = (f'{series}_{part}{{op="{op}"}}' for part in ("sum", "count"))
+    n = after.get(count, 0.0) - before.get(count, 0.0)
+    return (after.get(total, 0.0) - before.get(total, 0.0)) / n if n else float("nan")
+
+
+async def drive(url: str, op: str, png: bytes, concurrency: int, requests: int, max_s: float) -> dict:
+    """`concurrency` clients posting to /api/<op> until `requests` answers or `max_s` seconds."""
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    started = 0
+    data = EDIT_FORM if op == "edit" else None
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as client:
+        t0 = time.perf_counter()
+
+        async def one_client() -> None:
+            nonlocal started
+            while started < requests and time.perf_counter() - t0 < max_s:
+                started += 1
+                start = time.perf_counter()
+                try:
+                    r = await client.post(f"/api/{op}", files={"image": ("face.png", png, "image/png")}, data=data)
+                    key = None if r.status_code == 200 else str(r.status_code)
+                except httpx.HTTPError as exc:
+                    key = type(exc).__name__
+                if key is None:
+                    latencies.append(time.perf_counter() - start)
+                else:
+                    errors[key] = errors.get(key, 0) + 1
+
+        await asyncio.gather(*(one_client() for _ in range(concurrency)))
+        wall = time.perf_counter() - t0
+    return {"op": op, "concurrency": concurrency, "ok": len(latencies), "errors": errors, "wall_s": wall,
+            "p50_ms": percentile(latencies, 50) * 1e3, "p99_ms": percentile(latencies, 99) * 1e3,
+            "req_per_s": len(latencies) / wall}
+
+
+def model_call(weights: str | Path, op: str, png: bytes):
+    """The model call the server makes for this image, in this process: () -> result."""
+    from app.config import Settings
+    from app.deps import image_policy
+    from app.imaging import prepare
+    from model.checkpoint import load_vcn
+
+    model = load_vcn(weights)
+    x = prepare(png, image_policy(Settings(), model)).tensor
+    if op == "predict":
+        return lambda: model.predict(x)
+    return lambda: model.edit(x, json.loads(EDIT_FORM["set"]), seed=0)
+
+
+def overhead(url: str, weights: str | Path, op: str, png: bytes, rounds: int = 5, per_round: int = 20) -> dict:
+    """Concurrency 1: HTTP p50 against the in-process model p50 of the same image, in alternating rounds."""
+    call = model_call(weights, op, png)
+    asyncio.run(drive(url, op, png, 1, 5, 60))
+    call()
+    http_p50, model_times, server_ms = [], [], []
+    for _ in range(rounds):
+        before = counters(url)
+        http_p50.append(asyncio.run(drive(url, op, png, 1, per_round, 60))["p50_ms"])
+        server_ms.append(server_mean(before, counters(url), "vcn_inference_seconds", op) * 1e3)
+        model_times += time_calls(call, per_round)
+    http, model = statistics.median(http_p50), percentile(model_times, 50) * 1e3
+    return {"op": op, "http_p50_ms": http, "model_p50_ms": model, "overhead_share": (http - model) / model,
+            "server_model_ms": statistics.median(server_ms)}
+
+
+def breakdown(url: str, weights: str | Path, png: bytes, n: int = 50) -> dict:
+    """Parts of a lone request besides the model, p50 ms each: the HTTP floor (GET /livez, same server and
+    middleware), decoding the upload (app.imaging.prepare, in this process) and encoding a PNG answer."""
+    from app.config import Settings
+    from app.deps import image_policy
+    from app.imaging import prepare, to_png
+    from model.checkpoint import load_vcn
+
+    policy = image_policy(Settings(), load_vcn(weights))
+    image = prepare(png, policy).tensor
+    with httpx.Client(base_url=url, timeout=30) as client:
+        parts = {"http_floor": lambda: client.get("/livez"), "decode": lambda: prepare(png, policy),
+                 "encode_png": lambda: to_png(image)}
+        times = interleaved(parts, rounds=n // 5, per_round=5)
+    return {name: percentile(t, 50) * 1e3 for name, t in times.items()}
+
+
+def batching(weights: str | Path, png: bytes, levels: tuple[int, ...], requests: int, max_s: float,
+             rounds: int) -> list[dict]:
+    """/api/predict on one server per BATCH_CONFIGS entry (all up at once), driven in turn at each level."""
+    rows: dict[tuple[str, int], list[dict]] = {}
+    with ExitStack() as stack:
+        urls = {name: stack.enter_context(server(weights, env)) for name, env in BATCH_CONFIGS.items()}
+        for url in urls.values():
+            asyncio.run(drive(url, "predict", png, max(levels), 2 * max(levels), max_s))  # warm-up
+        for _ in range(rounds):
+            for c in levels:
+                for name, url in urls.items():
+                    before = counters(url)
+                    r = asyncio.run(drive(url, "predict", png, c, requests, max_s))
+                    r["mean_batch"] = server_mean(before, counters(url), "vcn_batch_size", "predict")
+                    rows.setdefault((name, c), []).append(r)
+    keys = ("req_per_s", "p50_ms", "p99_ms", "mean_batch")
+    return [{"config": name, "concurrency": c, **{k: statistics.median(r[k] for r in rs) for k in keys}}
+            for (name, c), rs in rows.items()]
+
+
+def run(weights: str | Path = WEIGHTS, concurrency: tuple[int, ...] = (1, 4, 16, 32), requests: int = 200,
+        max_s: float = 30.0, upload: int = 64, rounds: int = 3, threads: int | None = None,
+        json_out: str | None = None) -> dict:
+    """All three parts; prints markdown tables and returns the figures. threads: torch threads of the servers
+    (OMP_NUM_THREADS) and of the in-process model (None: torch's default, one per core)."""
+    if threads:
+        SERVER_ENV["OMP_NUM_THREADS"] = str(threads)
+        torch.set_num_threads(threads)
+    info = machine()
+    print(f"# http bench: {weights}, {upload}x{upload} PNG uploads\n{json.dumps(info, indent=1)}", flush=True)
+    png = face_png(upload)
+    rows, over = [], []
+    with server(weights) as url:
+        for op in ("predict", "edit"):
+            asyncio.run(drive(url, op, png, 4, 8, max_s))  # warm-up
+            for c in concurrency:
+                rows.append(asyncio.run(drive(url, op, png, c, requests, max_s)))
+            over.append(overhead(url, weights, op, png))
+        parts = breakdown(url, weights, png)
+    print(markdown_table(["endpoint", "clients", "answers", "errors", "p50 ms", "p99 ms", "req/s"],
+                         [[f"/api/{r['op']}", r["concurrency"], r["ok"], r["errors"] or "-", r["p50_ms"], r["p99_ms"],
+                           r["req_per_s"]] for r in rows]))
+    print(markdown_table(["endpoint", "HTTP p50 ms (1 client)", "model p50 ms (in process)", "overhead",
+                          "server's own model ms (mean)"],
+                         [[f"/api/{o['op']}", o["http_p50_ms"], o["model_p50_ms"], f"{100 * o['overhead_share']:.0f} %",
+                           o["server_model_ms"]] for o in over]))
+    print(markdown_table(["part of a lone request", "p50 ms"], [[k, v] for k, v in parts.items()]))
+    batch = batching(weights, png, (1, 16), requests, max_s, rounds)
+    print(markdown_table(["micro-batching (/api/predict)", "clients", "req/s", "p50 ms", "p99 ms", "mean batch"],
+                         [[b["config"], b["concurrency"], b["req_per_s"], b["p50_ms"], b["p99_ms"], b["mean_batch"]]
+                          for b in batch]))
+    result = {"machine": info, "loadavg_after": machine()["loadavg"], "upload": upload, "threads": threads,
+              "levels": rows, "overhead": over, "parts": parts, "batching": batch}
+    if json_out:
+        Path(json_out).write_text(json.dumps(result, indent=1))
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="vcn bench http", description=__doc__.split("\n\n")[0])
+    p.add_argument("--weights", default=str(WEIGHTS))
+    p.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16, 32])
+    p.add_argument("--requests", type=int, default=200, help="answers per level (bounded by --max-seconds)")
+    p.add_argument("--max-seconds", type=float, default=30.0)
+    p.add_argument("--upload", type=int, default=64, help="side of the uploaded PNG (the model works at 64)")
+    p.add_argument("--rounds", type=int, default=3, help="turns of the micro-batching comparison")
+    p.add_argument("--threads", type=int, default=None, help="torch threads of the servers (default: one per core)")
+    p.add_argument("--json", default=None)
+    a = p.parse_args(argv)
+    run(a.weights, tuple(a.concurrency), a.requests, a.max_seconds, a.upload, a.rounds, a.threads, a.json)
+
+
+if __name__ == "__main__":
+    main()
