@@ -34,7 +34,8 @@ class Settings(BaseSettings):
     max_pixels: int = Field(40_000_000, gt=0, description="largest accepted width*height (bomb guard)")
     max_in_flight: int = Field(64, gt=0, description="model requests admitted at once; more get 429")
     batch_max_size: int = Field(16, gt=0, description="most requests run together in one forward pass")
-    batch_max_wait_ms: float = Field(0.0, ge=0, description="how long a batch waits to fill up (0: take what is queued; BENCHMARKS.md)")
+    # 0: a batch takes what is already queued (a fixed wait halved 1-client throughput; BENCHMARKS.md).
+    batch_max_wait_ms: float = Field(0.0, ge=0, description="how long a batch waits to fill up")
     face_crop: Literal["auto", "on", "off"] = Field(
         "auto", description="crop to the detected face; auto = only for photos larger than 2x model size"
     )
