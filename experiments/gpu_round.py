@@ -68,7 +68,7 @@ def main() -> None:
                                      "--data-root", "data/mnist", "--max-time", str(train_end - 15), "--steps",
                                      "1000000", "--no-progress", "--ckpt-every", "2000"])
     procs["digit_judge"] = spawn("digit_judge", ["-c", (
-        "from model.oracle import train_digit_judge; train_digit_judge('data/mnist', steps=4000, batch=256,"
+        "from model.digit_judge import train_digit_judge; train_digit_judge('data/mnist', steps=4000, batch=256,"
         f" out_path='{WORK}/digit_judge.safetensors', workers=2, log_every=500)")])
     log("rendering cache")
     subprocess.run([PY, "-c", (

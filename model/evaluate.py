@@ -35,8 +35,9 @@ from torch import Tensor, nn
 
 from model.checkpoint import CheckpointError, read_checkpoint
 from model.devices import pick_device
+from model.digit_judge import DigitJudge, load_digit_judge
 from model.metrics import format_table, frechet_distance, named
-from model.oracle import DigitJudge, Oracle, OracleReading, load_digit_judge, load_oracle
+from model.oracle import Oracle, OracleReading, load_oracle
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_ORACLE = REPO / "weights" / "oracle.safetensors"

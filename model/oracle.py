@@ -6,7 +6,7 @@
   only by evaluation) or seed 2 ("judge", which the training recipe may read edits with); the VCN
   trains on seed 0 and is evaluated on seed 10_000, so no judge has seen a face the VCN trained on or
   is tested with.
-- `DigitJudge` reads an MNIST digit (10 logits), trained on MNIST's training split.
+- `DigitJudge` (model/digit_judge.py) reads an MNIST digit; it shares the training helpers below.
 
 Nothing here imports model.networks: the judges share no weights or code paths with the VCN.
 """
@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from model.checkpoint import CheckpointError, load_state, read_checkpoint, save_checkpoint
-from model.config import CELEBA_ATTRIBUTES, DIGITS, from_dict
+from model.config import CELEBA_ATTRIBUTES, from_dict
 from model.devices import autocast, pick_device
 
 ORACLE_SEED = 1  # the eval oracle's training faces
@@ -94,25 +94,6 @@ class OracleConfig:
                    nuisance_names=tuple(faces.NUISANCE),
                    nuisance_conditions=tuple(NUISANCE_SHOWS_WITH.get(k, "") for k in faces.NUISANCE),
                    width=width, **kw)
-
-
-@dataclass(frozen=True)
-class DigitJudgeConfig:
-    image_size: int = 28
-    channels: int = 1
-    class_names: tuple[str, ...] = DIGITS
-    width: int = 32
-    feature_dim: int = 128
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "class_names", tuple(self.class_names))
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> DigitJudgeConfig:
-        return from_dict(cls, json.loads(text))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -212,42 +193,6 @@ class Oracle(nn.Module):
         return OracleReading(prob > 0.5, prob, styles, torch.sigmoid(nuisance_logits.float())), h
 
 
-class DigitJudge(nn.Module):
-    """A plain MNIST CNN: two pairs of 3x3 convs with max-pooling (28 -> 14 -> 7), a feature layer,
-    10 logits."""
-
-    def __init__(self, cfg: DigitJudgeConfig):
-        super().__init__()
-        self.cfg = cfg
-        w = cfg.width
-        self.trunk = nn.Sequential(
-            *_block(cfg.channels, w, 1), *_block(w, w, 1), nn.MaxPool2d(2),
-            *_block(w, 2 * w, 1), *_block(2 * w, 2 * w, 1), nn.MaxPool2d(2),
-        )
-        side = cfg.image_size // 4
-        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(2 * w * side * side, cfg.feature_dim),
-                                nn.ReLU(inplace=True))
-        self.head = nn.Linear(cfg.feature_dim, len(cfg.class_names))
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.parameters()).device
-
-    def features(self, x: Tensor) -> Tensor:
-        """(B, 1, 28, 28) in [0, 1] -> (B, feature_dim)."""
-        return self.fc(self.trunk(_fit(x, self.cfg.image_size) - 0.5))
-
-    def forward(self, x: Tensor) -> Tensor:
-        """(B, 1, 28, 28) -> class logits (B, K)."""
-        return self.head(self.features(x))
-
-    @torch.inference_mode()
-    def read(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """-> predicted class (B,) long, class probabilities (B, K)."""
-        prob = torch.softmax(self(x).float(), dim=-1)
-        return prob.argmax(dim=-1), prob
-
-
 # ----------------------------------------------------------------------------------------------------
 # Losses and measurement
 
@@ -326,10 +271,9 @@ def measure_oracle(oracle: Oracle, batches: Iterator[tuple[Tensor, Tensor, Tenso
 # Checkpoints
 
 
-def save_oracle(path: str | os.PathLike, oracle: Oracle | DigitJudge, metrics: dict | None = None,
-                role: str | None = None, **extra: Any) -> Path:
+def save_oracle(path: str | os.PathLike, oracle: nn.Module, metrics: dict | None = None,
+                role: str = "oracle", **extra: Any) -> Path:
     """Save an Oracle (role "oracle" or "judge") or a DigitJudge (role "digit_judge") with its config."""
-    role = role or ("digit_judge" if isinstance(oracle, DigitJudge) else "oracle")
     meta = {"config": json.loads(oracle.cfg.to_json()), "metrics": metrics or {}, **extra}
     return save_checkpoint(path, oracle.state_dict(), role=role, **meta)
 
@@ -354,10 +298,6 @@ def load_oracle(path: str | os.PathLike, device: str | torch.device = "cpu",
     """An Oracle in eval mode on `device`. role: "oracle", "judge", or None for either."""
     roles = (role,) if role else ("oracle", "judge")
     return _load(path, roles, lambda c: Oracle(from_dict(OracleConfig, c)), device)
-
-
-def load_digit_judge(path: str | os.PathLike, device: str | torch.device = "cpu") -> DigitJudge:
-    return _load(path, ("digit_judge",), lambda c: DigitJudge(from_dict(DigitJudgeConfig, c)), device)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -491,59 +431,3 @@ def train_oracle(size: int = 64, n_train: int = 200_000, seed: int = ORACLE_SEED
     if out_path is not None:
         save_oracle(out_path, oracle, metrics, role=role)
     return oracle, metrics
-
-
-def _shift(x: Tensor, max_shift: int, g: torch.Generator) -> Tensor:
-    """Translate each image of (B, C, H, W) by its own random offset of up to max_shift pixels (zero fill),
-    so the judge tolerates generated digits that sit off-centre."""
-    b, _, h, w = x.shape
-    padded = F.pad(x, [max_shift] * 4)
-    dy, dx = torch.randint(0, 2 * max_shift + 1, (2, b, 1), generator=g, device=g.device)
-    rows = (dy + torch.arange(h, device=x.device)).unsqueeze(2)  # (B, H, 1)
-    cols = (dx + torch.arange(w, device=x.device)).unsqueeze(1)  # (B, 1, W)
-    return padded[torch.arange(b, device=x.device).view(b, 1, 1), :, rows, cols].permute(0, 3, 1, 2)
-
-
-@torch.inference_mode()
-def measure_digit_judge(judge: DigitJudge, images: Tensor, labels: Tensor,
-                        batch: int = 1000) -> dict[str, Any]:
-    """images uint8 (N, 28, 28), labels (N,) -> accuracy, error rate."""
-    hits = 0
-    for i in range(0, len(labels), batch):
-        x = images[i : i + batch].float().div(255).unsqueeze(1).to(judge.device)
-        hits += int((judge.read(x)[0].cpu() == labels[i : i + batch].cpu()).sum())
-    return {"n": len(labels), "accuracy": hits / len(labels), "error_rate": 1 - hits / len(labels)}
-
-
-def train_digit_judge(data_root: str | os.PathLike | None = None, steps: int = 3000, batch: int = 128,
-                      device: str | torch.device = "auto",
-                      out_path: str | os.PathLike | None = "weights/digit_judge.safetensors",
-                      max_time: float | None = None, seed: int = ORACLE_SEED, lr: float = 2e-3,
-                      width: int = 32, shift: int = 2, workers: int = 0, log_every: int = 250,
-                      log: Callable[[str], None] | None = print) -> tuple[DigitJudge, dict[str, Any]]:
-    """Train the DigitJudge on MNIST's training split (in memory, random shifts of up to `shift` pixels),
-    measure it on the test split, save it (role "digit_judge") with those metrics. `workers` is accepted for
-    older callers and unused (the data are in memory). Returns (judge in eval mode, metrics)."""
-    from model.data.mnist import load_mnist
-
-    device = pick_device(str(device))
-    torch.manual_seed(seed)
-    images, labels = (torch.as_tensor(a).to(device) for a in load_mnist(data_root, "train"))
-    judge = DigitJudge(DigitJudgeConfig(width=width)).to(device)
-    g = torch.Generator(device=device).manual_seed(seed)
-
-    def loss_fn(m: nn.Module, b: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
-        x = b[0].float().div(255).unsqueeze(1)
-        x = _shift(x, shift, g) if shift else x
-        return {"total": F.cross_entropy(m(x).float(), b[1])}
-
-    info = _train_loop(judge, _random_batches((images, labels), batch, seed), loss_fn, steps, lr, device,
-                       max_time, log_every, log, "digit_judge")
-    test_images, test_labels = (torch.as_tensor(a) for a in load_mnist(data_root, "test"))
-    metrics = {**measure_digit_judge(judge, test_images, test_labels), "train_seed": seed, "batch": batch,
-               **info}
-    if log:
-        log(f"digit_judge: test accuracy {metrics['accuracy']:.4f}")
-    if out_path is not None:
-        save_oracle(out_path, judge, metrics, role="digit_judge")
-    return judge, metrics

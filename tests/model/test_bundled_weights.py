@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from model.checkpoint import load_vcn, read_checkpoint
+from model.digit_judge import load_digit_judge
 from model.evaluate import evaluate_digits, evaluate_faces
-from model.oracle import load_digit_judge, load_oracle
+from model.oracle import load_oracle
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
 CARD = (WEIGHTS / "README.md").read_text()

@@ -135,7 +135,7 @@ def test_digits():
         mnist.load_mnist(None, "test")
     except Exception as e:  # noqa: BLE001 - no MNIST files here
         pytest.skip(f"MNIST not available: {e}")
-    from model.oracle import DigitJudge, DigitJudgeConfig
+    from model.digit_judge import DigitJudge, DigitJudgeConfig
 
     torch.manual_seed(0)
     model = VCN(VCNConfig(arch="mnist", kind="multiclass", capsule_names=tuple("0123456789"), image_size=28,

@@ -6,14 +6,13 @@ from pathlib import Path
 import pytest
 import torch
 
+import model.digit_judge as digit_judge_module
 import model.oracle as oracle_module
 from model.checkpoint import CheckpointError, save_checkpoint
+from model.digit_judge import DigitJudge, DigitJudgeConfig, load_digit_judge, save_digit_judge
 from model.oracle import (
-    DigitJudge,
-    DigitJudgeConfig,
     Oracle,
     OracleConfig,
-    load_digit_judge,
     load_oracle,
     measure_oracle,
     oracle_losses,
@@ -118,7 +117,7 @@ def test_digit_judge_shapes_and_round_trip(tmp_path):
     cls, prob = judge.read(torch.rand(6, 1, 28, 28))
     assert cls.shape == (6,) and prob.shape == (6, 10)
     assert torch.allclose(prob.sum(1), torch.ones(6))
-    path = save_oracle(tmp_path / "d.safetensors", judge)
+    path = save_digit_judge(tmp_path / "d.safetensors", judge)
     back = load_digit_judge(path)
     assert back.metadata["role"] == "digit_judge"
     x = torch.rand(2, 1, 28, 28)
@@ -140,15 +139,16 @@ def test_train_oracle_on_rendered_faces(tmp_path):
     assert back.cfg.nuisance_conditions[back.cfg.nuisance_names.index("frame_colour")] == "Eyeglasses"
 
 
-def test_oracle_never_imports_the_vcn():
-    tree = ast.parse(Path(oracle_module.__file__).read_text())
+@pytest.mark.parametrize("module", [oracle_module, digit_judge_module])
+def test_judges_never_import_the_vcn(module):
+    tree = ast.parse(Path(module.__file__).read_text())
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    assert not imported & {"model.networks", "model.vcn", "model.capsules", "model.recipe"}
+    assert not imported & {"model.networks", "model.vcn", "model.capsules", "model.recipe", "model.train"}
 
 
 def test_shift_moves_each_image_by_its_own_offset():
-    from model.oracle import _shift
+    from model.digit_judge import _shift
 
     x = torch.zeros(64, 1, 8, 8)
     x[:, :, 4, 4] = 1.0
@@ -160,7 +160,7 @@ def test_shift_moves_each_image_by_its_own_offset():
 
 def test_train_digit_judge_tiny(tmp_path):
     from model.data.mnist import load_mnist
-    from model.oracle import train_digit_judge
+    from model.digit_judge import train_digit_judge
 
     try:
         load_mnist(None, "test")
