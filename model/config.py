@@ -101,12 +101,11 @@ class TrainConfig:
     recon_reduction: str = "sum"  # "sum" over pixels (VAE-style, comparable to the KL) or "mean"
     recon_weight: float = 1.0  # beta
     adv_weight: float = 0.0  # alpha (LSGAN); 0 = no discriminator
-    teacher_forcing: bool = True  # mask from ground truth during training (else from the KL)
+    teacher_forcing: bool = True  # generator sees the true mask in training (else the KL-predicted one)
     context_kl_weight: float = 1.0  # KL of the context capsule to N(0, I)
     # Levers (0 = off). See model/losses.py for each term.
     swap_weight: float = 0.0  # counterfactual pairs: x's capsules with one pair from x' must decode to x'
     judge_weight: float = 0.0  # a judge trained on real images reads edits / prior samples (generator only)
-    prior_recon_weight: float = 0.0  # reserved
     mmd_weight: float = 0.0  # aggregate posterior of active capsules vs N(0, I)
     augment_shift: int = 0  # random translation by up to this many pixels (MNIST, as CapsNet does)
     seed: int = 0

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from model.capsules import reparameterize, targets_to_mask
+from model.capsules import active_mask, reparameterize, targets_to_mask
 from model.config import TrainConfig
 from model.losses import (
     attribute_judge_loss,
@@ -84,18 +84,21 @@ class VCNObjective(nn.Module):
         caps = m.encode(x)
         c = reparameterize(caps.mu, caps.logvar, generator)
         ctx = reparameterize(caps.ctx_mu, caps.ctx_logvar, generator)
-        mask = targets_to_mask(targets, cfg.kind, cfg.num_capsules).to(c.dtype)
+        truth = targets_to_mask(targets, cfg.kind, cfg.num_capsules).to(c.dtype)
+        # The margin loss always learns from the truth; the generator sees the true mask (teacher forcing)
+        # or, as at inference, the one the capsules' KLs predict.
+        mask = truth if t.teacher_forcing else active_mask(caps.kl.detach(), cfg.kind).to(c.dtype)
         recon = m.decode(c, mask, ctx)
 
         losses: dict[str, Tensor] = {
-            "margin": capsule_margin_loss(caps.kl, mask, t.margin, t.down_weight),
+            "margin": capsule_margin_loss(caps.kl, truth, t.margin, t.down_weight),
             "recon": reconstruction_loss(recon, x, t.recon, t.recon_reduction),
             "ctx_kl": gaussian_kl(caps.ctx_mu, caps.ctx_logvar),
         }
         total = losses["margin"] + t.recon_weight * losses["recon"] + t.context_kl_weight * losses["ctx_kl"]
 
         if pairs and t.swap_weight > 0:
-            losses["swap"] = self._swap_loss(c, ctx, mask, x, batch.x.shape[0])
+            losses["swap"] = self._swap_loss(c, ctx, truth, x, batch.x.shape[0])
             total = total + t.swap_weight * losses["swap"]
         if t.mmd_weight > 0:
             active = c[mask > 0.5]
@@ -111,14 +114,14 @@ class VCNObjective(nn.Module):
             if self._judge and t.judge_weight > 0:
                 losses["judge"] = attribute_judge_loss(self._judge[0](fakes), fake_states)
                 total = total + t.judge_weight * losses["judge"]
+        generated = recon if fakes is None else torch.cat([recon, fakes])
         if self._disc and t.adv_weight > 0:
-            judged = recon if fakes is None else torch.cat([recon, fakes])
-            losses["adv"] = lsgan_generator_loss(self._disc[0](judged))
+            losses["adv"] = lsgan_generator_loss(self._disc[0](generated))
             total = total + t.adv_weight * losses["adv"]
 
         losses["total"] = total
-        # Returned for the discriminator step and the sample grids; detached so nothing leaks.
-        self.last_fakes = (recon if fakes is None else torch.cat([recon, fakes])).detach()
+        # Kept for the discriminator step; detached so nothing leaks.
+        self.last_fakes = generated.detach()
         return losses
 
     def _swap_loss(self, c: Tensor, ctx: Tensor, mask: Tensor, x: Tensor, b: int) -> Tensor:

@@ -216,3 +216,29 @@ def test_prior_edits_ask_for_one_flip_then_the_batch_states():
     assert images.shape == (6, 3, 16, 16) and states.shape == (6, 3)
     assert ((states[:3] != b.targets[:3]).sum(1) == 1).all()
     assert torch.equal(states[3:], b.targets[3:].float())
+
+
+def test_without_teacher_forcing_the_generator_sees_the_predicted_mask():
+    """teacher_forcing=False: the decoder gets the KL-predicted mask, the margin loss still the truth."""
+    import dataclasses
+
+    from model.capsules import active_mask, targets_to_mask
+    from model.config import TrainConfig, VCNConfig
+    from model.recipe import Batch, VCNObjective
+    from model.vcn import VCN
+
+    cfg = VCNConfig(arch="compact", capsule_names=("a", "b", "c"), image_size=16, width=8, capsule_dim=4,
+                    context_dim=2, mask_input=True)  # so the generator's third input is the mask itself
+    torch.manual_seed(0)
+    model = VCN(cfg).eval()  # eval: BatchNorm statistics, hence the predicted mask, stay fixed
+    x = torch.rand(4, 3, 16, 16)
+    targets = torch.tensor([[1, 0, 1], [0, 1, 0], [1, 1, 0], [0, 0, 1]])
+    seen = []
+    model.generator.register_forward_pre_hook(lambda mod, args: seen.append(args[2].clone()))
+    for forcing in (True, False):
+        seen.clear()
+        objective = VCNObjective(model, dataclasses.replace(TrainConfig(), teacher_forcing=forcing))
+        objective(Batch(x, targets), torch.Generator().manual_seed(0))
+        expected = (targets_to_mask(targets, "multilabel", 6) if forcing
+                    else active_mask(model.encode(x).kl.detach(), "multilabel"))
+        assert torch.equal(seen[0], expected)
