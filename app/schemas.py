@@ -21,6 +21,10 @@ class AttributesInfo(BaseModel):
     kind: Literal["multilabel", "multiclass"]
     dataset: str = Field(examples=["faces"])
     channels: int = Field(examples=[3])
+    exclusive: list[list[str]] = Field(
+        default_factory=list, examples=[[["Bald", "Bangs"]]],
+        description="attribute pairs never present together: switching one on in /api/edit switches the other "
+                    "off (unless the request names it), and /api/sample never draws both")
 
 
 class AttributePrediction(BaseModel):

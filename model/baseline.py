@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from model.capsules import draw_states, reparameterize
+from model.capsules import draw_states, exclusive_pairs, partner_matrix, reparameterize
 from model.checkpoint import CheckpointError, load_state, read_checkpoint, save_checkpoint
 from model.config import CELEBA_ATTRIBUTES, TrainConfig, VCNConfig, from_dict
 from model.devices import autocast, pick_device
@@ -53,12 +53,14 @@ class CVAEConfig:
     width: int = 32
     dataset: str = "faces"
     attribute_rates: tuple[float, ...] = ()
+    exclusive: tuple[tuple[str, str], ...] = ()  # as VCNConfig.exclusive: edits and samples obey the same rule
 
     def __post_init__(self) -> None:
         if self.arch not in ("compact", "mnist"):
             raise ValueError(f"the baseline supports arch 'compact' or 'mnist', got {self.arch!r}")
         object.__setattr__(self, "capsule_names", tuple(self.capsule_names))
         object.__setattr__(self, "attribute_rates", tuple(float(r) for r in self.attribute_rates))
+        object.__setattr__(self, "exclusive", tuple((str(a), str(b)) for a, b in self.exclusive))
         if self.kind not in ("multilabel", "multiclass"):
             raise ValueError(f"kind must be 'multilabel' or 'multiclass', got {self.kind!r}")
         self.backbone()  # validates names and sizes
@@ -159,9 +161,9 @@ class CVAE(nn.Module):
 
     @torch.inference_mode()
     def edit(self, x: Tensor, set: Mapping[str, bool] | None = None, resample: Sequence[str] = (),
-             seed: int = 0) -> Tensor:
+             seed: int = 0, resolve_conflicts: bool = True) -> Tensor:
         """Set attributes in the vector and keep z; naming any attribute in `resample` redraws the one
-        global z from the prior (everything changes, not just that attribute)."""
+        global z from the prior (everything changes, not just that attribute). resolve_conflicts as VCN.edit."""
         logits, z, _ = self.encode(x)
         states = self._predicted_states(logits)
         for name, on in (set or {}).items():
@@ -171,6 +173,11 @@ class CVAE(nn.Module):
                     raise ValueError("for a digit model, set the class you want to True")
                 states.zero_()
             states[:, a] = float(bool(on))
+        if resolve_conflicts and self.cfg.kind == "multilabel" and self.cfg.exclusive and set:
+            keep = torch.tensor([n in set for n in self.cfg.capsule_names], device=states.device)
+            partners = partner_matrix(self.cfg.capsule_names, self.cfg.exclusive).to(states.device)
+            off = (states.bool() & keep).float() @ partners.float()  # partners of what was kept on
+            states = torch.where(off.bool() & ~keep, torch.zeros_like(states), states)
         for name in resample:
             self.index(name)
         if resample:
@@ -193,7 +200,8 @@ class CVAE(nn.Module):
         """As VCN.sample: given attributes fixed, the rest drawn at the training rates (else 0.5)."""
         g = torch.Generator().manual_seed(int(seed))
         cfg = self.cfg
-        states = draw_states(cfg.capsule_names, cfg.kind, cfg.attribute_rates, attributes or {}, n, g)
+        partners = partner_matrix(cfg.capsule_names, cfg.exclusive) if cfg.exclusive else None
+        states = draw_states(cfg.capsule_names, cfg.kind, cfg.attribute_rates, attributes or {}, n, g, partners)
         return self.decode(self.to_states(states.to(self.device)), self.prior((n, cfg.z_dim), g))
 
 
@@ -281,7 +289,8 @@ def train_baseline(cfg: CVAEConfig | None = None, steps: int = 20_000, batch: in
     workers = max(0, (os.cpu_count() or 1) - 1) if workers is None else workers
     images, targets = _training_tensors(cfg, n_train, seed, data_root, data_cache, workers)
     if cfg.kind == "multilabel":
-        cfg = dataclasses.replace(cfg, attribute_rates=tuple(targets.float().mean(0).tolist()))
+        cfg = dataclasses.replace(cfg, attribute_rates=tuple(targets.float().mean(0).tolist()),
+                                  exclusive=exclusive_pairs(cfg.capsule_names, targets.cpu()))
     images, targets = images.to(device), targets.to(device)
     torch.manual_seed(seed)
     model = CVAE(cfg).to(device).train()

@@ -103,6 +103,17 @@ def save_vcn(path: str | os.PathLike, model: nn.Module, train_config: TrainConfi
     return save_checkpoint(path, state, role="vcn", **meta)
 
 
+def resave_vcn(path: str | os.PathLike, model: nn.Module, dtype: torch.dtype | None = None,
+               **extra: Any) -> Path:
+    """Save a VCN loaded with load_vcn (whose config or buffers a tool changed, e.g. a new capsule bank)
+    keeping its recipe, metrics and other metadata; `extra` adds or replaces metadata entries."""
+    meta = {k: v for k, v in getattr(model, "metadata", {}).items() if k not in ("config", "format", "role")}
+    recipe = meta.pop("train_config", None)
+    meta.update(extra)
+    train_config = TrainConfig.from_json(json.dumps(recipe)) if recipe is not None else None
+    return save_vcn(path, model, train_config, dtype=dtype, **meta)
+
+
 def load_vcn(path: str | os.PathLike, device: str | torch.device = "cpu"):
     """A ready VCN (eval mode, on `device`) from a checkpoint file; CheckpointError if it is unusable."""
     from model.vcn import VCN  # late import: vcn imports networks, which need nothing from here

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -68,7 +69,7 @@ def cmd_bank(a: argparse.Namespace) -> None:
     import torch
 
     from model.bank import build_capsule_bank
-    from model.checkpoint import load_vcn, save_vcn
+    from model.checkpoint import load_vcn, resave_vcn
 
     model = load_vcn(a.weights)
     if model.cfg.dataset == "mnist":
@@ -81,16 +82,15 @@ def cmd_bank(a: argparse.Namespace) -> None:
         batch = faces.sample_faces(0, 0, a.n)
         images = torch.from_numpy(faces.render(batch, model.cfg.image_size, workers=a.workers)).permute(0, 3, 1, 2)
     banked = build_capsule_bank(model, images, size=a.size)
-    from model.config import TrainConfig
+    if model.cfg.kind == "multilabel" and not model.cfg.exclusive and model.cfg.dataset == "faces":
+        # Older checkpoints: learn the rules from the attributes of the training faces (no rendering needed).
+        from model.capsules import exclusive_pairs
 
-    meta = dict(getattr(model, "metadata", {}))
-    meta.pop("config", None)
-    recipe = meta.pop("train_config", None)
-    if recipe is not None:
-        meta["train_config"] = TrainConfig.from_json(json.dumps(recipe))
-    meta["bank"] = {"size": a.size, "images": a.n, "source": f"{model.cfg.dataset} training images"}
-    meta = {k: v for k, v in meta.items() if k not in ("format", "role")}
-    save_vcn(a.out, banked, dtype=torch.float16 if a.half else None, **meta)
+        n_train = (getattr(model, "metadata", {}).get("train_config") or {}).get("train_size", 100_000)
+        attrs = torch.as_tensor(faces.sample_faces(0, 0, n_train).attrs)
+        banked.cfg = dataclasses.replace(banked.cfg, exclusive=exclusive_pairs(banked.cfg.capsule_names, attrs))
+    resave_vcn(a.out, banked, dtype=torch.float16 if a.half else None,
+               bank={"size": a.size, "images": a.n, "source": f"{model.cfg.dataset} training images"})
     counts = banked.bank_count.tolist()
     print(f"wrote {a.out}: bank of {a.size} per capsule (fewest filled: {min(counts)})")
 

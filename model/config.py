@@ -52,6 +52,11 @@ class VCNConfig:
     bank_size: int = 0
     # Attribute positive rates seen in training: `sample` draws unspecified attributes with these.
     attribute_rates: tuple[float, ...] = ()
+    # Attribute pairs the training data never shows together (capsules.exclusive_pairs, stored at training
+    # time): switching one on switches the other off, as AttGAN and STGAN resolve attribute conflicts, and
+    # `sample` never asks for both. Without this an edit such as Bald on a dark-haired face asks the
+    # generator for a combination it never saw (Bald *and* Black_Hair).
+    exclusive: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in ("multilabel", "multiclass"):
@@ -63,6 +68,10 @@ class VCNConfig:
         # JSON gives lists back; keep the dataclass hashable and comparable.
         object.__setattr__(self, "capsule_names", tuple(self.capsule_names))
         object.__setattr__(self, "attribute_rates", tuple(float(r) for r in self.attribute_rates))
+        object.__setattr__(self, "exclusive", tuple((str(a), str(b)) for a, b in self.exclusive))
+        unknown = {n for pair in self.exclusive for n in pair} - set(self.capsule_names)
+        if unknown:
+            raise ValueError(f"exclusive pairs name unknown attributes: {', '.join(sorted(unknown))}")
 
     @property
     def num_names(self) -> int:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from model.capsules import active_mask, reparameterize, targets_to_mask
+from model.capsules import active_mask, mask_to_states, reparameterize, targets_to_mask
 from model.config import TrainConfig
 from model.losses import (
     attribute_judge_loss,
@@ -44,20 +44,24 @@ class Batch:
     targets_cf: Tensor | None = None
 
 
-def flip_with_prior(c: Tensor, mask: Tensor, noise: Tensor, which: Tensor) -> tuple[Tensor, Tensor]:
+def flip_with_prior(c: Tensor, mask: Tensor, noise: Tensor, which: Tensor,
+                    partners: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Flip one attribute per image, the newly active capsule drawn from the prior.
 
-    c (B, K, D) capsule values, mask (B, K) multilabel mask, noise (B, D) prior draws, which (B,) attribute
-    indices. Returns (c', mask')."""
+    c (B, K, D) capsule values, mask (B, K) multilabel mask, noise (B, K, D) prior draws (a slot uses its
+    draw only if it becomes active), which (B,) attribute indices, partners (A, A) bool or None: where the
+    flip switches an attribute on, its exclusive partners switch off (as VCN.edit does).
+    Returns (c', mask')."""
     b = torch.arange(c.shape[0], device=c.device)
-    present_on = mask[b, 2 * which] > 0.5
-    new_slot = torch.where(present_on, 2 * which + 1, 2 * which)
-    old_slot = torch.where(present_on, 2 * which, 2 * which + 1)
-    c, mask = c.clone(), mask.clone()
-    c[b, new_slot] = noise.to(c.dtype)
-    mask[b, new_slot] = 1.0
-    mask[b, old_slot] = 0.0
-    return c, mask
+    states = mask_to_states(mask, "multilabel") > 0.5
+    new = states.clone()
+    new[b, which] = ~states[b, which]
+    if partners is not None:
+        switched_on = new[b, which].unsqueeze(1)  # (B, 1)
+        new &= ~(partners.to(c.device)[which] & switched_on)
+    new_mask = targets_to_mask(new, "multilabel", mask.shape[1]).to(mask.dtype)
+    became_active = (new_mask > 0.5) & (mask < 0.5)
+    return torch.where(became_active.unsqueeze(-1), noise.to(c.dtype), c), new_mask
 
 
 class VCNObjective(nn.Module):
@@ -144,8 +148,9 @@ class VCNObjective(nn.Module):
         n = c.shape[0]
         half = n // 2
         which = torch.randint(cfg.num_names, (half,), device=c.device, generator=generator)
-        noise = torch.randn((half, cfg.capsule_dim), device=c.device, generator=generator)
-        c_edit, m_edit = flip_with_prior(c[:half], mask[:half], noise, which)
+        noise = torch.randn(c[:half].shape, device=c.device, generator=generator)
+        partners = self.model.partners if cfg.exclusive else None
+        c_edit, m_edit = flip_with_prior(c[:half], mask[:half], noise, which, partners)
         c_prior = torch.randn(c[half:].shape, device=c.device, generator=generator)
         ctx_prior = torch.randn(ctx[half:].shape, device=c.device, generator=generator)
         cs = torch.cat([c_edit, c_prior.to(c.dtype)])

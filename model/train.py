@@ -24,6 +24,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from model.capsules import exclusive_pairs
 from model.checkpoint import (
     flatten_optimizer,
     load_state,
@@ -204,7 +205,9 @@ def train(vcfg: VCNConfig, tcfg: TrainConfig, out_dir: str | os.PathLike, *, dev
     torch.manual_seed(tcfg.seed)  # same initial weights on every rank
     model = VCN(vcfg).to(dev)
     if init is not None:  # fine-tune: start from a trained VCN of the same shape (a new recipe, say)
-        load_state(model, read_checkpoint(init, role="vcn")[0], init)
+        tensors = read_checkpoint(init, role="vcn")[0]
+        # A capsule bank describes the old encoder's capsules; the fine-tuned model gets a new one later.
+        load_state(model, {k: v for k, v in tensors.items() if k not in ("bank", "bank_count", "ctx_bank")}, init)
     if dev.type == "cpu":
         model = model.to(memory_format=torch.channels_last)
     judge = _load_judge(judge_path, dev) if tcfg.judge_weight > 0 else None
@@ -227,8 +230,10 @@ def train(vcfg: VCNConfig, tcfg: TrainConfig, out_dir: str | os.PathLike, *, dev
         data = load_training_data(vcfg, tcfg, data_root, cache, workers)
     data = data.to(dev)
     if vcfg.kind == "multilabel" and not vcfg.attribute_rates:
-        # Stored in the checkpoint so `sample` draws unspecified attributes as often as training saw them.
-        vcfg = dataclasses.replace(vcfg, attribute_rates=tuple(data.targets.float().mean(0).tolist()))
+        # Stored in the checkpoint so `sample` draws unspecified attributes as often as training saw them,
+        # and edits and samples never ask for a pair the data never shows together.
+        vcfg = dataclasses.replace(vcfg, attribute_rates=tuple(data.targets.float().mean(0).tolist()),
+                                   exclusive=exclusive_pairs(vcfg.capsule_names, data.targets.cpu()))
         model.cfg = vcfg
     runner = torch.nn.parallel.DistributedDataParallel(objective) if distributed else objective
     counterfactual = tcfg.swap_weight > 0

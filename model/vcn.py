@@ -27,6 +27,7 @@ from model.capsules import (
     draw_states,
     mask_capsules,
     mask_to_states,
+    partner_matrix,
     reparameterize,
     targets_to_mask,
 )
@@ -105,6 +106,11 @@ class VCN(nn.Module):
     # ------------------------------------------------------------------------------------------------
     # Helpers for the operations
 
+    @property
+    def partners(self) -> Tensor:
+        """(A, A) bool: attribute pairs that exclude each other (cfg.exclusive; all False if none)."""
+        return partner_matrix(self.cfg.capsule_names, self.cfg.exclusive)
+
     def index(self, name: str) -> int:
         """Position of an attribute (or class) name; KeyError naming the valid ones otherwise."""
         try:
@@ -172,15 +178,16 @@ class VCN(nn.Module):
 
     @torch.inference_mode()
     def edit(self, x: Tensor, set: Mapping[str, bool] | None = None, resample: Sequence[str] = (),
-             seed: int = 0) -> Tensor:
+             seed: int = 0, resolve_conflicts: bool = True) -> Tensor:
         """Set attributes on/off and/or draw new styles for some; everything else is kept.
 
-        A capsule switched on (or resampled) is drawn from the prior; for multiclass models `set` must
-        name exactly one class as True (the new class)."""
+        A capsule switched on (or resampled) is drawn from the bank or the prior; for multiclass models
+        `set` must name exactly one class as True (the new class). With resolve_conflicts, an attribute
+        switched on also switches off its exclusive partners (cfg.exclusive) not named in `set`: Bald
+        clears Bangs and the hair colours, as the training faces never show them together."""
         c, ctx, mask, _ = self._posterior(x)
         g = torch.Generator().manual_seed(int(seed))
-        for name, on in (set or {}).items():
-            self._set_state(c, mask, name, bool(on), g)
+        self._set_states(c, mask, dict(set or {}), g, resolve_conflicts)
         for name in resample:
             slot = self._active_slot(mask, name)
             c[torch.arange(c.shape[0]), slot] = self.draw(slot, g)
@@ -193,6 +200,20 @@ class VCN(nn.Module):
             return mask.argmax(dim=-1)
         on = mask[:, self.slot(name, True)] > 0.5
         return torch.where(on, self.slot(name, True), self.slot(name, False))
+
+    def _set_states(self, c: Tensor, mask: Tensor, flags: Mapping[str, bool], g: torch.Generator,
+                    resolve_conflicts: bool = True) -> None:
+        """In place: apply every name -> on/off in flags, then (resolve_conflicts) switch off the exclusive
+        partners of those switched on, unless flags names them too."""
+        for name, on in flags.items():
+            self._set_state(c, mask, name, bool(on), g)
+        if not resolve_conflicts or self.cfg.kind != "multilabel" or not self.cfg.exclusive:
+            return
+        partners, names = self.partners, self.cfg.capsule_names
+        for name in [n for n, on in flags.items() if on]:
+            for p in partners[self.index(name)].nonzero().squeeze(1).tolist():
+                if names[p] not in flags:
+                    self._set_state(c, mask, names[p], False, g)
 
     def _set_state(self, c: Tensor, mask: Tensor, name: str, on: bool, g: torch.Generator) -> None:
         """In place: make `name` present (on) or absent, drawing a prior capsule where the state changes."""
@@ -251,7 +272,7 @@ class VCN(nn.Module):
             c_b, ctx_b, mask_b = c.clone(), ctx, mask.clone()
             now_on = bool(self.cfg.kind == "multilabel" and mask[0, self.slot(attribute, True)] > 0.5)
             target = (not now_on) if self.cfg.kind == "multilabel" else True
-            self._set_state(c_b, mask_b, attribute, target, torch.Generator().manual_seed(int(seed)))
+            self._set_states(c_b, mask_b, {attribute: target}, torch.Generator().manual_seed(int(seed)))
             c = torch.where(mask.unsqueeze(-1) > 0.5, c, c_b)  # both ends share every capsule value
             c_b = c
         cs = torch.lerp(c, c_b, t.view(-1, 1, 1))
@@ -263,7 +284,8 @@ class VCN(nn.Module):
         training positive rates (cfg.attribute_rates, else 0.5; multiclass: a uniform class)."""
         g = torch.Generator().manual_seed(int(seed))
         cfg = self.cfg
-        states = draw_states(cfg.capsule_names, cfg.kind, cfg.attribute_rates, attributes or {}, n, g)
+        states = draw_states(cfg.capsule_names, cfg.kind, cfg.attribute_rates, attributes or {}, n, g,
+                             self.partners if cfg.exclusive else None)
         return self._decode_new(targets_to_mask(states, cfg.kind, cfg.num_capsules).to(self.device), g)
 
     def _decode_new(self, mask: Tensor, g: torch.Generator) -> Tensor:

@@ -188,7 +188,20 @@ function markChanges() {
   return changed;
 }
 
-function onToggle() {
+// Pairs the model never saw together (GET /api/attributes "exclusive"): switching one on switches the
+// other off here too, so the toggles show what the server will draw (it applies the same rule).
+function partnersOf(name) {
+  return (state.info?.exclusive ?? []).flatMap(([a, b]) => (a === name ? [b] : b === name ? [a] : []));
+}
+
+function onToggle(event) {
+  const input = event?.target;
+  if (input?.checked && !isMulticlass()) {
+    for (const partner of partnersOf(input.dataset.attrToggle)) {
+      const other = $(`input[data-attr-toggle="${CSS.escape(partner)}"]`);
+      if (other) other.checked = false;
+    }
+  }
   markChanges();
   clearTimeout(state.editTimer);
   state.editTimer = setTimeout(guard(runEdit), EDIT_DEBOUNCE_MS);

@@ -128,6 +128,7 @@ async def attributes(engine: EngineDep) -> AttributesInfo:
         kind=cfg.kind,
         dataset=str(cfg.dataset),
         channels=int(cfg.channels),
+        exclusive=[list(pair) for pair in getattr(cfg, "exclusive", ())],
     )
 
 
@@ -156,13 +157,16 @@ async def edit(
     set_: Annotated[str, Form(alias="set", description='JSON object name -> bool, e.g. {"Eyeglasses": true}')],
     resample: Annotated[str, Form(description="JSON list of names whose style is redrawn")] = "[]",
     seed: SeedField = 0,
+    resolve_conflicts: Annotated[bool, Form(
+        description="switch off the exclusive partners (see /api/attributes) of what `set` switches on")] = True,
 ) -> Response:
     """Switch attributes on or off (and optionally draw a new style for some), keeping the rest."""
     flags = parse_flags(set_, "set", engine.names)
     check_one_class(flags, "set", engine)
     redraw = parse_names(resample, "resample", engine.names)
     prepared = await load_image(image, policy)
-    out = await engine.call("edit", "edit", prepared.tensor, set=flags, resample=redraw, seed=seed)
+    out = await engine.call("edit", "edit", prepared.tensor, set=flags, resample=redraw, seed=seed,
+                            resolve_conflicts=resolve_conflicts)
     return await png_response(out, _face_header(prepared.face_found))
 
 

@@ -3,6 +3,8 @@ hostile) and small random checkpoints."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import io
 import struct
 import zlib
@@ -127,6 +129,10 @@ def write_random_checkpoint(path: Path, preset: str) -> Path:
 
     torch.manual_seed(0)
     cfg = PRESETS[preset][0]
+    if cfg.dataset == "faces":  # as training stores them: the pairs the faces never show together
+        from model.data.faces_attributes import EXCLUSIVE
+
+        cfg = dataclasses.replace(cfg, exclusive=EXCLUSIVE)
     model = VCN(cfg).train()
     # Fresh BatchNorm statistics (mean 0, var 1) squash a random net's output to flat grey; a few
     # passes in train mode give it real statistics, so outputs depend on inputs and seeds as they should.

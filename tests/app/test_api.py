@@ -40,6 +40,31 @@ def test_attributes(client: TestClient) -> None:
     assert body["kind"] == "multilabel"
     assert body["image_size"] == 64 and body["channels"] == 3 and body["dataset"] == "faces"
     assert len(body["attributes"]) == 40 and "Eyeglasses" in body["attributes"]
+    assert ["Bald", "Bangs"] in body["exclusive"] and ["No_Beard", "Goatee"] in body["exclusive"]
+
+
+def test_edit_switches_off_exclusive_partners_unless_told_not_to(client: TestClient) -> None:
+    """Bald on a face with bangs and black hair = Bald on with its partners named off (same draws, same
+    bytes); with resolve_conflicts=false the partners stay on and the image differs."""
+    from model.data import faces
+
+    batch = faces.sample_faces(0, 0, 200)
+    i = next(i for i in range(200) if batch.attrs[i, faces.ATTRIBUTES.index("Black_Hair")])
+    buf = io.BytesIO()
+    Image.fromarray(faces.render(batch.take(slice(i, i + 1)), 64)[0]).save(buf, format="PNG")
+    face = files(buf.getvalue())
+    exclusive = client.get("/api/attributes").json()["exclusive"]
+    partners = sorted({b for a, b in exclusive if a == "Bald"} | {a for a, b in exclusive if b == "Bald"},
+                      key=faces.ATTRIBUTES.index)
+
+    def edit(flags: dict, **extra: str) -> bytes:
+        response = client.post("/api/edit", files=face, data={"set": json.dumps(flags), "seed": "3", **extra})
+        assert response.status_code == 200, response.text
+        return response.content
+
+    resolved = edit({"Bald": True})
+    assert resolved == edit({"Bald": True, **{p: False for p in partners}})
+    assert resolved != edit({"Bald": True}, resolve_conflicts="false")
 
 
 def test_predict(client: TestClient) -> None:
@@ -177,6 +202,7 @@ class TestDigits:
             "kind": "multiclass",
             "dataset": "mnist",
             "channels": 1,
+            "exclusive": [],
         }
 
     def test_predict_one_class(self, digits_client: TestClient) -> None:

@@ -1,7 +1,8 @@
 """The editor page in real headless Chromium against a real `vcn serve` on a loopback port.
 
 Uploads a face, flips Eyeglasses, asks for new styles, checks the page updated each time, drives a
-toggle with the keyboard, and saves a screenshot to docs/img/page.png (the README shows it).
+toggle with the keyboard, and saves a screenshot (to the test's temporary folder; with
+VCN_REFRESH_SCREENSHOT=1 to docs/img/page.png, which the README shows).
 
 Without Chromium (or Playwright) the test skips locally but FAILS under CI=true.
 """
@@ -23,7 +24,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED_WEIGHTS = REPO / "weights" / "faces.safetensors"
-SCREENSHOT = REPO / "docs" / "img" / "page.png"
+README_SCREENSHOT = REPO / "docs" / "img" / "page.png"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -186,7 +187,33 @@ def test_edit_a_face_in_the_browser(browser, server: str, tmp_path: Path) -> Non
     assert page.get_attribute("#download", "href").startswith("blob:")
 
     page.evaluate("window.scrollTo(0, 0)")
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT))
+    refresh = os.environ.get("VCN_REFRESH_SCREENSHOT") == "1"
+    shot = README_SCREENSHOT if refresh else tmp_path / "page.png"
+    page.screenshot(path=str(shot))
+    assert shot.stat().st_size > 10_000
     assert not problems, problems
+    page.close()
+
+
+def test_switching_an_attribute_on_switches_off_its_exclusive_partners(browser, server: str) -> None:
+    with urllib.request.urlopen(f"{server}/api/attributes") as response:
+        exclusive = json.load(response)["exclusive"]
+    partners = {b for a, b in exclusive if a == "Bald"} | {a for a, b in exclusive if b == "Bald"}
+    assert "Bangs" in partners
+    page = browser.new_page(viewport={"width": 1360, "height": 900})
+    page.goto(server + "/")
+    page.wait_for_selector('body[data-state="ready"]', timeout=30_000)
+    rev = _rev(page)
+    page.click("#random-face")  # a rendered face to edit
+    _wait_rev_above(page, rev)
+    page.wait_for_selector('body[data-state="ready"]')
+    for name in partners:  # make sure every partner is on before Bald goes on
+        box = f'li[data-attr="{name}"] input'
+        if not page.is_checked(box):
+            page.locator(f'li[data-attr="{name}"] label').click()
+    if page.is_checked('li[data-attr="Bald"] input'):
+        page.locator('li[data-attr="Bald"] label').click()
+    page.locator('li[data-attr="Bald"] label').click()
+    assert page.is_checked('li[data-attr="Bald"] input')
+    assert not any(page.is_checked(f'li[data-attr="{name}"] input') for name in partners)
     page.close()

@@ -75,3 +75,21 @@ def test_banked_checkpoint_round_trips_and_old_files_load(tmp_path):
         meta = f.metadata()
     save_file(tensors, tmp_path / "old2.safetensors", metadata=meta)
     assert load_vcn(tmp_path / "old2.safetensors").capsule_source == "prior"
+
+
+def test_bank_command_learns_the_rules_of_older_checkpoints_and_keeps_their_metadata(tmp_path):
+    from model.capsules import exclusive_pairs
+    from model.cli import main
+    from model.config import TrainConfig
+    from model.data.faces import sample_faces
+
+    cfg = VCNConfig(arch="compact", image_size=16, width=8, capsule_dim=4, context_dim=3)  # the 40 attributes
+    torch.manual_seed(0)
+    save_vcn(tmp_path / "old.safetensors", VCN(cfg), TrainConfig(steps=7, train_size=20_000), metrics={"step": 7})
+    main(["bank", "--weights", str(tmp_path / "old.safetensors"), "--out", str(tmp_path / "new.safetensors"),
+          "--n", "600", "--size", "4", "--workers", "0"])
+    new = load_vcn(tmp_path / "new.safetensors")
+    assert new.cfg.exclusive == exclusive_pairs(cfg.capsule_names, torch.as_tensor(sample_faces(0, 0, 20_000).attrs))
+    assert ("Bald", "Bangs") in new.cfg.exclusive and new.cfg.bank_size == 4
+    assert new.metadata["train_config"]["steps"] == 7 and new.metadata["metrics"] == {"step": 7}
+    assert new.metadata["bank"]["images"] == 600

@@ -48,6 +48,17 @@ def test_edit_keeps_z_resample_redraws_it(model):
     assert not torch.allclose(a[0], a[1])
 
 
+def test_edit_switches_off_exclusive_partners_as_the_vcn_does():
+    model = CVAE(CVAEConfig(image_size=SIZE, width=4, z_dim=6, exclusive=(("Bald", "Bangs"),))).eval()
+    x = torch.rand(2, 3, SIZE, SIZE)
+    logits, z, _ = model.encode(x)
+    states = (logits > 0).float()
+    states[:, model.index("Bald")], states[:, model.index("Bangs")] = 1.0, 0.0
+    assert torch.allclose(model.edit(x, {"Bald": True}), model.decode(states, z), atol=1e-6)
+    states[:, model.index("Bangs")] = 1.0  # named in the request: kept as asked
+    assert torch.allclose(model.edit(x, {"Bald": True, "Bangs": True}), model.decode(states, z), atol=1e-6)
+
+
 def test_seeds_reproducible(model):
     x = torch.rand(2, 3, SIZE, SIZE)
     assert torch.equal(model.resample(x, "Bangs", 3, seed=7), model.resample(x, "Bangs", 3, seed=7))

@@ -9,9 +9,13 @@ from model.capsules import (
     active_mask,
     attribute_scores,
     capsule_kl,
+    draw_states,
+    exclusive_pairs,
     mask_capsules,
     mask_to_states,
+    partner_matrix,
     reparameterize,
+    resolve_exclusive,
     targets_to_mask,
 )
 
@@ -196,3 +200,49 @@ def test_attribute_scores_multiclass_softmax_over_negative_kl():
     assert torch.all((s >= 0) & (s <= 1))
     assert s[0].argmax() == 1 and s[0, 1] > s[0, 2] > s[0, 0]
     torch.testing.assert_close(s[1], torch.full((3,), 1 / 3))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Exclusive attributes
+
+
+def test_exclusive_pairs_finds_pairs_never_seen_together_and_tolerates_label_noise():
+    g = torch.Generator().manual_seed(0)
+    n = 4000
+    hair = torch.randint(0, 3, (n,), generator=g)  # one of three hair colours, never two
+    t = torch.stack([hair == 0, hair == 1, hair == 2, torch.rand(n, generator=g) < 0.5], 1).float()
+    assert exclusive_pairs(("x", "y", "z", "w"), t) == (("x", "y"), ("x", "z"), ("y", "z"))
+    t[:1, :2] = 1  # one mislabelled face with x and y: still a rule (0.2 % of the ~444 expected)
+    assert ("x", "y") in exclusive_pairs(("x", "y", "z", "w"), t)
+    t[:100, :2] = 1  # 100 faces (a quarter of the expected count): no longer a rule
+    assert ("x", "y") not in exclusive_pairs(("x", "y", "z", "w"), t)
+    assert exclusive_pairs(("x", "y", "z", "w"), t[:10]) == ()  # too few faces to tell
+
+
+def test_the_rules_learned_from_rendered_faces_are_the_renderers_rules():
+    from model.data.faces import sample_faces
+    from model.data.faces_attributes import ATTRIBUTES, EXCLUSIVE
+
+    learned = exclusive_pairs(ATTRIBUTES, torch.as_tensor(sample_faces(0, 0, 8000).attrs))
+    canon = {tuple(sorted(p, key=ATTRIBUTES.index)) for p in EXCLUSIVE}
+    assert set(learned) == canon
+
+
+def test_resolve_exclusive_keeps_what_was_asked_and_clears_later_clashes():
+    partners = partner_matrix(("a", "b", "c", "d"), [("a", "b"), ("b", "c")])
+    assert torch.equal(partners, partners.T) and partners.sum() == 4
+    states = torch.tensor([[1, 1, 1, 0], [0, 1, 1, 1]]).bool()
+    none = torch.zeros(4, dtype=torch.bool)
+    assert resolve_exclusive(states, partners, none).int().tolist() == [[1, 0, 1, 0], [0, 1, 0, 1]]
+    keep_c = torch.tensor([False, False, True, False])
+    assert resolve_exclusive(states, partners, keep_c).int().tolist() == [[1, 0, 1, 0], [0, 0, 1, 1]]
+    assert torch.equal(states, torch.tensor([[1, 1, 1, 0], [0, 1, 1, 1]]).bool())  # input untouched
+
+
+def test_draw_states_with_partners_never_draws_a_clash():
+    partners = partner_matrix(("a", "b", "c"), [("a", "b")])
+    g = torch.Generator().manual_seed(0)
+    s = draw_states(("a", "b", "c"), "multilabel", (0.8, 0.8, 0.5), {"b": True}, 100, g, partners)
+    assert s[:, 1].all() and not s[:, 0].any()
+    s = draw_states(("a", "b", "c"), "multilabel", (0.8, 0.8, 0.5), {}, 100, g, partners)
+    assert not (s[:, 0].bool() & s[:, 1].bool()).any() and s[:, 0].any() and s[:, 1].any()

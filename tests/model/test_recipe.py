@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from model.capsules import mask_to_states, targets_to_mask
+from model.capsules import mask_to_states, partner_matrix, targets_to_mask
 from model.config import TrainConfig, VCNConfig
 from model.losses import attribute_judge_loss, reconstruction_loss
 from model.networks import MultiScaleDiscriminator
@@ -187,7 +187,7 @@ def test_flip_with_prior_flips_one_pair_and_puts_the_noise_in_the_new_slot():
     b, a, d = 8, 5, 4
     c = torch.randn((b, 2 * a, d), generator=g)
     mask = targets_to_mask(torch.randint(0, 2, (b, a), generator=g), "multilabel", 2 * a)
-    noise = torch.randn((b, d), generator=g)
+    noise = torch.randn((b, 2 * a, d), generator=g)
     which = torch.randint(a, (b,), generator=g)
     c0, m0 = c.clone(), mask.clone()
 
@@ -200,10 +200,23 @@ def test_flip_with_prior_flips_one_pair_and_puts_the_noise_in_the_new_slot():
         assert (states2[i] != states[i]).nonzero().flatten().tolist() == [w]
         new = 2 * w if states[i, w] == 0 else 2 * w + 1
         assert m2[i, new] == 1 and m2[i, new ^ 1] == 0
-        assert torch.equal(c2[i, new], noise[i])
+        assert torch.equal(c2[i, new], noise[i, new])
         others = [k for k in range(2 * a) if k != new]
         assert torch.equal(c2[i, others], c[i, others])
     assert ((m2.unflatten(-1, (-1, 2)).sum(-1)) == 1).all()  # still one active capsule per pair
+
+
+def test_flip_with_prior_switches_off_the_partners_of_an_attribute_it_switches_on():
+    # attributes 0 and 1 exclude each other; row 0 has 1 on and flips 0 on, row 1 has 0 on and flips it off
+    partners = partner_matrix(("a", "b", "c"), [("a", "b")])
+    states = torch.tensor([[0, 1, 1], [1, 0, 0]])
+    mask = targets_to_mask(states, "multilabel", 6)
+    c, noise = torch.zeros(2, 6, 3), torch.ones(2, 6, 3)
+    c2, m2 = flip_with_prior(c, mask, noise, torch.tensor([0, 0]), partners)
+    assert mask_to_states(m2, "multilabel").tolist() == [[1, 0, 1], [0, 0, 0]]
+    # newly active: row 0 "a present" (slot 0) and "b absent" (slot 3); row 1 "a absent" (slot 1)
+    assert c2[0, [0, 3]].eq(1).all() and c2[0, [1, 2, 4, 5]].eq(0).all()
+    assert c2[1, 1].eq(1).all() and c2[1, [0, 2, 3, 4, 5]].eq(0).all()
 
 
 def test_prior_edits_ask_for_one_flip_then_the_batch_states():

@@ -238,3 +238,12 @@ def test_both_images_of_a_pair_get_the_same_shift():
     assert torch.equal(b.x, b.x_cf)
     assert not torch.equal(b.x, data.images.float() / 255)  # and they were shifted
     assert torch.equal(b.targets_cf, data.cf_targets)
+
+
+def test_training_stores_the_pairs_its_data_never_shows_together(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    hair = torch.randint(0, 2, (400,), generator=g)  # a xor b, c independent
+    targets = torch.stack([hair == 0, hair == 1, torch.rand(400, generator=g) < 0.5], 1).to(torch.uint8)
+    data = TensorData(torch.randint(0, 256, (400, 3, 16, 16), dtype=torch.uint8), targets)
+    path = train(ML, TrainConfig(steps=1, batch_size=4), tmp_path, data=data, **QUIET)
+    assert load_vcn(path).cfg.exclusive == (("a", "b"),)

@@ -452,3 +452,57 @@ def test_sample_multiclass():
     assert (counts > 0).all()  # uniform over classes: all four show up in 64 draws
     with pytest.raises(ValueError):
         MC_MODEL.sample({"1": True, "2": True})
+
+
+# ----------------------------------------------------------------------------------------------------
+# Exclusive attributes (cfg.exclusive): "a" and "b" never together
+
+
+def _exclusive_model() -> VCN:
+    model = _model(dataclasses.replace(ML, exclusive=(("a", "b"),)))
+    model.encoder = ChosenStates(model.encoder, ML.num_names)
+    return model
+
+
+def test_edit_switching_on_clears_the_exclusive_partner_unless_asked():
+    model = _exclusive_model()
+    x = _images(ML, 2, 0, [[0, 1, 1], [0, 0, 1]])  # b on in row 0
+    with generator_inputs(model) as seen:
+        model.edit(x, set={"a": True}, seed=0)
+        model.edit(x, set={"a": True}, seed=0, resolve_conflicts=False)
+        model.edit(x, set={"a": True, "b": True}, seed=0)  # asking for both keeps both
+        model.edit(x, set={"a": False}, seed=0)  # switching off forces nothing
+    on = [_active_rows(caps) for caps, _ in seen]
+    assert on[0][:, 0].all() and not on[0][:, 2].any() and on[0][:, 3].all()  # a on, b off everywhere
+    assert on[0][0].tolist() == [True, False, False, True, True, False]  # a on, b off, c kept
+    assert on[1][0].tolist() == [True, False, True, False, True, False]  # the old behaviour: both on
+    assert on[2][:, 0].all() and on[2][:, 2].all()
+    assert on[3][0].tolist() == [False, True, True, False, True, False]
+
+
+def test_interpolate_to_an_attribute_clears_its_partner_at_the_far_end():
+    model = _exclusive_model()
+    x = _images(ML, 1, 0, [[0, 1, 0]])
+    with generator_inputs(model) as seen:
+        model.interpolate(x, steps=2, attribute="a", seed=0)
+    far = _active_rows(seen[0][0])[-1]
+    assert far.tolist() == [True, False, False, True, False, True]
+
+
+def test_sample_never_draws_an_exclusive_pair():
+    model = VCN(dataclasses.replace(ML, attribute_rates=(0.9, 0.9, 0.5), exclusive=(("a", "b"),))).eval()
+    with generator_inputs(model) as seen:
+        model.sample(n=200, seed=0)
+        model.sample({"b": True}, n=20, seed=0)
+    drawn = _active_rows(seen[0][0])
+    assert not (drawn[:, 0] & drawn[:, 2]).any()
+    assert drawn[:, 0].any() and drawn[:, 2].any()  # both still occur, just never together
+    asked = _active_rows(seen[1][0])
+    assert asked[:, 2].all() and not asked[:, 0].any()  # the asked-for b wins over a drawn a
+
+
+def test_config_rejects_exclusive_pairs_of_unknown_attributes():
+    with pytest.raises(ValueError, match="unknown attributes: zz"):
+        dataclasses.replace(ML, exclusive=(("a", "zz"),))
+    cfg = dataclasses.replace(ML, exclusive=(["a", "b"],))  # JSON gives lists back
+    assert cfg.exclusive == (("a", "b"),) and VCNConfig.from_json(cfg.to_json()) == cfg
