@@ -4,7 +4,6 @@ hostile) and small random checkpoints."""
 from __future__ import annotations
 
 import dataclasses
-
 import io
 import struct
 import zlib
