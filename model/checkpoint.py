@@ -31,11 +31,12 @@ class CheckpointError(RuntimeError):
 
 def save_checkpoint(path: str | os.PathLike, tensors: dict[str, torch.Tensor], role: str,
                     **metadata: Any) -> Path:
-    """Write tensors + metadata atomically. Metadata values are JSON-encoded (safetensors wants str)."""
+    """Write tensors + metadata atomically. Metadata values are JSON-encoded (safetensors wants str), strings
+    too, so a string that looks like a number comes back as the string it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"format": FORMAT, "role": role}
-    meta.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()})
+    meta.update({k: json.dumps(v) for k, v in metadata.items()})
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     data = st_save(tensors, metadata=meta)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -69,11 +70,13 @@ def read_checkpoint(path: str | os.PathLike, role: str | None = None) -> tuple[d
         raise CheckpointError(f"{path}: a safetensors file, but not a vcn checkpoint (no format=vcn metadata)")
     if role is not None and meta.get("role") != role:
         raise CheckpointError(f"{path}: holds a {meta.get('role')!r} checkpoint, expected {role!r}")
-    decoded = {}
+    decoded = {"format": meta["format"], "role": meta.get("role")}
     for k, v in meta.items():
+        if k in decoded:
+            continue
         try:
             decoded[k] = json.loads(v)
-        except json.JSONDecodeError:
+        except json.JSONDecodeError:  # files written before strings were JSON-encoded too
             decoded[k] = v
     return tensors, decoded
 

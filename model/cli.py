@@ -45,6 +45,19 @@ def cmd_train(a: argparse.Namespace) -> None:
     print(f"wrote {path}")
 
 
+def cmd_baseline(a: argparse.Namespace) -> None:
+    from model.baseline import CVAEConfig, train_baseline
+    from model.config import DIGITS
+
+    cfg = (CVAEConfig(arch="mnist", kind="multiclass", capsule_names=DIGITS, image_size=28, channels=1,
+                      z_dim=a.z_dim, dataset="mnist") if a.dataset == "mnist"
+           else CVAEConfig(image_size=a.image_size, z_dim=a.z_dim, width=a.width))
+    train_baseline(cfg, steps=a.steps, batch=a.batch_size, lr=a.lr, n_train=a.train_size, device=a.device,
+                   out_path=a.out, max_time=a.max_time, workers=a.workers, data_root=a.data_root,
+                   data_cache=a.data_cache)
+    print(f"wrote {a.out}")
+
+
 def cmd_eval(a: argparse.Namespace) -> None:
     from model.evaluate import run_eval
 
@@ -131,6 +144,23 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-progress", action="store_true")
     _train_overrides(t)
     t.set_defaults(func=cmd_train)
+
+    c = sub.add_parser("baseline", help="train the CVAE baseline (one global latent) on a VCN's data")
+    c.add_argument("--dataset", default="faces", choices=["faces", "mnist"])
+    c.add_argument("--out", default="runs/baseline.safetensors")
+    c.add_argument("--steps", type=int, default=20_000)
+    c.add_argument("--batch-size", type=int, default=64)
+    c.add_argument("--lr", type=float, default=3e-4)
+    c.add_argument("--z-dim", type=int, default=64)
+    c.add_argument("--width", type=int, default=32)
+    c.add_argument("--image-size", type=int, default=64)
+    c.add_argument("--train-size", type=int, default=200_000, help="rendered faces (without --data-cache)")
+    c.add_argument("--data-cache", default=None, help="vcn train's face cache: train on the same faces")
+    c.add_argument("--data-root", default=None)
+    c.add_argument("--max-time", type=float, default=None, help="seconds")
+    c.add_argument("--device", default="auto")
+    c.add_argument("--workers", type=int, default=None)
+    c.set_defaults(func=cmd_baseline)
 
     e = sub.add_parser("eval", help="evaluate a checkpoint (metrics JSON + table)")
     e.add_argument("--weights", default=str(DEFAULT_WEIGHTS))

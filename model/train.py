@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import math
 import os
 import time
@@ -157,7 +158,8 @@ def save_train_state(path: Path, model: VCN, opt: torch.optim.Optimizer, step: i
     tensors = {f"model/{k}": v for k, v in model.state_dict().items()}
     opt_t, opt_groups = flatten_optimizer(opt, "opt")
     tensors.update(opt_t)
-    meta = {"step": step, "config": vcfg.to_json(), "train_config": tcfg.to_json(), "opt": opt_groups}
+    meta = {"step": step, "config": json.loads(vcfg.to_json()), "train_config": json.loads(tcfg.to_json()),
+            "opt": opt_groups}
     if disc is not None:
         tensors.update({f"disc/{k}": v for k, v in disc.state_dict().items()})
         d_t, d_groups = flatten_optimizer(d_opt, "d_opt")
@@ -239,7 +241,10 @@ def train(vcfg: VCNConfig, tcfg: TrainConfig, out_dir: str | os.PathLike, *, dev
     counterfactual = tcfg.swap_weight > 0
 
     log_path = out / "log.csv"
-    # A resumed run appends to its log; a run from step 0 starts a new one (no stale rows, one header).
+    # A resumed run appends to its log, minus the rows of steps it will redo (logged after the checkpoint it
+    # resumes from); a run from step 0 starts a new one (no stale rows, one header).
+    if rank == 0 and step > 0:
+        _drop_log_rows_after(log_path, step)
     log_file = open(log_path, "a" if step > 0 else "w", newline="") if rank == 0 else None
     writer = None
     t0, seen, last_log = time.time(), 0, time.time()
@@ -304,6 +309,18 @@ def train(vcfg: VCNConfig, tcfg: TrainConfig, out_dir: str | os.PathLike, *, dev
         dist.barrier()
         dist.destroy_process_group()
     return out / "model.safetensors"
+
+
+def _drop_log_rows_after(path: Path, step: int) -> None:
+    """Rewrite the CSV log at path without the rows whose step is past `step` (atomically)."""
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) <= step]
+    if len(kept) < len(lines):
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("".join(kept))
+        os.replace(tmp, path)
 
 
 def _load_judge(path: str | None, dev: torch.device):

@@ -95,11 +95,12 @@ def test_float16_save_loads_as_float32_close(tmp_path):
 
 def test_read_checkpoint_metadata_types_and_role(tmp_path):
     path = save_checkpoint(tmp_path / "t.safetensors", {"w": torch.arange(6.0).view(2, 3)}, role="thing",
-                           n=5, ratio=0.5, nested={"a": [1, 2]}, name="plain text")
+                           n=5, ratio=0.5, nested={"a": [1, 2]}, name="plain text", tag="42", flag="true")
     tensors, meta = read_checkpoint(path, role="thing")
     assert torch.equal(tensors["w"], torch.arange(6.0).view(2, 3))
     assert meta["n"] == 5 and meta["ratio"] == 0.5 and meta["nested"] == {"a": [1, 2]}
     assert meta["name"] == "plain text" and meta["role"] == "thing" and meta["format"] == "vcn"
+    assert meta["tag"] == "42" and meta["flag"] == "true"  # strings stay strings, even number-like ones
     with pytest.raises(CheckpointError, match="expected 'vcn'"):
         read_checkpoint(path, role="vcn")
 

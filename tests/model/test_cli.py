@@ -22,7 +22,7 @@ def test_help_exits_0(argv, usage):
     if argv:
         assert "--swap-weight" in done.stdout and "--resume" in done.stdout and "--max-time" in done.stdout
     else:
-        assert "{train,eval,data,bank,bench,serve}" in done.stdout
+        assert "{train,baseline,eval,data,bank,bench,serve}" in done.stdout
 
 
 def test_unknown_preset_exits_2_from_the_command_line():
@@ -72,3 +72,18 @@ def test_unknown_preset_is_a_usage_error():
     with pytest.raises(SystemExit) as e:
         build_parser().parse_args([])  # a subcommand is required
     assert e.value.code == 2
+
+
+def test_baseline_command_trains_and_saves_a_cvae(monkeypatch, tmp_path):
+    import model.baseline
+
+    seen = {}
+
+    def fake_train(cfg, **kwargs):
+        seen.update(kwargs, cfg=cfg)
+
+    monkeypatch.setattr(model.baseline, "train_baseline", fake_train)
+    main(["baseline", "--dataset", "mnist", "--out", str(tmp_path / "b.safetensors"), "--steps", "5",
+          "--z-dim", "12", "--max-time", "9"])
+    assert seen["cfg"].dataset == "mnist" and seen["cfg"].kind == "multiclass" and seen["cfg"].z_dim == 12
+    assert seen["steps"] == 5 and seen["max_time"] == 9 and seen["out_path"] == str(tmp_path / "b.safetensors")
