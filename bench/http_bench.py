@@ -20,11 +20,7 @@ import argparse
 import asyncio
 import io
 import json
-import os
-import socket
 import statistics
-import subprocess
-import sys
 import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -32,6 +28,7 @@ from pathlib import Path
 import httpx
 import torch
 
+from app.launch import serve_in_subprocess
 from bench.common import interleaved, machine, markdown_table, percentile, time_calls
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,43 +42,11 @@ BATCH_CONFIGS = {  # server environment per micro-batching configuration (app/co
 }
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def server(weights: str | Path, env: dict[str, str] | None = None, ready_s: float = 180.0):
     """`vcn serve` on a free loopback port with extra environment (and SERVER_ENV); yields its base URL."""
-    port = free_port()
-    cmd = [sys.executable, "-m", "model.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-           "--weights", str(weights), "--device", "cpu"]
-    proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **SERVER_ENV, **(env or {})}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + ready_s
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited with {proc.returncode}: {' '.join(cmd)}")
-            try:
-                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"server not ready after {ready_s} s")
-            time.sleep(0.2)
+    with serve_in_subprocess(weights, {**SERVER_ENV, **(env or {})}, ready_s) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def face_png(size: int = 64, seed: int = 0) -> bytes:

@@ -12,15 +12,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from app.launch import serve_in_subprocess
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED_WEIGHTS = REPO / "weights" / "faces.safetensors"
@@ -40,12 +39,6 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`vcn serve` in a subprocess on a free loopback port; yields its base URL once ready."""
@@ -55,35 +48,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         from app_inputs import write_random_checkpoint
 
         weights = write_random_checkpoint(tmp_path_factory.mktemp("e2e") / "faces.safetensors", "faces64")
-    port = _free_port()
-    log = (tmp_path_factory.mktemp("e2e-log") / "serve.log").open("w+")
-    command = [sys.executable, "-m", "model.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-               "--weights", str(weights), "--device", "cpu"]  # fmt: skip
-    process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if process.poll() is not None:
-                log.seek(0)
-                pytest.fail(f"vcn serve exited with {process.returncode}:\n{log.read()}")
-            try:
-                with urllib.request.urlopen(f"{base}/readyz", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("vcn serve did not become ready in 90 s")
-            time.sleep(0.25)
-        yield base
-    finally:
-        process.terminate()
+    with (tmp_path_factory.mktemp("e2e-log") / "serve.log").open("w+") as log:
         try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+            with serve_in_subprocess(weights, ready_s=90, log=log) as base:
+                yield base
+        except (RuntimeError, TimeoutError) as e:
+            pytest.fail(str(e))
 
 
 @pytest.fixture(scope="module")
