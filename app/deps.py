@@ -27,7 +27,14 @@ def load_model(settings: Settings) -> Any:
         # Same request, same bytes: no autotuned or nondeterministic kernels when serving.
         torch.backends.cudnn.benchmark = False
         torch.backends.cudnn.deterministic = True
-    return load_vcn(settings.weights, device=device)
+    model = load_vcn(settings.weights, device=device)
+    if settings.torch_threads:
+        torch.set_num_threads(settings.torch_threads)
+    if settings.optimize:
+        from model.fast import optimize_for_inference
+
+        model = optimize_for_inference(model)
+    return model
 
 
 def image_policy(settings: Settings, model: Any) -> ImagePolicy:

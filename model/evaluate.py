@@ -3,7 +3,9 @@
 Faces (rendered, seed 10_000 = faces.sample_faces(10_000, 0, n)):
 - mean_accuracy, per_attribute: model.predict against the ground truth.
 - edit_success (STGAN's protocol): flip every attribute of each of the first n_edit faces in turn with
-  model.edit(x, {a: not gt_a}); the share the oracle reads as flipped (and per attribute).
+  model.edit(x, {a: not gt_a}); the share the oracle reads as flipped (and per attribute). As in STGAN's
+  and AttGAN's code, switching an attribute on switches off its exclusive partners (Bald clears the hair
+  colours; model.cfg.exclusive, learned from the training data); `exclusive_pairs` in the JSON says how many.
 - edit_preservation: of the other attributes (those faces.flip would force to change excluded) and of
   the visible nuisance factors (|difference| < 0.1), the share the oracle reads the same on the edit
   as on the model's reconstruction of the same face; also attribute_ and nuisance_preservation apart,
@@ -225,6 +227,7 @@ def evaluate_faces(model: nn.Module, oracle: Oracle | None, n: int = N_TEST, see
         "dataset": "faces", "n": n, "seed": seed,
         "mean_accuracy": float(acc.mean()),
         "per_attribute": named(names, acc),
+        "exclusive_pairs": len(getattr(model.cfg, "exclusive", ())),
         "notes": [],
     }
     say(f"attribute accuracy {results['mean_accuracy']:.4f} ({time.time() - t0:.0f}s)")

@@ -60,3 +60,19 @@ def test_vcn_serve_command(bad_weights: dict[str, Path], kind: str) -> None:
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
     assert bad_weights[kind].name in lines[0]
+
+
+def test_the_served_model_is_optimised_unless_told_not_to(make_app) -> None:
+    """VCN_OPTIMIZE (default on) folds every BatchNorm into its convolution; the predictions stay the same."""
+    from app_inputs import png
+    from fastapi.testclient import TestClient
+
+    answers = {}
+    for optimize in (True, False):
+        with TestClient(make_app(optimize=optimize)) as running:
+            model = running.app.state.engine.model
+            has_bn = any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+            assert has_bn is not optimize
+            face = {"image": ("f.png", png(seed=3), "image/png")}
+            answers[optimize] = [row["present"] for row in running.post("/api/predict", files=face).json()["attributes"]]
+    assert answers[True] == answers[False]
