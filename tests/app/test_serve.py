@@ -74,5 +74,6 @@ def test_the_served_model_is_optimised_unless_told_not_to(make_app) -> None:
             has_bn = any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
             assert has_bn is not optimize
             face = {"image": ("f.png", png(seed=3), "image/png")}
-            answers[optimize] = [row["present"] for row in running.post("/api/predict", files=face).json()["attributes"]]
+            rows = running.post("/api/predict", files=face).json()["attributes"]
+            answers[optimize] = [row["present"] for row in rows]
     assert answers[True] == answers[False]
