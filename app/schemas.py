@@ -25,6 +25,7 @@ class AttributesInfo(BaseModel):
         default_factory=list, examples=[[["Bald", "Bangs"]]],
         description="attribute pairs never present together: switching one on in /api/edit switches the other "
                     "off (unless the request names it), and /api/sample never draws both")
+    edit_strength: float = Field(1.0, examples=[1.5], description="the default `strength` of /api/edit")
 
 
 class AttributePrediction(BaseModel):

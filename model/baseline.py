@@ -54,6 +54,7 @@ class CVAEConfig:
     dataset: str = "faces"
     attribute_rates: tuple[float, ...] = ()
     exclusive: tuple[tuple[str, str], ...] = ()  # as VCNConfig.exclusive: edits and samples obey the same rule
+    edit_strength: float = 1.0  # as VCNConfig.edit_strength: the attribute vector's change is extrapolated
 
     def __post_init__(self) -> None:
         if self.arch not in ("compact", "mnist"):
@@ -161,11 +162,13 @@ class CVAE(nn.Module):
 
     @torch.inference_mode()
     def edit(self, x: Tensor, set: Mapping[str, bool] | None = None, resample: Sequence[str] = (),
-             seed: int = 0, resolve_conflicts: bool = True) -> Tensor:
+             seed: int = 0, resolve_conflicts: bool = True, strength: float | None = None) -> Tensor:
         """Set attributes in the vector and keep z; naming any attribute in `resample` redraws the one
-        global z from the prior (everything changes, not just that attribute). resolve_conflicts as VCN.edit."""
+        global z from the prior (everything changes, not just that attribute). resolve_conflicts and
+        strength as VCN.edit (strength extrapolates the attribute vector's change)."""
         logits, z, _ = self.encode(x)
         states = self._predicted_states(logits)
+        before = states.clone()
         for name, on in (set or {}).items():
             a = self.index(name)
             if self.cfg.kind == "multiclass":
@@ -182,7 +185,8 @@ class CVAE(nn.Module):
             self.index(name)
         if resample:
             z = self.prior(z.shape, seed)
-        return self.decode(states, z)
+        s = self.cfg.edit_strength if strength is None else float(strength)
+        return self.decode(torch.lerp(before, states, s) if s != 1.0 else states, z)
 
     @torch.inference_mode()
     def resample(self, x: Tensor, attribute: str, n: int, seed: int = 0) -> Tensor:

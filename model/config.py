@@ -57,6 +57,9 @@ class VCNConfig:
     # `sample` never asks for both. Without this an edit such as Bald on a dark-haired face asks the
     # generator for a combination it never saw (Bald *and* Black_Hair).
     exclusive: tuple[tuple[str, str], ...] = ()
+    # Default `strength` of VCN.edit: 1 = the paper's edit; above 1 extrapolates the mask change (a tuned
+    # inference setting of a trained model, like the bank; docs/recipes.md has the measured trade-off).
+    edit_strength: float = 1.0
 
     def __post_init__(self) -> None:
         if self.kind not in ("multilabel", "multiclass"):
@@ -69,6 +72,8 @@ class VCNConfig:
         object.__setattr__(self, "capsule_names", tuple(self.capsule_names))
         object.__setattr__(self, "attribute_rates", tuple(float(r) for r in self.attribute_rates))
         object.__setattr__(self, "exclusive", tuple((str(a), str(b)) for a, b in self.exclusive))
+        if not 0.0 < self.edit_strength <= 4.0:
+            raise ValueError(f"edit_strength must be in (0, 4], got {self.edit_strength}")
         unknown = {n for pair in self.exclusive for n in pair} - set(self.capsule_names)
         if unknown:
             raise ValueError(f"exclusive pairs name unknown attributes: {', '.join(sorted(unknown))}")

@@ -85,9 +85,12 @@ class VCN(nn.Module):
         """(B, C, H, W) -> Capsules."""
         return Capsules(*self.encoder(x))
 
-    def decode(self, c: Tensor, mask: Tensor, ctx: Tensor) -> Tensor:
-        """c (B, K, D) capsule values, mask (B, K) (soft masks allowed), ctx (B, Dc) -> (B, C, H, W)."""
-        return self.generator(mask_capsules(c, mask), ctx, mask if self.cfg.mask_input else None)
+    def decode(self, c: Tensor, mask: Tensor, ctx: Tensor, mask_input: Tensor | None = None) -> Tensor:
+        """c (B, K, D) capsule values, mask (B, K) (soft masks allowed), ctx (B, Dc) -> (B, C, H, W).
+        mask_input (B, K): what a cfg.mask_input generator reads as the mask, if not `mask` (edits with a
+        strength other than 1 pass an extrapolated one)."""
+        read = mask if mask_input is None else mask_input
+        return self.generator(mask_capsules(c, mask), ctx, read if self.cfg.mask_input else None)
 
     def forward(self, x: Tensor, targets: Tensor | None = None,
                 generator: torch.Generator | None = None) -> tuple[Tensor, Capsules, Tensor]:
@@ -178,20 +181,29 @@ class VCN(nn.Module):
 
     @torch.inference_mode()
     def edit(self, x: Tensor, set: Mapping[str, bool] | None = None, resample: Sequence[str] = (),
-             seed: int = 0, resolve_conflicts: bool = True) -> Tensor:
+             seed: int = 0, resolve_conflicts: bool = True, strength: float | None = None) -> Tensor:
         """Set attributes on/off and/or draw new styles for some; everything else is kept.
 
         A capsule switched on (or resampled) is drawn from the bank or the prior; for multiclass models
         `set` must name exactly one class as True (the new class). With resolve_conflicts, an attribute
         switched on also switches off its exclusive partners (cfg.exclusive) not named in `set`: Bald
-        clears Bangs and the hair colours, as the training faces never show them together."""
+        clears Bangs and the hair colours, as the training faces never show them together.
+
+        strength (default cfg.edit_strength): the mask change is extrapolated, old + strength * (new - old),
+        in what the generator reads as the mask (in the capsule mask for models without mask_input), like
+        guidance: above 1 edits take more often and keep a little less (measured in docs/recipes.md)."""
         c, ctx, mask, _ = self._posterior(x)
+        before = mask.clone()
         g = torch.Generator().manual_seed(int(seed))
         self._set_states(c, mask, dict(set or {}), g, resolve_conflicts)
         for name in resample:
             slot = self._active_slot(mask, name)
             c[torch.arange(c.shape[0]), slot] = self.draw(slot, g)
-        return self.decode(c, mask, ctx)
+        s = self.cfg.edit_strength if strength is None else float(strength)
+        if s == 1.0:
+            return self.decode(c, mask, ctx)
+        pushed = torch.lerp(before, mask, s)
+        return self.decode(c, mask, ctx, mask_input=pushed) if self.cfg.mask_input else self.decode(c, pushed, ctx)
 
     def _active_slot(self, mask: Tensor, name: str) -> Tensor:
         """(B,) capsule index currently active for this name (per image)."""

@@ -39,6 +39,7 @@ function el(tag, attrs = {}, children = []) {
 
 const pretty = (name) => name.replaceAll('_', ' ');
 const isMulticlass = () => state.info?.kind === 'multiclass';
+const strength = () => Number($('#strength').value) || 1;
 const seed = () => Math.max(0, Math.min(4294967295, parseInt($('#seed').value, 10) || 0));
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -217,7 +218,8 @@ async function runEdit() {
   }
   busy('#panel-result', true);
   try {
-    const response = await api('/api/edit', { body: form({ image: state.source, set: changed, seed: seed() }) });
+    const body = form({ image: state.source, set: changed, seed: seed(), strength: strength() });
+    const response = await api('/api/edit', { body });
     const blob = await response.blob();
     if (token === state.editToken) {
       const words = Object.entries(changed).map(([n, on]) => `${on ? '+' : '−'}${pretty(n)}`);
@@ -437,6 +439,10 @@ function wire() {
     for (const input of $$('#attr-list input')) input.checked = Boolean(state.predicted[input.dataset.attrToggle]);
     onToggle();
   });
+  $('#strength').addEventListener('input', () => {
+    $('#strength-value').textContent = $('#strength').value;
+    onToggle();
+  });
   $('#attr-filter').addEventListener('input', (event) => {
     const needle = event.target.value.trim().toLowerCase().replaceAll(' ', '_');
     for (const item of $$('#attr-list li')) item.hidden = !item.dataset.attr.toLowerCase().includes(needle);
@@ -447,6 +453,8 @@ async function main() {
   wire();
   const info = await (await api('/api/attributes')).json();
   state.info = info;
+  $('#strength').value = String(info.edit_strength ?? 1);
+  $('#strength-value').textContent = $('#strength').value;
   document.body.dataset.kind = info.kind;
   const what = info.kind === 'multiclass' ? 'classes' : 'attributes';
   $('#model-info').textContent =

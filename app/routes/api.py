@@ -129,6 +129,7 @@ async def attributes(engine: EngineDep) -> AttributesInfo:
         dataset=str(cfg.dataset),
         channels=int(cfg.channels),
         exclusive=[list(pair) for pair in getattr(cfg, "exclusive", ())],
+        edit_strength=float(getattr(cfg, "edit_strength", 1.0)),
     )
 
 
@@ -159,6 +160,9 @@ async def edit(
     seed: SeedField = 0,
     resolve_conflicts: Annotated[bool, Form(
         description="switch off the exclusive partners (see /api/attributes) of what `set` switches on")] = True,
+    strength: Annotated[float | None, Form(
+        gt=0, le=4, description="extrapolate the mask change: 1 = plain edit, more = edits take more often "
+                                "and keep a little less; default: the model's edit_strength (/api/attributes)")] = None,
 ) -> Response:
     """Switch attributes on or off (and optionally draw a new style for some), keeping the rest."""
     flags = parse_flags(set_, "set", engine.names)
@@ -166,7 +170,7 @@ async def edit(
     redraw = parse_names(resample, "resample", engine.names)
     prepared = await load_image(image, policy)
     out = await engine.call("edit", "edit", prepared.tensor, set=flags, resample=redraw, seed=seed,
-                            resolve_conflicts=resolve_conflicts)
+                            resolve_conflicts=resolve_conflicts, strength=strength)
     return await png_response(out, _face_header(prepared.face_found))
 
 

@@ -203,6 +203,7 @@ class TestDigits:
             "dataset": "mnist",
             "channels": 1,
             "exclusive": [],
+            "edit_strength": 1.0,
         }
 
     def test_predict_one_class(self, digits_client: TestClient) -> None:
@@ -224,3 +225,17 @@ class TestDigits:
         response = digits_client.post("/api/edit", files=files(png((28, 28))), data={"set": flags})
         assert response.status_code == 422
         assert "one class" in response.json()["detail"]
+
+
+def test_edit_strength_changes_the_edit_and_is_bounded(client: TestClient) -> None:
+    assert client.get("/api/attributes").json()["edit_strength"] == 1.0  # the random test model's default
+
+    def edit(**extra: str):
+        data = {"set": json.dumps({"Smiling": False, "Eyeglasses": True}), "seed": "1", **extra}
+        return client.post("/api/edit", files=files(), data=data)
+
+    plain, default, strong = edit(strength="1"), edit(), edit(strength="2")
+    assert plain.status_code == default.status_code == strong.status_code == 200
+    assert plain.content == default.content and strong.content != plain.content
+    for bad in ("0", "-1", "5", "lots"):
+        assert edit(strength=bad).status_code == 422, bad

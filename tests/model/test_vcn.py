@@ -506,3 +506,39 @@ def test_config_rejects_exclusive_pairs_of_unknown_attributes():
         dataclasses.replace(ML, exclusive=(("a", "zz"),))
     cfg = dataclasses.replace(ML, exclusive=(["a", "b"],))  # JSON gives lists back
     assert cfg.exclusive == (("a", "b"),) and VCNConfig.from_json(cfg.to_json()) == cfg
+
+
+# ----------------------------------------------------------------------------------------------------
+# Edit strength: the mask change extrapolated, old + s * (new - old)
+
+
+def test_edit_strength_extrapolates_what_a_mask_input_generator_reads():
+    model = _model(dataclasses.replace(ML, mask_input=True))
+    model.encoder = ChosenStates(model.encoder, ML.num_names)
+    x = _images(ML, 2, 0, [[1, 0, 1], [0, 1, 1]])
+    seen = []
+    hook = model.generator.register_forward_pre_hook(lambda _m, args: seen.append((args[0].clone(), args[2].clone())))
+    try:
+        model.edit(x, set={"a": False}, seed=0)
+        model.edit(x, set={"a": False}, seed=0, strength=1.5)
+    finally:
+        hook.remove()
+    (caps1, read1), (caps15, read15) = seen
+    assert torch.equal(caps15, caps1)  # the capsules are masked as at strength 1
+    # row 0 switches a off: present slot 1 -> -0.5, absent slot 0 -> 1.5; row 1 was already off: unchanged
+    assert torch.equal(read15[0], torch.tensor([-0.5, 1.5, 0, 1, 1, 0]))
+    assert torch.equal(read15[1], read1[1])
+
+
+def test_edit_strength_scales_the_capsule_mask_of_a_pure_paper_model_and_defaults_from_the_config():
+    model = _model(dataclasses.replace(ML, edit_strength=2.0))
+    model.encoder = ChosenStates(model.encoder, ML.num_names)
+    x = _images(ML, 1, 0, [[0, 0, 1]])
+    with generator_inputs(model) as seen:
+        model.edit(x, set={"b": True}, seed=4)  # the config's 2.0
+        model.edit(x, set={"b": True}, seed=4, strength=1.0)
+    (caps2, _), (caps1, _) = seen
+    assert torch.allclose(caps2[0, 2], 2 * caps1[0, 2])  # b present: new capsule at weight 2
+    assert torch.allclose(caps2[0, 3], -model.encode(x).mu[0, 3])  # the old b-absent capsule at weight 1 - 2
+    with pytest.raises(ValueError, match="edit_strength"):
+        dataclasses.replace(ML, edit_strength=0.0)
