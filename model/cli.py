@@ -102,6 +102,8 @@ def cmd_bank(a: argparse.Namespace) -> None:
         n_train = (getattr(model, "metadata", {}).get("train_config") or {}).get("train_size", 100_000)
         attrs = torch.as_tensor(faces.sample_faces(0, 0, n_train).attrs)
         banked.cfg = dataclasses.replace(banked.cfg, exclusive=exclusive_pairs(banked.cfg.capsule_names, attrs))
+    if a.edit_strength is not None:
+        banked.cfg = dataclasses.replace(banked.cfg, edit_strength=a.edit_strength)
     resave_vcn(a.out, banked, dtype=torch.float16 if a.half else None,
                bank={"size": a.size, "images": a.n, "source": f"{model.cfg.dataset} training images"})
     counts = banked.bank_count.tolist()
@@ -185,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data-root", required=True)
     s.set_defaults(func=cmd_data_stats)
 
-    b = sub.add_parser("bank", help="add a capsule bank (capsules seen in training) to a checkpoint")
+    b = sub.add_parser("bank", help="add a capsule bank (capsules seen in training) and inference defaults")
     b.add_argument("--weights", required=True)
     b.add_argument("--out", required=True)
     b.add_argument("--n", type=int, default=8000, help="training images to encode")
@@ -193,6 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--data-root", default=None)
     b.add_argument("--workers", type=int, default=2)
     b.add_argument("--half", action="store_true", help="store float16 weights (smaller file)")
+    b.add_argument("--edit-strength", type=float, default=None,
+                   help="store this as the model's default edit strength (docs/recipes.md)")
     b.set_defaults(func=cmd_bank)
 
     k = sub.add_parser("bench", help="measure speed on this machine (see BENCHMARKS.md)")

@@ -87,9 +87,9 @@ def test_bank_command_learns_the_rules_of_older_checkpoints_and_keeps_their_meta
     torch.manual_seed(0)
     save_vcn(tmp_path / "old.safetensors", VCN(cfg), TrainConfig(steps=7, train_size=20_000), metrics={"step": 7})
     main(["bank", "--weights", str(tmp_path / "old.safetensors"), "--out", str(tmp_path / "new.safetensors"),
-          "--n", "600", "--size", "4", "--workers", "0"])
+          "--n", "600", "--size", "4", "--workers", "0", "--edit-strength", "1.25"])
     new = load_vcn(tmp_path / "new.safetensors")
     assert new.cfg.exclusive == exclusive_pairs(cfg.capsule_names, torch.as_tensor(sample_faces(0, 0, 20_000).attrs))
-    assert ("Bald", "Bangs") in new.cfg.exclusive and new.cfg.bank_size == 4
+    assert ("Bald", "Bangs") in new.cfg.exclusive and new.cfg.bank_size == 4 and new.cfg.edit_strength == 1.25
     assert new.metadata["train_config"]["steps"] == 7 and new.metadata["metrics"] == {"step": 7}
     assert new.metadata["bank"]["images"] == 600
