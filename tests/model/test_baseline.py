@@ -59,6 +59,16 @@ def test_edit_switches_off_exclusive_partners_as_the_vcn_does():
     assert torch.allclose(model.edit(x, {"Bald": True, "Bangs": True}), model.decode(states, z), atol=1e-6)
 
 
+def test_edit_strength_extrapolates_the_attribute_vector(model):
+    x = torch.rand(2, 3, SIZE, SIZE)
+    logits, z, _ = model.encode(x)
+    before = (logits > 0).float()
+    after = before.clone()
+    after[:, model.index("Smiling")] = 1.0
+    expected = model.decode(before + 2.0 * (after - before), z)
+    assert torch.allclose(model.edit(x, {"Smiling": True}, strength=2.0), expected, atol=1e-6)
+
+
 def test_seeds_reproducible(model):
     x = torch.rand(2, 3, SIZE, SIZE)
     assert torch.equal(model.resample(x, "Bangs", 3, seed=7), model.resample(x, "Bangs", 3, seed=7))
