@@ -1,7 +1,7 @@
 """Edit metrics of one faces checkpoint under the inference-time edit knobs, with vcn eval's protocol and
 seeds (model/evaluate.edit_metrics on the first 150 test faces, every attribute flipped: 6,000 edits).
 
-    python experiments/edit_knobs.py WEIGHTS [--rules 0|1] [--where mask|caps|both] STRENGTH [STRENGTH ...]
+    python experiments/edit_knobs.py WEIGHTS [--rules 0|1] [--where mask|caps|both] [--oracle O] STRENGTH ...
 
 --rules 0: edits leave exclusive partners on (the behaviour before VCNConfig.exclusive).
 --where: which generator input the strength extrapolates: "mask" (what VCN.edit does), "caps" (the masked
@@ -44,9 +44,10 @@ def main() -> None:
     p.add_argument("strengths", type=float, nargs="+")
     p.add_argument("--rules", type=int, choices=[0, 1], default=1)
     p.add_argument("--where", choices=["mask", "caps", "both"], default="mask")
+    p.add_argument("--oracle", default=str(DEFAULT_ORACLE), help="the reader (default: the eval oracle)")
     a = p.parse_args()
     torch.set_num_threads(1)
-    model, oracle = load_vcn(a.weights), load_oracle(DEFAULT_ORACLE)
+    model, oracle = load_vcn(a.weights), load_oracle(a.oracle)
     batch = faces.sample_faces(TEST_SEED, 0, N_EDIT)
     images = torch.from_numpy(faces.render(batch, model.cfg.image_size))
     for s in a.strengths:

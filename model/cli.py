@@ -139,7 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data-root", default=None)
     t.add_argument("--data-cache", default=None, help="safetensors cache of rendered training faces")
     t.add_argument("--init", default=None, help="start from these VCN weights (same network shape)")
-    t.add_argument("--judge", default=None, help="judge weights for --judge-weight (never the eval oracle)")
+    t.add_argument("--judge", default=None,
+                   help="judge weights for --judge-weight (default for 64px faces: weights/judge.safetensors)")
     t.add_argument("--ckpt-every", type=int, default=1000)
     t.add_argument("--sample-every", type=int, default=2000)
     t.add_argument("--workers", type=int, default=0)

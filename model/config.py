@@ -159,7 +159,7 @@ PRESETS: dict[str, tuple[VCNConfig, TrainConfig]] = {
         VCNConfig(arch="compact", image_size=64, capsule_dim=8, context_dim=8, width=32, dataset="faces",
                   mask_input=True),
         TrainConfig(steps=20_000, batch_size=64, lr=3e-4, margin=64.0, down_weight=0.5, recon_weight=1.0,
-                    swap_weight=1.0),
+                    swap_weight=1.0, judge_weight=10.0),
     ),
     "faces128": (
         VCNConfig(arch="compact", image_size=128, capsule_dim=8, context_dim=8, width=32, dataset="faces",

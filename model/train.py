@@ -212,7 +212,7 @@ def train(vcfg: VCNConfig, tcfg: TrainConfig, out_dir: str | os.PathLike, *, dev
         load_state(model, {k: v for k, v in tensors.items() if k not in ("bank", "bank_count", "ctx_bank")}, init)
     if dev.type == "cpu":
         model = model.to(memory_format=torch.channels_last)
-    judge = _load_judge(judge_path, dev) if tcfg.judge_weight > 0 else None
+    judge = _load_judge(judge_path, dev, vcfg) if tcfg.judge_weight > 0 else None
     disc = MultiScaleDiscriminator(vcfg).to(dev) if tcfg.adv_weight > 0 else None
     objective = VCNObjective(model, tcfg, judge, disc)
     opt = torch.optim.Adam(model.parameters(), lr=tcfg.lr, betas=tcfg.betas, weight_decay=tcfg.weight_decay)
@@ -323,7 +323,13 @@ def _drop_log_rows_after(path: Path, step: int) -> None:
         os.replace(tmp, path)
 
 
-def _load_judge(path: str | None, dev: torch.device):
+DEFAULT_JUDGE = Path(__file__).resolve().parent.parent / "weights" / "judge.safetensors"
+
+
+def _load_judge(path: str | None, dev: torch.device, vcfg: VCNConfig):
+    """The frozen judge of the judge lever: `path`, else (64x64 rendered faces) the bundled one."""
+    if path is None and vcfg.dataset == "faces" and vcfg.image_size == 64 and DEFAULT_JUDGE.is_file():
+        path = str(DEFAULT_JUDGE)
     if path is None:
         raise ValueError("judge_weight > 0 needs --judge PATH (a judge trained on real renders only)")
     from model.oracle import load_oracle

@@ -92,6 +92,7 @@ def test_faces64_preset_network_trains_a_step_at_batch_2(tmp_path):
                  **QUIET)
     (row,) = log_rows(tmp_path)
     assert "swap" in row  # the preset's counterfactual lever is on and pairs were fed
+    assert "judge" in row  # and the judge lever, with the bundled judge
     model = load_vcn(path)
     assert model.cfg.image_size == 64 and model.cfg.capsule_names == vcfg.capsule_names
     assert (tmp_path / "samples" / "step_000001.png").is_file()
