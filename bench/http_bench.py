@@ -7,7 +7,7 @@
 2. At concurrency 1, the same image through the model in this process (no HTTP, no decode, no PNG), timed in
    rounds alternating with the HTTP requests: overhead = (HTTP p50 - model p50) / model p50; beside it the
    server's own model time (its vcn_inference_seconds) and the parts: HTTP floor, decode, PNG encode.
-3. Micro-batching on (VCN_BATCH_MAX_SIZE=16, the default; with the default 5 ms wait and with none) against
+3. Micro-batching on (VCN_BATCH_MAX_SIZE=16, the default; with no wait, the default, and with 5 ms) against
    off (=1): three servers up at once, driven in turn at 1 and 16 clients on /api/predict (edit is never
    batched); the mean batch size comes from the server's /metrics.
 
@@ -36,8 +36,8 @@ WEIGHTS = REPO / "weights" / "faces.safetensors"
 EDIT_FORM = {"set": json.dumps({"Eyeglasses": True}), "seed": "0"}
 SERVER_ENV: dict[str, str] = {}  # for every server of a run (OMP_NUM_THREADS with --threads)
 BATCH_CONFIGS = {  # server environment per micro-batching configuration (app/config.py)
-    "on: max 16, wait 5 ms (default)": {},
-    "on: max 16, wait 0": {"VCN_BATCH_MAX_WAIT_MS": "0"},
+    "on: max 16, wait 5 ms": {"VCN_BATCH_MAX_WAIT_MS": "5"},
+    "on: max 16, wait 0 (default)": {},
     "off: max 1": {"VCN_BATCH_MAX_SIZE": "1"},
 }
 
@@ -116,12 +116,12 @@ async def drive(url: str, op: str, png: bytes, concurrency: int, requests: int, 
 def model_call(weights: str | Path, op: str, png: bytes):
     """The model call the server makes for this image, in this process: () -> result."""
     from app.config import Settings
-    from app.deps import image_policy
+    from app.deps import image_policy, load_model
     from app.imaging import prepare
-    from model.checkpoint import load_vcn
 
-    model = load_vcn(weights)
-    x = prepare(png, image_policy(Settings(), model)).tensor
+    settings = Settings(weights=weights, device="cpu")
+    model = load_model(settings)  # exactly what the server loads (optimised unless VCN_OPTIMIZE=false)
+    x = prepare(png, image_policy(settings, model)).tensor
     if op == "predict":
         return lambda: model.predict(x)
     return lambda: model.edit(x, json.loads(EDIT_FORM["set"]), seed=0)
