@@ -16,9 +16,9 @@ from model.oracle import load_oracle
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
 CARD = (WEIGHTS / "README.md").read_text()
 
-# These very calls measured 99.49 % / 96.7 % / 95.0 % / 97.7 % (faces) and 0.90 % error, 93.3 % samples
+# These very calls measured 99.49 % / 92.9 % / 96.2 % / 95.2 % (faces) and 0.90 % error, 93.3 % samples
 # (digits) on the shipped files; the card's full-size figures are in weights/README.md.
-FACES_FLOOR = {"mean_accuracy": 0.985, "edit_success": 0.92, "edit_preservation": 0.93, "sample_accuracy": 0.95}
+FACES_FLOOR = {"mean_accuracy": 0.985, "edit_success": 0.89, "edit_preservation": 0.94, "sample_accuracy": 0.92}
 MNIST_CEILING_ERROR = 0.012
 MNIST_FLOOR_SAMPLES = 0.88
 
@@ -46,12 +46,12 @@ def test_faces_weights_meet_their_card_on_a_slice():
 
 @pytest.mark.slow
 def test_baseline_weights_meet_their_card_on_a_slice():
-    """The CVAE measured 86.0 % / 32.5 % / 97.3 % / 75.9 % with this very call."""
+    """The CVAE measured 86.0 % / 31.0 % / 97.7 % / 78.2 % with this very call."""
     from model.baseline import load_baseline
 
     r = evaluate_faces(load_baseline(WEIGHTS / "baseline.safetensors"), load_oracle(WEIGHTS / "oracle.safetensors"),
                        n=300, n_edit=12, n_style=4, style_attributes=("Eyeglasses", "Bangs", "Wearing_Hat"))
-    floor = {"mean_accuracy": 0.84, "edit_success": 0.28, "edit_preservation": 0.95, "sample_accuracy": 0.72}
+    floor = {"mean_accuracy": 0.84, "edit_success": 0.27, "edit_preservation": 0.95, "sample_accuracy": 0.74}
     for key, value in floor.items():
         assert r[key] >= value, f"{key} {r[key]:.4f} < {value}"
 
