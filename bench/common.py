@@ -47,12 +47,20 @@ def busy_processes(n: int = 5, min_cpu: float = 10.0) -> list[str]:
     return rows[:n]
 
 
+def sync() -> None:
+    """Wait for queued GPU work, if this process has touched CUDA (GPU calls return before they finish)."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
 def time_calls(fn: Callable[[], object], n: int) -> list[float]:
-    """Seconds for each of n calls of fn."""
+    """Seconds for each of n calls of fn (on a GPU, until its work is done)."""
     out = []
     for _ in range(n):
+        sync()
         start = time.perf_counter()
         fn()
+        sync()
         out.append(time.perf_counter() - start)
     return out
 
@@ -81,15 +89,16 @@ def interleaved(candidates: dict[str, Callable[[], object]], rounds: int, per_ro
     return times
 
 
-def matmul_fn(n: int = 2048, dtype: torch.dtype = torch.float32) -> tuple[Callable[[], object], float]:
+def matmul_fn(n: int = 2048, dtype: torch.dtype = torch.float32,
+              device: str = "cpu") -> tuple[Callable[[], object], float]:
     """A square n x n matmul and its FLOPs (2 n^3): the machine's reference rate."""
-    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    a, b = torch.randn(n, n).to(device, dtype), torch.randn(n, n).to(device, dtype)
     return (lambda: torch.mm(a, b)), 2.0 * n**3
 
 
-def matmul_rate(n: int = 2048, reps: int = 5) -> float:
+def matmul_rate(n: int = 2048, reps: int = 5, device: str = "cpu") -> float:
     """Median fp32 FLOP/s of an n x n matmul."""
-    fn, flops = matmul_fn(n)
+    fn, flops = matmul_fn(n, device=device)
     fn()
     return flops / percentile(time_calls(fn, reps), 50)
 

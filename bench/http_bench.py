@@ -35,6 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 WEIGHTS = REPO / "weights" / "faces.safetensors"
 EDIT_FORM = {"set": json.dumps({"Eyeglasses": True}), "seed": "0"}
 SERVER_ENV: dict[str, str] = {}  # for every server of a run (OMP_NUM_THREADS with --threads)
+SERVER_DEVICE = {"device": "cpu"}  # where every server of a run puts its model (--device)
 BATCH_CONFIGS = {  # server environment per micro-batching configuration (app/config.py)
     "on: max 16, wait 5 ms": {"VCN_BATCH_MAX_WAIT_MS": "5"},
     "on: max 16, wait 0 (default)": {},
@@ -45,7 +46,7 @@ BATCH_CONFIGS = {  # server environment per micro-batching configuration (app/co
 @contextmanager
 def server(weights: str | Path, env: dict[str, str] | None = None, ready_s: float = 180.0):
     """`vcn serve` on a free loopback port with extra environment (and SERVER_ENV); yields its base URL."""
-    with serve_in_subprocess(weights, {**SERVER_ENV, **(env or {})}, ready_s) as url:
+    with serve_in_subprocess(weights, {**SERVER_ENV, **(env or {})}, ready_s, device=SERVER_DEVICE["device"]) as url:
         yield url
 
 
@@ -119,9 +120,9 @@ def model_call(weights: str | Path, op: str, png: bytes):
     from app.deps import image_policy, load_model
     from app.imaging import prepare
 
-    settings = Settings(weights=weights, device="cpu")
+    settings = Settings(weights=weights, device=SERVER_DEVICE["device"])
     model = load_model(settings)  # exactly what the server loads (optimised unless VCN_OPTIMIZE=false)
-    x = prepare(png, image_policy(settings, model)).tensor
+    x = prepare(png, image_policy(settings, model)).tensor.to(next(model.parameters()).device)
     if op == "predict":
         return lambda: model.predict(x)
     return lambda: model.edit(x, json.loads(EDIT_FORM["set"]), seed=0)
@@ -182,13 +183,16 @@ def batching(weights: str | Path, png: bytes, levels: tuple[int, ...], requests:
 
 def run(weights: str | Path = WEIGHTS, concurrency: tuple[int, ...] = (1, 4, 16, 32), requests: int = 200,
         max_s: float = 30.0, upload: int = 64, rounds: int = 3, threads: int | None = None,
-        json_out: str | None = None) -> dict:
+        json_out: str | None = None, device: str = "cpu") -> dict:
     """All three parts; prints markdown tables and returns the figures. threads: torch threads of the servers
     (OMP_NUM_THREADS) and of the in-process model (None: torch's default, one per core)."""
     if threads:
         SERVER_ENV["OMP_NUM_THREADS"] = str(threads)
         torch.set_num_threads(threads)
+    SERVER_DEVICE["device"] = device
     info = machine()
+    if device != "cpu":
+        info["gpu"] = torch.cuda.get_device_name()
     print(f"# http bench: {weights}, {upload}x{upload} PNG uploads\n{json.dumps(info, indent=1)}", flush=True)
     png = face_png(upload)
     rows, over = [], []
@@ -227,9 +231,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--upload", type=int, default=64, help="side of the uploaded PNG (the model works at 64)")
     p.add_argument("--rounds", type=int, default=3, help="turns of the micro-batching comparison")
     p.add_argument("--threads", type=int, default=None, help="torch threads of the servers (default: one per core)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the servers run the model")
     p.add_argument("--json", default=None)
     a = p.parse_args(argv)
-    run(a.weights, tuple(a.concurrency), a.requests, a.max_seconds, a.upload, a.rounds, a.threads, a.json)
+    run(a.weights, tuple(a.concurrency), a.requests, a.max_seconds, a.upload, a.rounds, a.threads, a.json,
+        a.device)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
-"""Model speed on CPU: batch-1 latency and batched throughput of predict, edit and sample, as shipped and with
-each optimisation of model/fast.py, against the machine's fp32 matmul rate measured in the same rounds.
+"""Model speed on CPU (or a GPU: --device cuda): batch-1 latency and batched throughput of predict, edit and
+sample, as shipped and with each optimisation of model/fast.py, against the machine's fp32 matmul rate measured
+in the same rounds.
 
-    vcn bench model [--threads 1] [--runs 50] [--batches 8 32 128] [--compile] [--json OUT]
+    vcn bench model [--threads 1] [--runs 50] [--batches 8 32 128] [--compile] [--device cuda] [--json OUT]
 
 Every variant is timed side by side with the others (see bench/common.py); "share" is achieved FLOP/s
 (torch.utils.flop_counter: convolutions and matmuls) over the 2048x2048 fp32 matmul rate of the same rounds.
@@ -118,9 +119,15 @@ def accuracy(variants: dict[str, Variant], x: torch.Tensor) -> dict[str, dict]:
 
 
 def images(model: torch.nn.Module, batch: int, seed: int = 0) -> torch.Tensor:
-    """A batch of uniform random images of the model's shape."""
+    """A batch of uniform random images of the model's shape, on the model's device."""
     cfg, g = model.cfg, torch.Generator().manual_seed(seed)
-    return torch.rand(batch, cfg.channels, cfg.image_size, cfg.image_size, generator=g)
+    x = torch.rand(batch, cfg.channels, cfg.image_size, cfg.image_size, generator=g)
+    return x.to(next(model.parameters()).device)
+
+
+def reference_matmul(device: str, dtype: torch.dtype = torch.float32) -> tuple[Callable[[], object], float]:
+    """The reference matmul of a device: 2048^2 on CPU, 8192^2 on a GPU (smaller ones do not fill it)."""
+    return matmul_fn(2048 if device == "cpu" else 8192, dtype, device)
 
 
 def latency(variants: dict[str, Variant], runs: int, seed: int = 0) -> dict[str, dict[str, dict]]:
@@ -137,7 +144,8 @@ def latency(variants: dict[str, Variant], runs: int, seed: int = 0) -> dict[str,
 
 def throughput(variants: dict[str, Variant], batches: list[int], rounds: int, seed: int = 0) -> list[dict]:
     """Images/s and FLOP share of each (op, batch, variant); the matmul runs in the same rounds."""
-    mm, mm_flops = matmul_fn(2048)
+    model = next(iter(variants.values())).model
+    mm, mm_flops = reference_matmul(next(model.parameters()).device.type)
     rows = []
     for batch in batches:
         x = images(next(iter(variants.values())).model, batch, seed)
@@ -157,22 +165,31 @@ def throughput(variants: dict[str, Variant], batches: list[int], rounds: int, se
 
 def run(weights: str | Path = WEIGHTS, runs: int = 50, batches: tuple[int, ...] = (8, 32, 128), rounds: int = 5,
         variants: tuple[str, ...] = VARIANTS, compile_: bool = False, threads: int | None = None,
-        json_out: str | None = None) -> dict:
+        json_out: str | None = None, device: str = "cpu") -> dict:
     """Load the weights, build the variants, measure, print markdown tables; returns everything as a dict.
-    threads: torch threads for the whole run (None: torch's default, one per core)."""
+    threads: torch threads for the whole run (None: torch's default, one per core). device "cuda": the same
+    on the GPU, each call timed until its GPU work is done, the reference an 8192^2 matmul (fp32, no TF32)."""
     from model.checkpoint import load_vcn
 
     if threads:
         torch.set_num_threads(threads)
-    model = load_vcn(weights, device="cpu")
+    model = load_vcn(weights, device=device)
     info = machine()
+    if device != "cpu":
+        info["gpu"] = torch.cuda.get_device_name()
     print(f"# model bench: {weights}\n{json.dumps(info, indent=1)}", flush=True)
     t0 = time.perf_counter()
     vs = make_variants(model, list(variants), compile_)
     acc = accuracy(vs, images(model, 8, seed=1))  # also the first (compiling) call of every variant
     setup_s = time.perf_counter() - t0
-    mm = matmul_rates()
-    print(markdown_table(["fp32 2048x2048 matmul, threads", "GFLOP/s"], [[t, r / 1e9] for t, r in mm.items()]))
+    if device == "cpu":
+        mm = matmul_rates()
+        print(markdown_table(["fp32 2048x2048 matmul, threads", "GFLOP/s"], [[t, r / 1e9] for t, r in mm.items()]))
+    else:
+        refs = {str(dt).split(".")[1]: reference_matmul(device, dt) for dt in (torch.float32, torch.bfloat16)}
+        times = interleaved({k: fn for k, (fn, _) in refs.items()}, rounds=rounds)
+        mm = {k: refs[k][1] / percentile(t, 50) for k, t in times.items()}
+        print(markdown_table(["8192x8192 matmul on the GPU", "GFLOP/s"], [[k, r / 1e9] for k, r in mm.items()]))
     lat = latency(vs, runs)
     print(markdown_table(["op", "variant", "p50 ms", "p90 ms", "runs"],
                          [[op, n, r["p50_ms"], r["p90_ms"], r["n"]] for op, d in lat.items() for n, r in d.items()]))
@@ -201,9 +218,11 @@ def main(argv: list[str] | None = None) -> None:
                    help="of: base fold channels_last fast fast-1t fast-2t bf16-gen bf16-all compile")
     p.add_argument("--compile", action="store_true", help="also time torch.compile (minutes of compiling)")
     p.add_argument("--threads", type=int, default=None, help="torch threads for the run (default: one per core)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                   help="cuda: time on the GPU (use --variants base fast bf16-gen bf16-all)")
     p.add_argument("--json", default=None)
     a = p.parse_args(argv)
-    run(a.weights, a.runs, tuple(a.batches), a.rounds, tuple(a.variants), a.compile, a.threads, a.json)
+    run(a.weights, a.runs, tuple(a.batches), a.rounds, tuple(a.variants), a.compile, a.threads, a.json, a.device)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""Training and data speed on CPU: img/s of the real training loop (model.train.train) per preset, as a share
-of the fp32 matmul rate, and rendered faces/s of the procedural face renderer.
+"""Training and data speed on CPU (or a GPU: --device cuda): img/s of the real training loop (model.train.train)
+per preset, as a share of the fp32 matmul rate, and rendered faces/s of the procedural face renderer.
 
     vcn bench train [--steps 30] [--rounds 2] [--faces 200] [--json OUT]
 
@@ -44,7 +44,7 @@ def training_data(preset: str, faces: int = 512):
     return face_pairs(faces, tcfg.seed, vcfg.image_size)
 
 
-def train_steps(preset: str, overrides: dict, data, steps: int, log_every: int) -> list[float]:
+def train_steps(preset: str, overrides: dict, data, steps: int, log_every: int, device: str = "cpu") -> list[float]:
     """Run the training loop for `steps` steps in a temporary folder; the img_per_s column of its log."""
     from model.config import PRESETS, replace
     from model.train import train
@@ -52,36 +52,36 @@ def train_steps(preset: str, overrides: dict, data, steps: int, log_every: int) 
     vcfg, tcfg = PRESETS[preset]
     tcfg = replace(tcfg, steps=steps, **overrides)
     with tempfile.TemporaryDirectory() as out:
-        train(vcfg, tcfg, out, device="cpu", data=data, log_every=log_every, progress=False,
+        train(vcfg, tcfg, out, device=device, data=data, log_every=log_every, progress=False,
               ckpt_every=10**9, sample_every=10**9)
         with open(Path(out) / "log.csv") as f:
             return [float(row["img_per_s"]) for row in csv.DictReader(f)]
 
 
-def flops_per_image(preset: str, overrides: dict, data) -> float:
+def flops_per_image(preset: str, overrides: dict, data, device: str = "cpu") -> float:
     """Forward + backward FLOPs of one training step, per image the encoder sees."""
     from model.config import PRESETS, replace
 
     _, tcfg = PRESETS[preset]
     tcfg = replace(tcfg, **overrides)
     with FlopCounterMode(display=False) as counter:
-        train_steps(preset, overrides, data, steps=1, log_every=1)
+        train_steps(preset, overrides, data, steps=1, log_every=1, device=device)
     pairs = tcfg.swap_weight > 0 and data.cf_images is not None
     return counter.get_total_flops() / (tcfg.batch_size * (2 if pairs else 1))
 
 
-def training(steps: int = 30, rounds: int = 2, log_every: int = 5) -> list[dict]:
-    """img/s, FLOPs per image and matmul share per RUNS entry."""
+def training(steps: int = 30, rounds: int = 2, log_every: int = 5, device: str = "cpu") -> list[dict]:
+    """img/s, FLOPs per image and matmul share per RUNS entry (on a GPU: against an 8192^2 fp32 matmul)."""
     from model.config import PRESETS
 
     data = {preset: training_data(preset) for preset in {p for p, _ in RUNS.values()}}
-    flops = {name: flops_per_image(p, over, data[p]) for name, (p, over) in RUNS.items()}
+    flops = {name: flops_per_image(p, over, data[p], device) for name, (p, over) in RUNS.items()}
     rates: dict[str, list[float]] = {name: [] for name in RUNS}
     mm: list[float] = []
     for _ in range(rounds):
-        mm.append(matmul_rate())
+        mm.append(matmul_rate(2048 if device == "cpu" else 8192, device=device))
         for name, (preset, over) in RUNS.items():
-            rates[name] += train_steps(preset, over, data[preset], steps, log_every)[1:]
+            rates[name] += train_steps(preset, over, data[preset], steps, log_every, device)[1:]
     mm_rate = statistics.median(mm)
     rows = []
     for name, (preset, _) in RUNS.items():
@@ -104,11 +104,13 @@ def rendering(n: int = 200, workers: tuple[int, ...] = (0, 1, 2), rounds: int = 
 
 
 def run(steps: int = 30, rounds: int = 2, faces: int = 200, parts: tuple[str, ...] = ("training", "render"),
-        json_out: str | None = None) -> dict:
+        json_out: str | None = None, device: str = "cpu") -> dict:
     """The chosen parts; prints markdown tables and returns the figures."""
     info = machine()
     print(f"# train bench\n{json.dumps(info, indent=1)}", flush=True)
-    rows = training(steps, rounds) if "training" in parts else []
+    if device != "cpu":
+        info["gpu"] = torch.cuda.get_device_name()
+    rows = training(steps, rounds, device=device) if "training" in parts else []
     if rows:
         header = ["run", "batch", "img/s", "GFLOP/img (fwd+bwd)", "GFLOP/s", "matmul GFLOP/s", "share", "intervals"]
         print(markdown_table(header, [[r["run"], r["batch"], r["img_per_s"], r["gflop_per_img"], r["gflop_s"],
@@ -130,11 +132,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--faces", type=int, default=200, help="faces per rendering measurement")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: one per core)")
     p.add_argument("--parts", nargs="+", default=["training", "render"], choices=["training", "render"])
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the training runs")
     p.add_argument("--json", default=None)
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
-    run(a.steps, a.rounds, a.faces, tuple(a.parts), a.json)
+    run(a.steps, a.rounds, a.faces, tuple(a.parts), a.json, a.device)
 
 
 if __name__ == "__main__":

@@ -12,14 +12,20 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_WEIGHTS = REPO / "weights" / "faces.safetensors"
 
 
+RECIPE_FLAGS: list[tuple[str, type]] = [
+    ("steps", int), ("batch_size", int), ("lr", float), ("lr_floor", float), ("margin", float),
+    ("down_weight", float), ("recon_weight", float), ("adv_weight", float), ("swap_weight", float),
+    ("judge_weight", float), ("mmd_weight", float), ("context_kl_weight", float), ("train_size", int),
+    ("seed", int), ("recon", str)]
+
+
 def _train_overrides(p: argparse.ArgumentParser) -> None:
     """Flags that override preset fields (unset = keep the preset's value)."""
     g = p.add_argument_group("recipe overrides")
-    for name, typ in [("steps", int), ("batch_size", int), ("lr", float), ("margin", float),
-                      ("down_weight", float), ("recon_weight", float), ("adv_weight", float),
-                      ("swap_weight", float), ("judge_weight", float), ("mmd_weight", float),
-                      ("context_kl_weight", float), ("train_size", int), ("seed", int), ("recon", str)]:
+    for name, typ in RECIPE_FLAGS:
         g.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None)
+    g.add_argument("--lr-schedule", dest="lr_schedule", choices=["constant", "cosine"], default=None,
+                   help="cosine: decay to --lr-floor x lr over --steps or --max-time, whichever ends first")
     n = p.add_argument_group("network overrides")
     for name in ("capsule_dim", "context_dim", "width", "image_size"):
         n.add_argument("--" + name.replace("_", "-"), dest=name, type=int, default=None)
@@ -34,10 +40,7 @@ def cmd_train(a: argparse.Namespace) -> None:
     vcfg, tcfg = PRESETS[a.preset]
     vcfg = replace(vcfg, capsule_dim=a.capsule_dim, context_dim=a.context_dim, width=a.width,
                    image_size=a.image_size, mask_input=None if a.mask_input is None else bool(a.mask_input))
-    tcfg = replace(tcfg, **{k: getattr(a, k) for k in ("steps", "batch_size", "lr", "margin", "down_weight",
-                                                       "recon_weight", "adv_weight", "swap_weight",
-                                                       "judge_weight", "mmd_weight", "context_kl_weight",
-                                                       "train_size", "seed", "recon")})
+    tcfg = replace(tcfg, **{k: getattr(a, k) for k in [*(name for name, _ in RECIPE_FLAGS), "lr_schedule"]})
     path = train(vcfg, tcfg, a.out, device=a.device, max_time=a.max_time, resume=a.resume,
                  data_root=a.data_root, data_cache=a.data_cache, judge_path=a.judge,
                  ckpt_every=a.ckpt_every, sample_every=a.sample_every, workers=a.workers,

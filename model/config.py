@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,6 +108,11 @@ class TrainConfig:
     lr: float = 3e-4
     betas: tuple[float, float] = (0.5, 0.999)
     weight_decay: float = 0.0
+    # "cosine": lr falls to lr_floor * lr along a half cosine over the run, the run being `steps` or the
+    # trainer's --max-time, whichever ends first (a fine-tune or a timed GPU run settles instead of
+    # stopping mid-stride); "constant": the paper's fixed rate.
+    lr_schedule: str = "constant"
+    lr_floor: float = 0.05
     # Eq. 3: margin m on the KL of inactive capsules, lambda down-weights them. The paper leaves both
     # open; m must sit well above the KL an active capsule settles at (a few nats).
     margin: float = 64.0
@@ -124,6 +130,19 @@ class TrainConfig:
     augment_shift: int = 0  # random translation by up to this many pixels (MNIST, as CapsNet does)
     seed: int = 0
     train_size: int = 200_000  # rendered faces (faces presets)
+
+    def __post_init__(self) -> None:
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"lr_schedule must be 'constant' or 'cosine', not {self.lr_schedule!r}")
+        if not 0.0 <= self.lr_floor <= 1.0:
+            raise ValueError(f"lr_floor is a fraction of lr, in [0, 1]; got {self.lr_floor}")
+
+    def lr_at(self, progress: float) -> float:
+        """The learning rate once `progress` (0 = start, 1 = end of the run) of the run is done."""
+        if self.lr_schedule == "constant":
+            return self.lr
+        p = min(max(progress, 0.0), 1.0)
+        return self.lr * (self.lr_floor + (1.0 - self.lr_floor) * 0.5 * (1.0 + math.cos(math.pi * p)))
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))

@@ -8,8 +8,9 @@ What it does, each step switchable:
   conv with a bias, the BatchNorm an Identity. Exact up to float rounding (~1e-6).
 - channels_last: weights (and hence activations) in NHWC, the layout oneDNN's CPU convolutions prefer.
 - threads: torch.set_num_threads for the process (None = leave it).
-- bf16: run a network under CPU bfloat16 autocast (AMX / AVX512-BF16), 2-3.5x faster at batch >= 32 where
-  the CPU has them. "generator": the decoder only; pixels move by at most ~1.5/255, predictions are untouched.
+- bf16: run a network under bfloat16 autocast on its device (CPU: AMX / AVX512-BF16, 2-3.5x faster at batch
+  >= 32 where the CPU has them; CUDA: tensor cores). "generator": the decoder only; pixels move by at most
+  ~1.5/255, predictions are untouched.
   "all": the encoder too (predict 2-3x at batch >= 32, edit another 1.5x), but a KL near a tie can flip an
   attribute (0.1-0.4 % of predictions on the shipped model), and with it a whole edited image.
   Off unless asked for: results differ from fp32.
@@ -42,14 +43,14 @@ def fold_batchnorm(module: nn.Module) -> nn.Module:
 
 
 class _Bf16(nn.Module):
-    """Runs the wrapped network under CPU bf16 autocast and hands float32 back."""
+    """Runs the wrapped network under bf16 autocast on its own device (CPU or CUDA), hands float32 back."""
 
     def __init__(self, net: nn.Module):
         super().__init__()
         self.net = net
 
     def forward(self, *args: Tensor | None):
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast(next(self.net.parameters()).device.type, dtype=torch.bfloat16):
             out = self.net(*args)
         if isinstance(out, tuple):
             return tuple(t.float() for t in out)
@@ -58,8 +59,8 @@ class _Bf16(nn.Module):
 
 def optimize_for_inference(model: nn.Module, *, fold_bn: bool = True, channels_last: bool = True,
                            threads: int | None = None, bf16: str | None = None) -> nn.Module:
-    """A faster copy of a VCN for inference (see the module docstring). CPU models only get channels_last
-    and bf16; on CUDA those steps are skipped (bf16 there is model.devices.autocast's business)."""
+    """A faster copy of a VCN for inference (see the module docstring). channels_last is for CPU models
+    only; bf16 autocast works on either device (`vcn bench gpu` measures it on CUDA)."""
     if bf16 not in (None, "generator", "all"):
         raise ValueError(f"bf16 must be None, 'generator' or 'all', got {bf16!r}")
     fast = copy.deepcopy(model).eval()
@@ -70,7 +71,7 @@ def optimize_for_inference(model: nn.Module, *, fold_bn: bool = True, channels_l
         fold_batchnorm(fast)
     if channels_last and cpu:
         fast = fast.to(memory_format=torch.channels_last)
-    if bf16 and cpu:
+    if bf16:
         fast.generator = _Bf16(fast.generator)
         if bf16 == "all":
             fast.encoder = _Bf16(fast.encoder)

@@ -6,6 +6,9 @@
 - Checkpoints: `last.safetensors` (model, optimisers, step, RNG states; resumable) and `model.safetensors`
   (the VCN alone, what `vcn eval` and the server load), both written atomically every `ckpt_every`
   steps, at `max_time` and at the end.
+- Learning rate: constant (the paper) or a half cosine over the run (`TrainConfig.lr_schedule`), the run
+  being `steps` or `max_time`, whichever ends first. A resumed timed run measures time from its restart,
+  so its decay starts again from where its step count stands.
 - Multi-GPU / multi-process: launch with `torchrun --nproc_per_node=N -m model.cli train ...`; each rank
   draws its own batches, DistributedDataParallel averages gradients, only rank 0 writes.
 """
@@ -249,8 +252,11 @@ def train(vcfg: VCNConfig, tcfg: TrainConfig, out_dir: str | os.PathLike, *, dev
     writer = None
     t0, seen, last_log = time.time(), 0, time.time()
     bar = _progress(tcfg.steps, step, progress and rank == 0)
+    done = step / tcfg.steps  # share of the run behind us, for the learning-rate schedule
     model.train()
     while step < tcfg.steps:
+        for group in opt.param_groups:
+            group["lr"] = tcfg.lr_at(done)
         idx = torch.randint(data.images.shape[0], (tcfg.batch_size,), generator=gens["data"]).to(dev)
         batch = data.batch(idx, counterfactual, tcfg.augment_shift, gens["data"])
         with autocast(dev):
@@ -273,11 +279,13 @@ def train(vcfg: VCNConfig, tcfg: TrainConfig, out_dir: str | os.PathLike, *, dev
         step += 1
         seen += tcfg.batch_size * (2 if counterfactual else 1)
 
-        out_of_time = max_time is not None and time.time() - t0 > max_time
-        if distributed:  # every rank must stop on the same step, and rank 0 must save on it
-            flag = torch.tensor([float(out_of_time)], device=dev)
-            dist.all_reduce(flag)
-            out_of_time = bool(flag.item())
+        elapsed = time.time() - t0
+        out_of_time = max_time is not None and elapsed > max_time
+        if distributed:  # every rank must stop on the same step (rank 0 saves on it) and use the same lr
+            flags = torch.tensor([float(out_of_time), elapsed], device=dev)
+            dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+            out_of_time, elapsed = bool(flags[0].item()), float(flags[1].item())
+        done = max(step / tcfg.steps, elapsed / max_time if max_time else 0.0)
         if rank == 0:
             if step % log_every == 0 or step == tcfg.steps:
                 now = time.time()
@@ -285,6 +293,8 @@ def train(vcfg: VCNConfig, tcfg: TrainConfig, out_dir: str | os.PathLike, *, dev
                 if not math.isfinite(float(losses["total"])):  # checked here: .item() syncs the GPU
                     raise FloatingPointError(f"loss became {float(losses['total'])} at step {step}")
                 row = {"step": step, "time_s": round(now - t0, 2), "img_per_s": round(seen / (now - last_log), 1)}
+                if tcfg.lr_schedule != "constant":
+                    row["lr"] = opt.param_groups[0]["lr"]
                 row.update({k: round(float(v), 5) for k, v in losses.items()})
                 if writer is None:
                     writer = csv.DictWriter(log_file, fieldnames=list(row))

@@ -248,3 +248,42 @@ def test_training_stores_the_pairs_its_data_never_shows_together(tmp_path):
     data = TensorData(torch.randint(0, 256, (400, 3, 16, 16), dtype=torch.uint8), targets)
     path = train(ML, TrainConfig(steps=1, batch_size=4), tmp_path, data=data, **QUIET)
     assert load_vcn(path).cfg.exclusive == (("a", "b"),)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Learning-rate schedule
+
+
+def test_cosine_schedule_falls_from_lr_to_the_floor_and_constant_stays():
+    cos = TrainConfig(lr=1e-3, lr_schedule="cosine", lr_floor=0.1)
+    assert cos.lr_at(0.0) == pytest.approx(1e-3)
+    assert cos.lr_at(0.5) == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5))
+    assert cos.lr_at(1.0) == pytest.approx(1e-4) == cos.lr_at(3.0)  # clamped past the end
+    assert all(cos.lr_at(a / 10) > cos.lr_at((a + 1) / 10) for a in range(10))
+    assert TrainConfig(lr=1e-3).lr_at(0.9) == 1e-3
+    with pytest.raises(ValueError):
+        TrainConfig(lr_schedule="linear")
+    with pytest.raises(ValueError):
+        TrainConfig(lr_schedule="cosine", lr_floor=1.5)
+
+
+def test_a_cosine_run_logs_a_falling_lr_and_ends_near_the_floor(tmp_path):
+    tcfg = TrainConfig(steps=10, batch_size=4, lr=1e-3, lr_schedule="cosine", lr_floor=0.0)
+    train(ML, tcfg, tmp_path, data=faces_data(ML, 8), log_every=1, **QUIET)
+    lrs = [float(r["lr"]) for r in log_rows(tmp_path)]
+    assert lrs[0] == pytest.approx(1e-3)  # step 1 runs at the full rate
+    assert all(a > b for a, b in zip(lrs[:-1], lrs[1:], strict=True))
+    assert lrs[-1] == pytest.approx(tcfg.lr_at(0.9))  # step 10 ran with the rate set after step 9
+
+
+def test_a_timed_cosine_run_decays_by_the_clock(tmp_path, monkeypatch):
+    """With --max-time the schedule follows elapsed time: a clock that jumps half the budget per step must
+    give a run of about two steps a rate near the floor at its last step, though `steps` is huge."""
+    import model.train as train_module
+
+    clock = iter(range(0, 1000, 5))
+    monkeypatch.setattr(train_module.time, "time", lambda: float(next(clock)))
+    tcfg = TrainConfig(steps=100_000, batch_size=4, lr=1e-3, lr_schedule="cosine", lr_floor=0.0)
+    train(ML, tcfg, tmp_path, data=faces_data(ML, 8), log_every=1, max_time=10.0, **QUIET)
+    lrs = [float(r["lr"]) for r in log_rows(tmp_path)]
+    assert lrs[0] == pytest.approx(1e-3) and lrs[-1] < 0.6e-3, lrs
