@@ -111,22 +111,28 @@ def main() -> None:
     pack(runs)
 
 
+def pack_logs(work: Path, tgz: Path, extra: list[Path] = ()) -> None:
+    """Every *.log of `work`, each run's log.csv and last sample grid, and the `extra` files that exist."""
+    with tarfile.open(tgz, "w:gz") as tar:
+        for f in work.glob("*.log"):
+            tar.add(f, arcname=f.name)
+        for f in work.glob("*/log.csv"):
+            tar.add(f, arcname=f"{f.parent.name}_log.csv")
+        for d in work.iterdir():
+            samples = sorted((d / "samples").glob("*.png")) if d.is_dir() else []
+            if samples:
+                tar.add(samples[-1], arcname=f"{d.name}_{samples[-1].name}")
+        for f in extra:
+            if f.is_file():
+                tar.add(f, arcname=f.name)
+
+
 def pack(runs: list[str]) -> None:
     summary = {}
     for f in sorted(WORK.glob("eval_*.json")):
         summary[f.stem[5:]] = json.loads(f.read_text())
     (OUT / "summary.json").write_text(json.dumps(summary, indent=2))
-    with tarfile.open(OUT / "logs.tgz", "w:gz") as tar:
-        for f in WORK.glob("*.log"):
-            tar.add(f, arcname=f.name)
-        for f in WORK.glob("*/log.csv"):
-            tar.add(f, arcname=f"{f.parent.name}_log.csv")
-        for d in WORK.iterdir():
-            samples = sorted((d / "samples").glob("*.png")) if d.is_dir() else []
-            if samples:
-                tar.add(samples[-1], arcname=f"{d.name}_{samples[-1].name}")
-        if (WORK / "judge.safetensors").is_file():
-            tar.add(WORK / "judge.safetensors", arcname="judge.safetensors")
+    pack_logs(WORK, OUT / "logs.tgz", extra=[WORK / "judge.safetensors"])
     for name in ("oracle", "digit_judge"):
         if (WORK / f"{name}.safetensors").is_file():
             shutil.copy(WORK / f"{name}.safetensors", OUT / f"{name}.safetensors")

@@ -23,9 +23,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tarfile
 import time
 from pathlib import Path
+
+from gpu_round import pack_logs  # this folder is on sys.path when run as a script
 
 OUT = Path(os.environ.get("OUT", "out"))
 WORK = Path(os.environ.get("VCN_WORK", "/tmp/vcn_s3"))
@@ -114,7 +115,7 @@ def main() -> None:
                                     "16", "--requests", "300", "--max-seconds", "5", "--rounds", "2", "--json",
                                     str(OUT / "bench_http_gpu.json")], extra_path="/tmp/site")
         finish("bench_http", http, budget - 12)
-    pack_logs()
+    pack_logs(WORK, OUT / "logs.tgz")
     log("done")
 
 
@@ -132,18 +133,6 @@ def pack_weights(names: list[str]) -> None:
             save_vcn(OUT / f"{name}.safetensors", m, metrics=m.metadata.get("metrics"), dtype=torch.float16,
                      recipe=m.metadata.get("train_config"))
             log(f"packed {name} {m.metadata.get('metrics')}")
-
-
-def pack_logs() -> None:
-    with tarfile.open(OUT / "logs.tgz", "w:gz") as tar:
-        for f in WORK.glob("*.log"):
-            tar.add(f, arcname=f.name)
-        for f in WORK.glob("*/log.csv"):
-            tar.add(f, arcname=f"{f.parent.name}_log.csv")
-        for d in WORK.iterdir():
-            samples = sorted((d / "samples").glob("*.png")) if d.is_dir() else []
-            if samples:
-                tar.add(samples[-1], arcname=f"{d.name}_{samples[-1].name}")
 
 
 if __name__ == "__main__":
