@@ -24,6 +24,8 @@ def _train_overrides(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("recipe overrides")
     for name, typ in RECIPE_FLAGS:
         g.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None)
+    g.add_argument("--freeze", nargs="+", choices=["encoder", "generator"], default=None,
+                   help="keep these parts' weights as they start (from --init)")
     g.add_argument("--lr-schedule", dest="lr_schedule", choices=["constant", "cosine"], default=None,
                    help="cosine: decay to --lr-floor x lr over --steps or --max-time, whichever ends first")
     n = p.add_argument_group("network overrides")
@@ -40,11 +42,13 @@ def cmd_train(a: argparse.Namespace) -> None:
     vcfg, tcfg = PRESETS[a.preset]
     vcfg = replace(vcfg, capsule_dim=a.capsule_dim, context_dim=a.context_dim, width=a.width,
                    image_size=a.image_size, mask_input=None if a.mask_input is None else bool(a.mask_input))
-    tcfg = replace(tcfg, **{k: getattr(a, k) for k in [*(name for name, _ in RECIPE_FLAGS), "lr_schedule"]})
+    tcfg = replace(tcfg, **{k: getattr(a, k) for k in [*(name for name, _ in RECIPE_FLAGS), "lr_schedule"]},
+                   freeze=tuple(a.freeze) if a.freeze else None)
     path = train(vcfg, tcfg, a.out, device=a.device, max_time=a.max_time, resume=a.resume,
                  data_root=a.data_root, data_cache=a.data_cache, judge_path=a.judge,
                  ckpt_every=a.ckpt_every, sample_every=a.sample_every, workers=a.workers,
-                 progress=not a.no_progress, init=a.init)
+                 progress=not a.no_progress, init=a.init,
+                 init_parts=tuple(a.init_parts) if a.init_parts else None)
     print(f"wrote {path}")
 
 
@@ -142,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data-root", default=None)
     t.add_argument("--data-cache", default=None, help="safetensors cache of rendered training faces")
     t.add_argument("--init", default=None, help="start from these VCN weights (same network shape)")
+    t.add_argument("--init-parts", nargs="+", choices=["encoder", "generator"], default=None,
+                   help="take only these parts from --init (the others start fresh and may differ in shape)")
     t.add_argument("--judge", default=None,
                    help="judge weights for --judge-weight (default for 64px faces: weights/judge.safetensors)")
     t.add_argument("--ckpt-every", type=int, default=1000)

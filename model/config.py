@@ -130,10 +130,15 @@ class TrainConfig:
     augment_shift: int = 0  # random translation by up to this many pixels (MNIST, as CapsNet does)
     seed: int = 0
     train_size: int = 200_000  # rendered faces (faces presets)
+    # VCN parts ("encoder", "generator") whose weights stay as they start (from --init): e.g. a new
+    # generator trained on a finished encoder, so its predictions cannot move.
+    freeze: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.lr_schedule not in ("constant", "cosine"):
             raise ValueError(f"lr_schedule must be 'constant' or 'cosine', not {self.lr_schedule!r}")
+        if set(self.freeze) - {"encoder", "generator"}:
+            raise ValueError(f"freeze takes 'encoder' and/or 'generator', not {self.freeze!r}")
         if not 0.0 <= self.lr_floor <= 1.0:
             raise ValueError(f"lr_floor is a fraction of lr, in [0, 1]; got {self.lr_floor}")
 

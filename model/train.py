@@ -193,7 +193,8 @@ def train(vcfg: VCNConfig, tcfg: TrainConfig, out_dir: str | os.PathLike, *, dev
           max_time: float | None = None, resume: bool = False, data_root: str | None = None,
           data_cache: str | None = None, judge_path: str | None = None, ckpt_every: int = 1000,
           sample_every: int = 2000, log_every: int = 50, workers: int = 0, progress: bool = True,
-          data: TensorData | None = None, init: str | None = None) -> Path:
+          data: TensorData | None = None, init: str | None = None,
+          init_parts: tuple[str, ...] | None = None) -> Path:
     """Train a VCN; returns the path of model.safetensors. See the module docstring."""
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     rank = int(os.environ.get("RANK", "0"))
@@ -212,13 +213,21 @@ def train(vcfg: VCNConfig, tcfg: TrainConfig, out_dir: str | os.PathLike, *, dev
     if init is not None:  # fine-tune: start from a trained VCN of the same shape (a new recipe, say)
         tensors = read_checkpoint(init, role="vcn")[0]
         # A capsule bank describes the old encoder's capsules; the fine-tuned model gets a new one later.
-        load_state(model, {k: v for k, v in tensors.items() if k not in ("bank", "bank_count", "ctx_bank")}, init)
+        tensors = {k: v for k, v in tensors.items() if k not in ("bank", "bank_count", "ctx_bank")}
+        if init_parts:  # only these parts from the file (the rest may differ in shape); the others start fresh
+            own = model.state_dict()
+            tensors = {**{k: v for k, v in own.items() if k.split(".")[0] not in init_parts},
+                       **{k: v for k, v in tensors.items() if k.split(".")[0] in init_parts}}
+        load_state(model, tensors, init)
+    for part in tcfg.freeze:
+        getattr(model, part).requires_grad_(False)
     if dev.type == "cpu":
         model = model.to(memory_format=torch.channels_last)
     judge = _load_judge(judge_path, dev, vcfg) if tcfg.judge_weight > 0 else None
     disc = MultiScaleDiscriminator(vcfg).to(dev) if tcfg.adv_weight > 0 else None
     objective = VCNObjective(model, tcfg, judge, disc)
-    opt = torch.optim.Adam(model.parameters(), lr=tcfg.lr, betas=tcfg.betas, weight_decay=tcfg.weight_decay)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=tcfg.lr, betas=tcfg.betas,
+                           weight_decay=tcfg.weight_decay)
     d_opt = torch.optim.Adam(disc.parameters(), lr=tcfg.lr, betas=tcfg.betas) if disc is not None else None
     gens = {"data": torch.Generator().manual_seed(tcfg.seed * 1000 + rank),
             "noise": torch.Generator(device=dev).manual_seed(tcfg.seed * 1000 + rank + 1)}
@@ -253,7 +262,7 @@ def train(vcfg: VCNConfig, tcfg: TrainConfig, out_dir: str | os.PathLike, *, dev
     t0, seen, last_log = time.time(), 0, time.time()
     bar = _progress(tcfg.steps, step, progress and rank == 0)
     done = step / tcfg.steps  # share of the run behind us, for the learning-rate schedule
-    model.train()
+    _train_mode(model, tcfg.freeze)
     while step < tcfg.steps:
         for group in opt.param_groups:
             group["lr"] = tcfg.lr_at(done)
@@ -306,6 +315,7 @@ def train(vcfg: VCNConfig, tcfg: TrainConfig, out_dir: str | os.PathLike, *, dev
                 seen, last_log = 0, now
             if step % sample_every == 0:
                 _sample_grid(model, batch, out / "samples" / f"step_{step:06d}.png")
+                _train_mode(model, tcfg.freeze)
             if step % ckpt_every == 0 or step == tcfg.steps or out_of_time:
                 save_train_state(last, model, opt, step, gens, vcfg, tcfg, disc, d_opt)
                 save_vcn(out / "model.safetensors", model, tcfg, metrics={"step": step})
@@ -319,6 +329,13 @@ def train(vcfg: VCNConfig, tcfg: TrainConfig, out_dir: str | os.PathLike, *, dev
         dist.barrier()
         dist.destroy_process_group()
     return out / "model.safetensors"
+
+
+def _train_mode(model: VCN, frozen: tuple[str, ...]) -> None:
+    """Training mode, except the frozen parts: their BatchNorm statistics must not move either."""
+    model.train()
+    for part in frozen:
+        getattr(model, part).eval()
 
 
 def _drop_log_rows_after(path: Path, step: int) -> None:
