@@ -117,6 +117,28 @@ def cmd_bank(a: argparse.Namespace) -> None:
     print(f"wrote {a.out}: bank of {a.size} per capsule (fewest filled: {min(counts)})")
 
 
+def cmd_calibrate(a: argparse.Namespace) -> None:
+    import torch
+
+    from model.calibrate import calibrate_strengths
+    from model.checkpoint import load_vcn, resave_vcn
+    from model.oracle import load_oracle
+
+    model = load_vcn(a.weights)
+    if model.cfg.kind != "multilabel":
+        raise SystemExit("vcn calibrate: for attribute (faces) models")
+    reader = load_oracle(a.reader)
+    chosen, success = calibrate_strengths(model, reader, n=a.n, strengths=a.strengths, target=a.target, log=print)
+    for name, s in zip(model.cfg.capsule_names, chosen, strict=True):
+        row = "  ".join(f"{success[float(t)][name]:.3f}" for t in a.strengths)
+        print(f"  {name:22s} {row}   -> {s}")
+    model.cfg = dataclasses.replace(model.cfg, attribute_strength=chosen)
+    resave_vcn(a.out, model, dtype=torch.float16 if a.half else None,
+               calibration={"reader": Path(a.reader).name, "faces": a.n, "target": a.target,
+                            "strengths": list(a.strengths)})
+    print(f"wrote {a.out}")
+
+
 def cmd_bench(a: argparse.Namespace) -> None:
     import importlib
 
@@ -196,6 +218,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dataset", default="celeba")
     s.add_argument("--data-root", required=True)
     s.set_defaults(func=cmd_data_stats)
+
+    c = sub.add_parser("calibrate", help="per-attribute edit strengths, read by a calibration reader")
+    c.add_argument("--weights", required=True)
+    c.add_argument("--out", required=True)
+    c.add_argument("--reader", default=str(REPO / "weights" / "reader.safetensors"),
+                   help="an attribute reader that is neither the eval oracle nor the model's training judge")
+    c.add_argument("--n", type=int, default=150, help="unseen training-seed faces, every attribute flipped on each")
+    c.add_argument("--strengths", type=float, nargs="+", default=[1.0, 1.5, 2.0, 2.5, 3.0])
+    c.add_argument("--target", type=float, default=0.97, help="share of edits the judge must read as taken")
+    c.add_argument("--half", action="store_true", help="store float16 weights (smaller file)")
+    c.set_defaults(func=cmd_calibrate)
 
     b = sub.add_parser("bank", help="add a capsule bank (capsules seen in training) and inference defaults")
     b.add_argument("--weights", required=True)

@@ -61,6 +61,10 @@ class VCNConfig:
     # Default `strength` of VCN.edit: 1 = the paper's edit; above 1 extrapolates the mask change (a tuned
     # inference setting of a trained model, like the bank; docs/recipes.md has the measured trade-off).
     edit_strength: float = 1.0
+    # Per-attribute default strengths (one per name; empty = edit_strength for all), calibrated after
+    # training with the training judge on training faces (`vcn calibrate`): an attribute that takes at 1
+    # is not pushed, one the decoder draws faintly (a necklace) is pushed harder.
+    attribute_strength: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in ("multilabel", "multiclass"):
@@ -75,6 +79,10 @@ class VCNConfig:
         object.__setattr__(self, "exclusive", tuple((str(a), str(b)) for a, b in self.exclusive))
         if not 0.0 < self.edit_strength <= 4.0:
             raise ValueError(f"edit_strength must be in (0, 4], got {self.edit_strength}")
+        object.__setattr__(self, "attribute_strength", tuple(float(v) for v in self.attribute_strength))
+        if self.attribute_strength and (len(self.attribute_strength) != len(self.capsule_names)
+                                        or not all(0.0 < v <= 4.0 for v in self.attribute_strength)):
+            raise ValueError("attribute_strength needs one strength in (0, 4] per capsule name")
         unknown = {n for pair in self.exclusive for n in pair} - set(self.capsule_names)
         if unknown:
             raise ValueError(f"exclusive pairs name unknown attributes: {', '.join(sorted(unknown))}")

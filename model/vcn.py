@@ -189,9 +189,11 @@ class VCN(nn.Module):
         switched on also switches off its exclusive partners (cfg.exclusive) not named in `set`: Bald
         clears Bangs and the hair colours, as the training faces never show them together.
 
-        strength (default cfg.edit_strength): the mask change is extrapolated, old + strength * (new - old),
-        in what the generator reads as the mask (in the capsule mask for models without mask_input), like
-        guidance: above 1 edits take more often and keep a little less (measured in docs/recipes.md)."""
+        strength: the mask change is extrapolated, old + strength * (new - old), in what the generator reads
+        as the mask (in the capsule mask for models without mask_input), like guidance: above 1 edits take
+        more often and keep a little less (measured in docs/recipes.md). A number applies to every capsule;
+        None means the model's defaults: cfg.attribute_strength per attribute if calibrated, else
+        cfg.edit_strength."""
         c, ctx, mask, _ = self._posterior(x)
         before = mask.clone()
         g = torch.Generator().manual_seed(int(seed))
@@ -199,11 +201,19 @@ class VCN(nn.Module):
         for name in resample:
             slot = self._active_slot(mask, name)
             c[torch.arange(c.shape[0]), slot] = self.draw(slot, g)
-        s = self.cfg.edit_strength if strength is None else float(strength)
-        if s == 1.0:
+        s = self.strengths() if strength is None else float(strength)
+        if isinstance(s, float) and s == 1.0:
             return self.decode(c, mask, ctx)
         pushed = torch.lerp(before, mask, s)
         return self.decode(c, mask, ctx, mask_input=pushed) if self.cfg.mask_input else self.decode(c, pushed, ctx)
+
+    def strengths(self) -> float | Tensor:
+        """The default edit strength: cfg.edit_strength, or (K,) per capsule from cfg.attribute_strength
+        (both capsules of an attribute pushed alike)."""
+        if not self.cfg.attribute_strength:
+            return float(self.cfg.edit_strength)
+        per_name = torch.tensor(self.cfg.attribute_strength, device=self.device)
+        return per_name.repeat_interleave(2) if self.cfg.kind == "multilabel" else per_name
 
     def _active_slot(self, mask: Tensor, name: str) -> Tensor:
         """(B,) capsule index currently active for this name (per image)."""

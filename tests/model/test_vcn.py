@@ -542,3 +542,25 @@ def test_edit_strength_scales_the_capsule_mask_of_a_pure_paper_model_and_default
     assert torch.allclose(caps2[0, 3], -model.encode(x).mu[0, 3])  # the old b-absent capsule at weight 1 - 2
     with pytest.raises(ValueError, match="edit_strength"):
         dataclasses.replace(ML, edit_strength=0.0)
+
+
+def test_calibrated_strengths_push_each_attribute_by_its_own_and_a_number_overrides_them():
+    cfg = dataclasses.replace(ML, mask_input=True, attribute_strength=(1.0, 2.0, 1.0))
+    model = _model(cfg)
+    model.encoder = ChosenStates(model.encoder, ML.num_names)
+    x = _images(ML, 1, 0, [[1, 0, 1]])
+    seen = []
+    hook = model.generator.register_forward_pre_hook(lambda _m, args: seen.append(args[2].clone()))
+    try:
+        model.edit(x, set={"a": False, "b": True}, seed=0)  # a at 1, b at 2
+        model.edit(x, set={"a": False, "b": True}, seed=0, strength=1.0)  # a number: every capsule alike
+    finally:
+        hook.remove()
+    calibrated, plain = seen
+    # slots (present, absent) per name: a 1 -> 0 at strength 1; b 0 -> 1 at strength 2: 2 and -1; c untouched
+    assert torch.equal(calibrated[0], torch.tensor([0.0, 1.0, 2.0, -1.0, 1.0, 0.0]))
+    assert torch.equal(plain[0], torch.tensor([0.0, 1.0, 1.0, 0.0, 1.0, 0.0]))
+    assert VCNConfig.from_json(cfg.to_json()) == cfg
+    for bad in [(1.0, 2.0), (1.0, 0.0, 1.0), (1.0, 5.0, 1.0)]:
+        with pytest.raises(ValueError, match="attribute_strength"):
+            dataclasses.replace(ML, attribute_strength=bad)

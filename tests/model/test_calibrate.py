@@ -1,0 +1,60 @@
+"""model/calibrate.py: per-attribute edit strengths chosen from a reader's edit success."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from model.calibrate import calibrate_strengths, choose_strengths, with_strength
+from model.config import VCNConfig
+from model.oracle import Oracle, OracleConfig
+from model.vcn import VCN
+
+SIZE = 16
+
+
+def test_choose_takes_the_smallest_strength_that_reaches_the_target_else_the_best():
+    success = {1.0: {"a": 0.99, "b": 0.50, "c": 0.80, "d": 0.9},
+               2.0: {"a": 1.00, "b": 0.97, "c": 0.90, "d": 0.9},
+               3.0: {"a": 0.40, "b": 1.00, "c": 0.85, "d": 0.9}}
+    assert choose_strengths(success, ["a", "b", "c", "d"], target=0.97) == (1.0, 2.0, 2.0, 1.0)
+
+
+def test_with_strength_shares_the_weights_and_changes_only_the_copy():
+    model = VCN(VCNConfig(image_size=SIZE, width=4, capsule_dim=2, context_dim=2, mask_input=True,
+                          attribute_strength=(1.5,) * 40)).eval()
+    pushed = with_strength(model, 2.5)
+    assert pushed.cfg.edit_strength == 2.5 and pushed.cfg.attribute_strength == () and pushed.strengths() == 2.5
+    assert model.cfg.attribute_strength == (1.5,) * 40
+    assert pushed.encoder is model.encoder and pushed.generator is model.generator
+
+
+@pytest.mark.slow
+def test_calibration_reads_every_attribute_at_every_strength_and_the_choice_follows_the_table():
+    torch.manual_seed(0)
+    model = VCN(VCNConfig(image_size=SIZE, width=4, capsule_dim=2, context_dim=2, mask_input=True)).eval()
+    reader = Oracle(OracleConfig.for_faces(image_size=SIZE, width=4, feature_dim=16)).eval()
+    chosen, success = calibrate_strengths(model, reader, n=4, strengths=(1.0, 2.0), target=0.9)
+    names = model.cfg.capsule_names
+    assert set(success) == {1.0, 2.0} and all(set(v) == set(names) for v in success.values())
+    assert all(0.0 <= v <= 1.0 for table in success.values() for v in table.values())
+    assert chosen == choose_strengths(success, names, 0.9) and len(chosen) == len(names)
+    assert dataclasses.replace(model.cfg, attribute_strength=chosen).attribute_strength == chosen
+
+
+@pytest.mark.slow
+def test_vcn_calibrate_writes_the_strengths_and_how_they_were_chosen(tmp_path):
+    from model.checkpoint import load_vcn, save_vcn
+    from model.cli import main
+    from model.oracle import save_oracle
+
+    torch.manual_seed(1)
+    save_vcn(tmp_path / "m.safetensors", VCN(VCNConfig(image_size=SIZE, width=4, capsule_dim=2, context_dim=2,
+                                                       mask_input=True)))
+    save_oracle(tmp_path / "r.safetensors", Oracle(OracleConfig.for_faces(image_size=SIZE, width=4, feature_dim=16)))
+    main(["calibrate", "--weights", str(tmp_path / "m.safetensors"), "--out", str(tmp_path / "c.safetensors"),
+          "--reader", str(tmp_path / "r.safetensors"), "--n", "3", "--strengths", "1", "2", "--target", "0.5"])
+    out = load_vcn(tmp_path / "c.safetensors")
+    assert len(out.cfg.attribute_strength) == 40 and set(out.cfg.attribute_strength) <= {1.0, 2.0}
+    assert out.metadata["calibration"] == {"reader": "r.safetensors", "faces": 3, "target": 0.5,
+                                           "strengths": [1.0, 2.0]}
