@@ -26,6 +26,10 @@ class AttributesInfo(BaseModel):
         description="attribute pairs never present together: switching one on in /api/edit switches the other "
                     "off (unless the request names it), and /api/sample never draws both")
     edit_strength: float = Field(1.0, examples=[1.5], description="the default `strength` of /api/edit")
+    attribute_strength: dict[str, float] | None = Field(
+        None, examples=[{"Wearing_Necklace": 2.5, "Brown_Hair": 1.0}],
+        description="per-attribute default strengths (`vcn calibrate`); when present, /api/edit without "
+                    "`strength` pushes each attribute's mask change by its own, not by edit_strength")
 
 
 class AttributePrediction(BaseModel):

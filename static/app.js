@@ -39,7 +39,9 @@ function el(tag, attrs = {}, children = []) {
 
 const pretty = (name) => name.replaceAll('_', ' ');
 const isMulticlass = () => state.info?.kind === 'multiclass';
-const strength = () => Number($('#strength').value) || 1;
+// The slider's value once the user has moved it; until then none is sent and the model's own defaults
+// apply (per attribute when calibrated, see /api/attributes).
+const strength = () => (state.strengthTouched ? Number($('#strength').value) || 1 : undefined);
 const seed = () => Math.max(0, Math.min(4294967295, parseInt($('#seed').value, 10) || 0));
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -440,6 +442,7 @@ function wire() {
     onToggle();
   });
   $('#strength').addEventListener('input', () => {
+    state.strengthTouched = true;
     $('#strength-value').textContent = $('#strength').value;
     onToggle();
   });
@@ -454,7 +457,7 @@ async function main() {
   const info = await (await api('/api/attributes')).json();
   state.info = info;
   $('#strength').value = String(info.edit_strength ?? 1);
-  $('#strength-value').textContent = $('#strength').value;
+  $('#strength-value').textContent = info.attribute_strength ? 'auto' : $('#strength').value;
   document.body.dataset.kind = info.kind;
   const what = info.kind === 'multiclass' ? 'classes' : 'attributes';
   $('#model-info').textContent =

@@ -130,6 +130,8 @@ async def attributes(engine: EngineDep) -> AttributesInfo:
         channels=int(cfg.channels),
         exclusive=[list(pair) for pair in getattr(cfg, "exclusive", ())],
         edit_strength=float(getattr(cfg, "edit_strength", 1.0)),
+        attribute_strength=dict(zip(engine.names, cfg.attribute_strength, strict=True))
+        if getattr(cfg, "attribute_strength", ()) else None,
     )
 
 
@@ -162,7 +164,9 @@ async def edit(
         description="switch off the exclusive partners (see /api/attributes) of what `set` switches on")] = True,
     strength: Annotated[float | None, Form(
         gt=0, le=4, description="extrapolate the mask change: 1 = plain edit, more = edits take more often "
-                                "and keep a little less; default: the model's edit_strength (/api/attributes)")] = None,
+                                "and keep a little less, the same for every attribute; default: the model's own "
+                                "(attribute_strength per attribute if calibrated, else edit_strength; "
+                                "/api/attributes)")] = None,
 ) -> Response:
     """Switch attributes on or off (and optionally draw a new style for some), keeping the rest."""
     flags = parse_flags(set_, "set", engine.names)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
 
@@ -204,6 +205,7 @@ class TestDigits:
             "channels": 1,
             "exclusive": [],
             "edit_strength": 1.0,
+            "attribute_strength": None,
         }
 
     def test_predict_one_class(self, digits_client: TestClient) -> None:
@@ -239,3 +241,27 @@ def test_edit_strength_changes_the_edit_and_is_bounded(client: TestClient) -> No
     assert plain.content == default.content and strong.content != plain.content
     for bad in ("0", "-1", "5", "lots"):
         assert edit(strength=bad).status_code == 422, bad
+
+
+def test_calibrated_strengths_are_listed_and_apply_when_the_request_names_none(make_app, faces_weights, tmp_path):
+    """A model with per-attribute strengths (vcn calibrate): /api/attributes lists them, an edit without
+    `strength` uses them (Smiling and Eyeglasses at 2: not the plain edit), an explicit `strength` still wins."""
+    from model.checkpoint import load_vcn, resave_vcn
+
+    model = load_vcn(faces_weights)
+    per_name = {name: (2.0 if name in ("Smiling", "Eyeglasses") else 1.0) for name in model.cfg.capsule_names}
+    model.cfg = dataclasses.replace(model.cfg, attribute_strength=tuple(per_name.values()))
+    resave_vcn(tmp_path / "calibrated.safetensors", model)
+    with TestClient(make_app(tmp_path / "calibrated.safetensors")) as calibrated, \
+            TestClient(make_app(faces_weights)) as plain_model:
+        assert calibrated.get("/api/attributes").json()["attribute_strength"] == per_name
+
+        def edit(c: TestClient, **extra: str) -> bytes:
+            data = {"set": json.dumps({"Smiling": False, "Eyeglasses": True}), "seed": "1", **extra}
+            response = c.post("/api/edit", files=files(), data=data)
+            assert response.status_code == 200
+            return response.content
+
+        assert edit(calibrated) != edit(calibrated, strength="1")
+        assert edit(calibrated) == edit(plain_model, strength="2")
+        assert edit(calibrated, strength="1") == edit(plain_model)
