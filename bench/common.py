@@ -96,9 +96,14 @@ def matmul_fn(n: int = 2048, dtype: torch.dtype = torch.float32,
     return (lambda: torch.mm(a, b)), 2.0 * n**3
 
 
-def matmul_rate(n: int = 2048, reps: int = 5, device: str = "cpu") -> float:
-    """Median fp32 FLOP/s of an n x n matmul."""
-    fn, flops = matmul_fn(n, device=device)
+def reference_matmul(device: str = "cpu", dtype: torch.dtype = torch.float32) -> tuple[Callable[[], object], float]:
+    """The reference matmul of a device: 2048^2 on CPU, 8192^2 on a GPU (smaller ones do not fill it)."""
+    return matmul_fn(2048 if device == "cpu" else 8192, dtype, device)
+
+
+def matmul_rate(n: int | None = None, reps: int = 5, device: str = "cpu") -> float:
+    """Median fp32 FLOP/s of an n x n matmul (default: the device's reference size)."""
+    fn, flops = matmul_fn(n, device=device) if n else reference_matmul(device)
     fn()
     return flops / percentile(time_calls(fn, reps), 50)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench.common import interleaved, machine, markdown_table, matmul_fn, matmul_rates, percentile
+from bench.common import interleaved, machine, markdown_table, matmul_rates, percentile, reference_matmul
 
 REPO = Path(__file__).resolve().parent.parent
 WEIGHTS = REPO / "weights" / "faces.safetensors"
@@ -125,11 +125,6 @@ def images(model: torch.nn.Module, batch: int, seed: int = 0) -> torch.Tensor:
     return x.to(next(model.parameters()).device)
 
 
-def reference_matmul(device: str, dtype: torch.dtype = torch.float32) -> tuple[Callable[[], object], float]:
-    """The reference matmul of a device: 2048^2 on CPU, 8192^2 on a GPU (smaller ones do not fill it)."""
-    return matmul_fn(2048 if device == "cpu" else 8192, dtype, device)
-
-
 def latency(variants: dict[str, Variant], runs: int, seed: int = 0) -> dict[str, dict[str, dict]]:
     """Batch-1 latency in ms (p50, p90) of each op and variant, over `runs` calls each, interleaved."""
     x = images(next(iter(variants.values())).model, 1, seed)
@@ -148,7 +143,7 @@ def throughput(variants: dict[str, Variant], batches: list[int], rounds: int, se
     mm, mm_flops = reference_matmul(next(model.parameters()).device.type)
     rows = []
     for batch in batches:
-        x = images(next(iter(variants.values())).model, batch, seed)
+        x = images(model, batch, seed)
         for op in OP_NAMES:
             flops = count_flops(op_call(variants["base"].model, op, x)) if "base" in variants else None
             cands = {name: bound(v, op_call(v.model, op, x)) for name, v in variants.items()}
@@ -186,7 +181,8 @@ def run(weights: str | Path = WEIGHTS, runs: int = 50, batches: tuple[int, ...] 
         mm = matmul_rates()
         print(markdown_table(["fp32 2048x2048 matmul, threads", "GFLOP/s"], [[t, r / 1e9] for t, r in mm.items()]))
     else:
-        refs = {str(dt).split(".")[1]: reference_matmul(device, dt) for dt in (torch.float32, torch.bfloat16)}
+        refs = {name: reference_matmul(device, dt) for name, dt in (("float32", torch.float32),
+                                                                    ("bfloat16", torch.bfloat16))}
         times = interleaved({k: fn for k, (fn, _) in refs.items()}, rounds=rounds)
         mm = {k: refs[k][1] / percentile(t, 50) for k, t in times.items()}
         print(markdown_table(["8192x8192 matmul on the GPU", "GFLOP/s"], [[k, r / 1e9] for k, r in mm.items()]))

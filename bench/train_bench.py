@@ -79,7 +79,7 @@ def training(steps: int = 30, rounds: int = 2, log_every: int = 5, device: str =
     rates: dict[str, list[float]] = {name: [] for name in RUNS}
     mm: list[float] = []
     for _ in range(rounds):
-        mm.append(matmul_rate(2048 if device == "cpu" else 8192, device=device))
+        mm.append(matmul_rate(device=device))
         for name, (preset, over) in RUNS.items():
             rates[name] += train_steps(preset, over, data[preset], steps, log_every, device)[1:]
     mm_rate = statistics.median(mm)
@@ -107,9 +107,9 @@ def run(steps: int = 30, rounds: int = 2, faces: int = 200, parts: tuple[str, ..
         json_out: str | None = None, device: str = "cpu") -> dict:
     """The chosen parts; prints markdown tables and returns the figures."""
     info = machine()
-    print(f"# train bench\n{json.dumps(info, indent=1)}", flush=True)
     if device != "cpu":
         info["gpu"] = torch.cuda.get_device_name()
+    print(f"# train bench\n{json.dumps(info, indent=1)}", flush=True)
     rows = training(steps, rounds, device=device) if "training" in parts else []
     if rows:
         header = ["run", "batch", "img/s", "GFLOP/img (fwd+bwd)", "GFLOP/s", "matmul GFLOP/s", "share", "intervals"]

@@ -24,8 +24,8 @@ from model.evaluate import DEFAULT_ORACLE, N_EDIT, TEST_SEED, edit_metrics
 from model.oracle import load_oracle
 
 
-def composited(model, threshold: float):
-    plain_edit = model.edit
+def composited(model, plain_edit, threshold: float):
+    """model.edit's replacement: plain_edit (the model's own edit), then the composite."""
 
     def edit(x, set=None, resample=(), seed=0):
         edited = plain_edit(x, set, resample=resample, seed=seed)
@@ -50,8 +50,7 @@ def main() -> None:
     images = torch.from_numpy(faces.render(batch, model.cfg.image_size))
     plain = model.edit
     for t in a.thresholds:
-        model.edit = plain
-        model.edit = composited(model, t)
+        model.edit = composited(model, plain, t)
         start = time.time()
         r = edit_metrics(model, oracle, images, batch, TEST_SEED, 100, torch.device("cpu"))
         print(json.dumps({"threshold": t, **{k: round(v, 4) for k, v in r.items() if isinstance(v, float)},

@@ -226,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="an attribute reader that is neither the eval oracle nor the model's training judge")
     c.add_argument("--n", type=int, default=150, help="unseen training-seed faces, every attribute flipped on each")
     c.add_argument("--strengths", type=float, nargs="+", default=[1.0, 1.5, 2.0, 2.5, 3.0])
-    c.add_argument("--target", type=float, default=0.97, help="share of edits the judge must read as taken")
+    c.add_argument("--target", type=float, default=0.97, help="share of edits the reader must see take")
     c.add_argument("--half", action="store_true", help="store float16 weights (smaller file)")
     c.set_defaults(func=cmd_calibrate)
 

@@ -61,8 +61,8 @@ class VCNConfig:
     # Default `strength` of VCN.edit: 1 = the paper's edit; above 1 extrapolates the mask change (a tuned
     # inference setting of a trained model, like the bank; docs/recipes.md has the measured trade-off).
     edit_strength: float = 1.0
-    # Per-attribute default strengths (one per name; empty = edit_strength for all), calibrated after
-    # training with the training judge on training faces (`vcn calibrate`): an attribute that takes at 1
+    # Per-attribute default strengths (one per name; empty = edit_strength for all), set after training by
+    # `vcn calibrate` with a calibration reader on unseen training-seed faces: an attribute that takes at 1
     # is not pushed, one the decoder draws faintly (a necklace) is pushed harder.
     attribute_strength: tuple[float, ...] = ()
 

@@ -60,7 +60,7 @@ class _Bf16(nn.Module):
 def optimize_for_inference(model: nn.Module, *, fold_bn: bool = True, channels_last: bool = True,
                            threads: int | None = None, bf16: str | None = None) -> nn.Module:
     """A faster copy of a VCN for inference (see the module docstring). channels_last is for CPU models
-    only; bf16 autocast works on either device (`vcn bench gpu` measures it on CUDA)."""
+    only; bf16 autocast works on either device (`vcn bench model --device cuda` measures it on CUDA)."""
     if bf16 not in (None, "generator", "all"):
         raise ValueError(f"bf16 must be None, 'generator' or 'all', got {bf16!r}")
     fast = copy.deepcopy(model).eval()
