@@ -1,0 +1,122 @@
+"""model/vcn.py's edit rules on tiny untrained models: exclusive attribute partners (cfg.exclusive) and edit
+strength (cfg.edit_strength, cfg.attribute_strength, the `strength` argument). Helpers: vcn_inputs.py."""
+
+import dataclasses
+
+import pytest
+import torch
+from vcn_inputs import ML, ChosenStates, active_rows, generator_inputs, state_images, tiny_model
+
+from model.config import VCNConfig
+from model.vcn import VCN
+
+# ----------------------------------------------------------------------------------------------------
+# Exclusive attributes (cfg.exclusive): "a" and "b" never together
+
+
+def _exclusive_model() -> VCN:
+    model = tiny_model(dataclasses.replace(ML, exclusive=(("a", "b"),)))
+    model.encoder = ChosenStates(model.encoder, ML.num_names)
+    return model
+
+
+def test_edit_switching_on_clears_the_exclusive_partner_unless_asked():
+    model = _exclusive_model()
+    x = state_images(ML, 2, 0, [[0, 1, 1], [0, 0, 1]])  # b on in row 0
+    with generator_inputs(model) as seen:
+        model.edit(x, set={"a": True}, seed=0)
+        model.edit(x, set={"a": True}, seed=0, resolve_conflicts=False)
+        model.edit(x, set={"a": True, "b": True}, seed=0)  # asking for both keeps both
+        model.edit(x, set={"a": False}, seed=0)  # switching off forces nothing
+    on = [active_rows(caps) for caps, _ in seen]
+    assert on[0][:, 0].all() and not on[0][:, 2].any() and on[0][:, 3].all()  # a on, b off everywhere
+    assert on[0][0].tolist() == [True, False, False, True, True, False]  # a on, b off, c kept
+    assert on[1][0].tolist() == [True, False, True, False, True, False]  # the old behaviour: both on
+    assert on[2][:, 0].all() and on[2][:, 2].all()
+    assert on[3][0].tolist() == [False, True, True, False, True, False]
+
+
+def test_interpolate_to_an_attribute_clears_its_partner_at_the_far_end():
+    model = _exclusive_model()
+    x = state_images(ML, 1, 0, [[0, 1, 0]])
+    with generator_inputs(model) as seen:
+        model.interpolate(x, steps=2, attribute="a", seed=0)
+    far = active_rows(seen[0][0])[-1]
+    assert far.tolist() == [True, False, False, True, False, True]
+
+
+def test_sample_never_draws_an_exclusive_pair():
+    model = VCN(dataclasses.replace(ML, attribute_rates=(0.9, 0.9, 0.5), exclusive=(("a", "b"),))).eval()
+    with generator_inputs(model) as seen:
+        model.sample(n=200, seed=0)
+        model.sample({"b": True}, n=20, seed=0)
+    drawn = active_rows(seen[0][0])
+    assert not (drawn[:, 0] & drawn[:, 2]).any()
+    assert drawn[:, 0].any() and drawn[:, 2].any()  # both still occur, just never together
+    asked = active_rows(seen[1][0])
+    assert asked[:, 2].all() and not asked[:, 0].any()  # the asked-for b wins over a drawn a
+
+
+def test_config_rejects_exclusive_pairs_of_unknown_attributes():
+    with pytest.raises(ValueError, match="unknown attributes: zz"):
+        dataclasses.replace(ML, exclusive=(("a", "zz"),))
+    cfg = dataclasses.replace(ML, exclusive=(["a", "b"],))  # JSON gives lists back
+    assert cfg.exclusive == (("a", "b"),) and VCNConfig.from_json(cfg.to_json()) == cfg
+
+
+# ----------------------------------------------------------------------------------------------------
+# Edit strength: the mask change extrapolated, old + s * (new - old)
+
+
+def test_edit_strength_extrapolates_what_a_mask_input_generator_reads():
+    model = tiny_model(dataclasses.replace(ML, mask_input=True))
+    model.encoder = ChosenStates(model.encoder, ML.num_names)
+    x = state_images(ML, 2, 0, [[1, 0, 1], [0, 1, 1]])
+    seen = []
+    hook = model.generator.register_forward_pre_hook(lambda _m, args: seen.append((args[0].clone(), args[2].clone())))
+    try:
+        model.edit(x, set={"a": False}, seed=0)
+        model.edit(x, set={"a": False}, seed=0, strength=1.5)
+    finally:
+        hook.remove()
+    (caps1, read1), (caps15, read15) = seen
+    assert torch.equal(caps15, caps1)  # the capsules are masked as at strength 1
+    # row 0 switches a off: present slot 1 -> -0.5, absent slot 0 -> 1.5; row 1 was already off: unchanged
+    assert torch.equal(read15[0], torch.tensor([-0.5, 1.5, 0, 1, 1, 0]))
+    assert torch.equal(read15[1], read1[1])
+
+
+def test_edit_strength_scales_the_capsule_mask_of_a_pure_paper_model_and_defaults_from_the_config():
+    model = tiny_model(dataclasses.replace(ML, edit_strength=2.0))
+    model.encoder = ChosenStates(model.encoder, ML.num_names)
+    x = state_images(ML, 1, 0, [[0, 0, 1]])
+    with generator_inputs(model) as seen:
+        model.edit(x, set={"b": True}, seed=4)  # the config's 2.0
+        model.edit(x, set={"b": True}, seed=4, strength=1.0)
+    (caps2, _), (caps1, _) = seen
+    assert torch.allclose(caps2[0, 2], 2 * caps1[0, 2])  # b present: new capsule at weight 2
+    assert torch.allclose(caps2[0, 3], -model.encode(x).mu[0, 3])  # the old b-absent capsule at weight 1 - 2
+    with pytest.raises(ValueError, match="edit_strength"):
+        dataclasses.replace(ML, edit_strength=0.0)
+
+
+def test_calibrated_strengths_push_each_attribute_by_its_own_and_a_number_overrides_them():
+    cfg = dataclasses.replace(ML, mask_input=True, attribute_strength=(1.0, 2.0, 1.0))
+    model = tiny_model(cfg)
+    model.encoder = ChosenStates(model.encoder, ML.num_names)
+    x = state_images(ML, 1, 0, [[1, 0, 1]])
+    seen = []
+    hook = model.generator.register_forward_pre_hook(lambda _m, args: seen.append(args[2].clone()))
+    try:
+        model.edit(x, set={"a": False, "b": True}, seed=0)  # a at 1, b at 2
+        model.edit(x, set={"a": False, "b": True}, seed=0, strength=1.0)  # a number: every capsule alike
+    finally:
+        hook.remove()
+    calibrated, plain = seen
+    # slots (present, absent) per name: a 1 -> 0 at strength 1; b 0 -> 1 at strength 2: 2 and -1; c untouched
+    assert torch.equal(calibrated[0], torch.tensor([0.0, 1.0, 2.0, -1.0, 1.0, 0.0]))
+    assert torch.equal(plain[0], torch.tensor([0.0, 1.0, 1.0, 0.0, 1.0, 0.0]))
+    assert VCNConfig.from_json(cfg.to_json()) == cfg
+    for bad in [(1.0, 2.0), (1.0, 0.0, 1.0), (1.0, 5.0, 1.0)]:
+        with pytest.raises(ValueError, match="attribute_strength"):
+            dataclasses.replace(ML, attribute_strength=bad)
