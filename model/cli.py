@@ -16,7 +16,7 @@ RECIPE_FLAGS: list[tuple[str, type]] = [
     ("steps", int), ("batch_size", int), ("lr", float), ("lr_floor", float), ("margin", float),
     ("down_weight", float), ("recon_weight", float), ("adv_weight", float), ("swap_weight", float),
     ("judge_weight", float), ("mmd_weight", float), ("context_kl_weight", float), ("train_size", int),
-    ("seed", int), ("recon", str)]
+    ("seed", int), ("recon", str), ("style_share", float), ("augment_shift", int)]
 
 
 def _train_overrides(p: argparse.ArgumentParser) -> None:
@@ -26,6 +26,8 @@ def _train_overrides(p: argparse.ArgumentParser) -> None:
         g.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None)
     g.add_argument("--freeze", nargs="+", choices=["encoder", "generator"], default=None,
                    help="keep these parts' weights as they start (from --init)")
+    g.add_argument("--judge-augment", dest="judge_augment", type=int, choices=[0, 1], default=None,
+                   help="1: the judge reads generated images through a random shift, brightness and noise")
     g.add_argument("--lr-schedule", dest="lr_schedule", choices=["constant", "cosine"], default=None,
                    help="cosine: decay to --lr-floor x lr over --steps or --max-time, whichever ends first")
     n = p.add_argument_group("network overrides")

@@ -136,6 +136,12 @@ class TrainConfig:
     judge_weight: float = 0.0  # a judge trained on real images reads edits / prior samples (generator only)
     mmd_weight: float = 0.0  # aggregate posterior of active capsules vs N(0, I)
     augment_shift: int = 0  # random translation by up to this many pixels (MNIST, as CapsNet does)
+    # The judge reads generated images through a random shift, brightness change and noise (augment.judge_view)
+    # so the generator cannot please it with changes no other reader sees.
+    judge_augment: bool = False
+    # Rendered faces: share of counterfactual pairs that restyle one present attribute (other glasses)
+    # instead of flipping one; the swap loss then makes that attribute's capsule alone carry its style.
+    style_share: float = 0.0
     seed: int = 0
     train_size: int = 200_000  # rendered faces (faces presets)
     # VCN parts ("encoder", "generator") whose weights stay as they start (from --init): e.g. a new
@@ -147,6 +153,8 @@ class TrainConfig:
             raise ValueError(f"lr_schedule must be 'constant' or 'cosine', not {self.lr_schedule!r}")
         if set(self.freeze) - {"encoder", "generator"}:
             raise ValueError(f"freeze takes 'encoder' and/or 'generator', not {self.freeze!r}")
+        if not 0.0 <= self.style_share <= 1.0:
+            raise ValueError(f"style_share is a share of the pairs, in [0, 1]; got {self.style_share}")
         if not 0.0 <= self.lr_floor <= 1.0:
             raise ValueError(f"lr_floor is a fraction of lr, in [0, 1]; got {self.lr_floor}")
 

@@ -3,13 +3,14 @@
 `VCNObjective` wraps a VCN so that one forward call computes every term of a step (DistributedDataParallel
 wants exactly one forward per backward). Terms, each weighted by a TrainConfig field (0 = off):
 - margin (Eq. 3) on every capsule's KL, reconstruction (Eq. 4), KL of the context capsule;
-- swap: counterfactual pairs (x, x') from the renderer, same face with one attribute flipped. Decoding x's
-  capsules with the changed attributes' pairs taken from x' must give x' (and the reverse). This makes the
-  flipped pair the only carrier of that attribute (the other capsules and the context come from the face
-  that has the other state) and puts the attribute's style inside its own capsule.
+- swap: counterfactual pairs (x, x') from the renderer, same face with one attribute flipped or restyled.
+  Decoding x's capsules with the changed attributes' pairs taken from x' must give x' (and the reverse).
+  This makes the flipped pair the only carrier of that attribute (the other capsules and the context come
+  from the face that has the other state) and puts the attribute's style inside its own capsule.
 - mmd: the active capsules' aggregate posterior is pulled towards N(0, I), so prior draws are in-distribution.
 - judge: a frozen classifier trained on real renders only reads edits whose new capsule is a prior draw
-  and pure prior samples; its loss reaches the generator alone (capsules are detached).
+  and pure prior samples; its loss reaches the generator alone (capsules are detached). Optionally it
+  reads them through augment.judge_view, so that only changes robust to a shift and noise please it.
 - adversarial (Eq. 5): LSGAN through a multi-scale discriminator on reconstructions and prior edits.
 """
 
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from model.augment import judge_view
 from model.capsules import active_mask, mask_to_states, reparameterize, targets_to_mask
 from model.config import TrainConfig
 from model.losses import (
@@ -36,12 +38,30 @@ from model.vcn import VCN
 @dataclass
 class Batch:
     """x (B, C, H, W) in [0, 1]; targets (B, A) in {0, 1} or (B,) classes. For counterfactual pairs:
-    x_cf (B, C, H, W) the same faces with some attributes changed, targets_cf likewise."""
+    x_cf (B, C, H, W) the same faces with some attributes changed, targets_cf likewise; changed (B,) the
+    attribute each pair changes on purpose (a restyled one keeps its state), None: read off the targets."""
 
     x: Tensor
     targets: Tensor
     x_cf: Tensor | None = None
     targets_cf: Tensor | None = None
+    changed: Tensor | None = None
+
+
+def swapped_slots(mask: Tensor, mask_cf: Tensor, changed: Tensor | None) -> Tensor:
+    """Which capsules a counterfactual swap takes from the other face of the pair.
+
+    mask, mask_cf (B, K) multilabel masks of the two faces (pairs exist for rendered faces only), changed
+    (B,) attribute indices or None.
+    Returns (B, K) bool: every capsule whose state differs (the flipped attribute and any rule-coupled
+    partners), plus both capsules of the `changed` attribute (multilabel pairs 2a, 2a + 1), which a restyled
+    pair needs since its state is the same on both faces."""
+    slots = mask != mask_cf
+    if changed is not None:
+        idx = changed.long().to(mask.device)
+        pair = torch.stack([2 * idx, 2 * idx + 1], dim=1)  # (B, 2): present and absent capsule
+        slots = slots | torch.zeros_like(slots).scatter_(1, pair, True)
+    return slots
 
 
 def flip_with_prior(c: Tensor, mask: Tensor, noise: Tensor, which: Tensor,
@@ -102,7 +122,7 @@ class VCNObjective(nn.Module):
         total = losses["margin"] + t.recon_weight * losses["recon"] + t.context_kl_weight * losses["ctx_kl"]
 
         if pairs and t.swap_weight > 0:
-            losses["swap"] = self._swap_loss(c, ctx, truth, x, batch.x.shape[0])
+            losses["swap"] = self._swap_loss(c, ctx, truth, x, batch.x.shape[0], batch.changed)
             total = total + t.swap_weight * losses["swap"]
         if t.mmd_weight > 0:
             active = c[mask > 0.5]
@@ -116,7 +136,8 @@ class VCNObjective(nn.Module):
         if cfg.kind == "multilabel" and (self._judge and t.judge_weight > 0 or self._disc and t.adv_weight > 0):
             fakes, fake_states = self._prior_edits(c.detach(), ctx.detach(), mask, generator)
             if self._judge and t.judge_weight > 0:
-                losses["judge"] = attribute_judge_loss(self._judge[0](fakes), fake_states)
+                seen = judge_view(fakes, generator) if t.judge_augment else fakes
+                losses["judge"] = attribute_judge_loss(self._judge[0](seen), fake_states)
                 total = total + t.judge_weight * losses["judge"]
         generated = recon if fakes is None else torch.cat([recon, fakes])
         if self._disc and t.adv_weight > 0:
@@ -128,9 +149,10 @@ class VCNObjective(nn.Module):
         self.last_fakes = generated.detach()
         return losses
 
-    def _swap_loss(self, c: Tensor, ctx: Tensor, mask: Tensor, x: Tensor, b: int) -> Tensor:
+    def _swap_loss(self, c: Tensor, ctx: Tensor, mask: Tensor, x: Tensor, b: int,
+                   changed_attr: Tensor | None = None) -> Tensor:
         """Cross-decoding of counterfactual pairs. c (2B, K, D) = [x; x'] capsules, mask likewise."""
-        changed = (mask[:b] != mask[b:]).unsqueeze(-1)  # (B, K, 1): pairs of the flipped attributes
+        changed = swapped_slots(mask[:b], mask[b:], changed_attr).unsqueeze(-1)  # (B, K, 1)
         c_x, c_cf = c[:b], c[b:]
         mixed = torch.cat([torch.where(changed, c_cf, c_x), torch.where(changed, c_x, c_cf)])
         # The first half keeps x's context and unchanged capsules but must look like x', and vice versa.

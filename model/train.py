@@ -28,6 +28,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from model.augment import random_shift
 from model.capsules import exclusive_pairs
 from model.checkpoint import (
     flatten_optimizer,
@@ -51,12 +52,14 @@ from model.vcn import VCN
 @dataclass
 class TensorData:
     """Whole training set as tensors: images uint8 (N, C, H, W), targets (N, A) uint8 or (N,) long, and
-    optionally counterfactual images/targets of the same faces with one attribute flipped."""
+    optionally counterfactual images/targets of the same faces with one attribute flipped or restyled, and
+    cf_changed (N,) the attribute each counterfactual changes (None: read the change off the targets)."""
 
     images: Tensor
     targets: Tensor
     cf_images: Tensor | None = None
     cf_targets: Tensor | None = None
+    cf_changed: Tensor | None = None
 
     def to(self, device: torch.device) -> TensorData:
         move = {k: (v.to(device) if v is not None else None) for k, v in vars(self).items()}
@@ -73,58 +76,58 @@ class TensorData:
             x = random_shift(x, shift, generator)
         if pairs:
             x, x_cf = x.chunk(2, dim=1)
-            return Batch(x, tgt, x_cf, self.cf_targets[idx])
+            changed = self.cf_changed[idx] if self.cf_changed is not None else None
+            return Batch(x, tgt, x_cf, self.cf_targets[idx], changed)
         return Batch(x, tgt)
 
 
-def random_shift(x: Tensor, max_shift: int, generator: torch.Generator | None = None) -> Tensor:
-    """Translate each image by a random whole number of pixels in [-max_shift, max_shift], zero fill.
-    x (B, C, H, W) -> (B, C, H, W)."""
-    b, _, h, w = x.shape
-    shifts = torch.randint(-max_shift, max_shift + 1, (b, 2), generator=generator).to(x.device, x.dtype)
-    theta = torch.zeros(b, 2, 3, device=x.device, dtype=x.dtype)
-    theta[:, 0, 0] = theta[:, 1, 1] = 1.0
-    theta[:, 0, 2] = -2.0 * shifts[:, 0] / w  # normalised coordinates span 2 over the width
-    theta[:, 1, 2] = -2.0 * shifts[:, 1] / h
-    grid = torch.nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
-    return torch.nn.functional.grid_sample(x, grid, mode="nearest", padding_mode="zeros", align_corners=False)
-
-
-def face_pairs(n: int, seed: int, size: int, workers: int = 0) -> TensorData:
-    """Render n faces of `seed` and, for each, the same face with one random attribute flipped."""
+def face_pairs(n: int, seed: int, size: int, workers: int = 0, style_share: float = 0.0) -> TensorData:
+    """Render n faces of `seed` and, for each, a counterfactual: the same face with one random attribute
+    flipped, or (for a share `style_share` of the faces that wear a style attribute) the same face with
+    one of its present style attributes in another style (other glasses, another hat). cf_changed (N,)
+    names the attribute each counterfactual changes."""
     import numpy as np
 
     from model.data import faces
 
     batch = faces.sample_faces(seed, 0, n)
-    which = np.random.default_rng([seed, 7]).integers(0, len(faces.ATTRIBUTES), size=n)
-    cf_attrs = batch.attrs.copy()
-    cf_images = np.empty((n, size, size, 3), np.uint8)
-    images = faces.render(batch, size=size, workers=workers)
+    rng = np.random.default_rng([seed, 7])
+    which = rng.integers(0, len(faces.ATTRIBUTES), size=n)
+    cf = faces.FaceBatch(batch.attrs.copy(), batch.styles.copy(), batch.nuisance)
+    style_cols = np.array([faces.ATTRIBUTES.index(a) for a in faces.STYLE_ATTRIBUTES])
+    present = batch.attrs[:, style_cols] > 0  # (n, S)
+    restyle = (rng.random(n) < style_share) & present.any(1)
+    for i in np.flatnonzero(restyle):  # one present style attribute, any other style id of it
+        s = rng.choice(np.flatnonzero(present[i]))
+        count = faces.STYLE_COUNTS[faces.STYLE_ATTRIBUTES[s]]
+        cf.styles[i, s] = (batch.styles[i, s] + rng.integers(1, count)) % count
+        which[i] = style_cols[s]
     for a in range(len(faces.ATTRIBUTES)):
-        rows = np.flatnonzero(which == a)
-        if rows.size == 0:
-            continue
-        sub = faces.FaceBatch(batch.attrs[rows], batch.styles[rows], batch.nuisance[rows])
-        flipped = faces.flip(sub, a)
-        cf_attrs[rows] = flipped.attrs
-        cf_images[rows] = faces.render(flipped, size=size, workers=workers)
+        rows = np.flatnonzero((which == a) & ~restyle)
+        if rows.size:
+            cf.attrs[rows] = faces.flip(batch.take(rows), a).attrs
+    images = faces.render(batch, size=size, workers=workers)
+    cf_images = faces.render(cf, size=size, workers=workers)
 
     def chw(a: np.ndarray) -> Tensor:
         return torch.from_numpy(a).permute(0, 3, 1, 2).contiguous()
 
-    return TensorData(chw(images), torch.from_numpy(batch.attrs.copy()), chw(cf_images), torch.from_numpy(cf_attrs))
+    return TensorData(chw(images), torch.from_numpy(batch.attrs.copy()), chw(cf_images), torch.from_numpy(cf.attrs),
+                      torch.from_numpy(which.astype(np.int64)))
 
 
-def load_face_pairs(n: int, seed: int, size: int, cache: Path | None, workers: int = 0) -> TensorData:
+def load_face_pairs(n: int, seed: int, size: int, cache: Path | None, workers: int = 0,
+                    style_share: float = 0.0) -> TensorData:
     """face_pairs, cached as a safetensors file (rendering 100k faces takes minutes on two cores)."""
     if cache is not None and cache.is_file():
         t, meta = read_checkpoint(cache, role="face_cache")
-        if (meta.get("n"), meta.get("seed"), meta.get("size")) == (n, seed, size):
-            return TensorData(t["images"], t["targets"], t["cf_images"], t["cf_targets"])
-    data = face_pairs(n, seed, size, workers)
+        if (meta.get("n"), meta.get("seed"), meta.get("size"), meta.get("style_share", 0.0)) == (
+                n, seed, size, style_share):
+            return TensorData(t["images"], t["targets"], t["cf_images"], t["cf_targets"], t.get("cf_changed"))
+    data = face_pairs(n, seed, size, workers, style_share)
     if cache is not None:
-        save_checkpoint(cache, {k: v for k, v in vars(data).items()}, role="face_cache", n=n, seed=seed, size=size)
+        save_checkpoint(cache, {k: v for k, v in vars(data).items() if v is not None}, role="face_cache", n=n,
+                        seed=seed, size=size, style_share=style_share)
     return data
 
 
@@ -140,7 +143,7 @@ def load_training_data(vcfg: VCNConfig, tcfg: TrainConfig, data_root: str | None
     if vcfg.dataset == "mnist":
         return mnist_data(data_root)
     if vcfg.dataset == "faces":
-        return load_face_pairs(tcfg.train_size, tcfg.seed, vcfg.image_size, cache, workers)
+        return load_face_pairs(tcfg.train_size, tcfg.seed, vcfg.image_size, cache, workers, tcfg.style_share)
     if vcfg.dataset == "celeba":
         from model.data.celeba import CelebADataset
 

@@ -12,7 +12,7 @@ from model.capsules import mask_to_states, partner_matrix, targets_to_mask
 from model.config import TrainConfig, VCNConfig
 from model.losses import attribute_judge_loss, reconstruction_loss
 from model.networks import MultiScaleDiscriminator
-from model.recipe import Batch, VCNObjective, flip_with_prior
+from model.recipe import Batch, VCNObjective, flip_with_prior, swapped_slots
 from model.vcn import VCN
 
 ML = VCNConfig(arch="compact", capsule_names=("a", "b", "c"), image_size=16, width=8, capsule_dim=4, context_dim=2)
@@ -176,6 +176,42 @@ def test_swap_cross_decodes_the_flipped_pairs():
     assert torch.equal(mixed_ctx, ctx)
     expected = reconstruction_loss(out, torch.cat([b.x_cf, b.x]), "mse", "sum")
     assert torch.allclose(losses["swap"], expected, rtol=1e-6)
+
+
+def test_swapped_slots_add_the_named_pair_to_the_state_changes():
+    mask = torch.tensor([[1.0, 0, 0, 1, 1, 0], [1.0, 0, 0, 1, 1, 0]])
+    flipped = torch.tensor([[0.0, 1, 0, 1, 1, 0], [1.0, 0, 0, 1, 1, 0]])  # row 0: attribute 0 flipped
+    assert swapped_slots(mask, flipped, None).tolist() == [[True, True] + [False] * 4, [False] * 6]
+    both = swapped_slots(mask, flipped, torch.tensor([0, 2]))  # row 1: attribute 2 restyled, same state
+    assert both.tolist() == [[True, True] + [False] * 4, [False] * 4 + [True, True]]
+
+
+def test_swap_of_a_restyled_pair_exchanges_that_attributes_capsules():
+    """A style pair keeps every state: without `changed` nothing changes hands (the swap decode is the plain
+    decode of the pair's other face); with it, the named pair is exchanged and the loss differs."""
+    b = _batch(n=3)
+    pair = Batch(b.x, b.targets, torch.rand(b.x.shape, generator=torch.Generator().manual_seed(9)),
+                 b.targets.clone())
+    obj = VCNObjective(_model(), TrainConfig(swap_weight=1.0))
+    blind = _run(obj, pair)
+    named = _run(obj, Batch(pair.x, pair.targets, pair.x_cf, pair.targets_cf, torch.tensor([0, 1, 2])))
+    assert torch.allclose(blind["recon"], named["recon"])
+    assert not torch.allclose(blind["swap"], named["swap"])
+
+
+def test_judge_reads_augmented_fakes_when_asked_and_still_trains_the_generator_only():
+    model, judge = _model(), _judge()
+    obj = VCNObjective(model, TrainConfig(judge_weight=1.0, judge_augment=True), judge)
+    seen = []
+    hook = judge.register_forward_hook(lambda _m, args, out: seen.append(args[0].detach()))
+    losses = _run(obj, _batch(n=6))
+    hook.remove()
+    (judged,) = seen
+    fakes = obj.last_fakes[-6:]  # after the 6 reconstructions
+    assert judged.shape == fakes.shape and not torch.equal(judged, fakes)
+    losses["judge"].backward()
+    assert all(p.grad is None or not p.grad.any() for p in model.encoder.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.generator.parameters())
 
 
 # ----------------------------------------------------------------------------------------------------

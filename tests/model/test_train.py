@@ -11,9 +11,10 @@ import pytest
 import torch
 from PIL import Image
 
+from model.augment import random_shift
 from model.checkpoint import load_vcn, read_checkpoint
 from model.config import PRESETS, TrainConfig, VCNConfig, from_dict
-from model.train import TensorData, random_shift, train
+from model.train import TensorData, face_pairs, load_face_pairs, train
 from model.vcn import VCN
 
 ML = VCNConfig(arch="compact", capsule_names=("a", "b", "c"), image_size=16, width=8, capsule_dim=4, context_dim=2)
@@ -239,6 +240,33 @@ def test_both_images_of_a_pair_get_the_same_shift():
     assert torch.equal(b.x, b.x_cf)
     assert not torch.equal(b.x, data.images.float() / 255)  # and they were shifted
     assert torch.equal(b.targets_cf, data.cf_targets)
+
+
+def test_style_pairs_restyle_one_present_attribute_and_keep_every_state():
+    from model.data import faces
+
+    plain, styled = face_pairs(24, 0, 16), face_pairs(24, 0, 16, style_share=1.0)
+    assert torch.equal(plain.images, styled.images)  # the same faces; only the counterfactuals differ
+    rows = torch.arange(24)
+    # A flip pair changes the named attribute's state; a style pair keeps every state.
+    assert (plain.cf_targets[rows, plain.cf_changed] != plain.targets[rows, plain.cf_changed]).all()
+    restyled = (styled.targets == styled.cf_targets).all(1)
+    assert restyled.sum() >= 20  # every face wearing a style attribute (nearly all) is restyled
+    for i in restyled.nonzero().squeeze(1).tolist():
+        name = faces.ATTRIBUTES[int(styled.cf_changed[i])]
+        assert name in faces.STYLE_COUNTS and styled.targets[i, styled.cf_changed[i]] == 1  # present, styled
+        assert not torch.equal(styled.images[i], styled.cf_images[i])  # and it looks different
+
+
+def test_style_pairs_are_cached_apart_from_flip_pairs(tmp_path):
+    cache = tmp_path / "c.safetensors"
+    first = load_face_pairs(8, 0, 16, cache, style_share=1.0)
+    again = load_face_pairs(8, 0, 16, cache, style_share=1.0)
+    assert torch.equal(first.cf_images, again.cf_images) and torch.equal(first.cf_changed, again.cf_changed)
+    flips = load_face_pairs(8, 0, 16, cache)  # another share: the cache does not answer for it
+    assert not torch.equal(flips.cf_targets, first.cf_targets)
+    batch = flips.batch(torch.arange(8), True)
+    assert torch.equal(batch.changed, flips.cf_changed)
 
 
 def test_training_stores_the_pairs_its_data_never_shows_together(tmp_path):
