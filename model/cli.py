@@ -45,7 +45,8 @@ def cmd_train(a: argparse.Namespace) -> None:
     vcfg = replace(vcfg, capsule_dim=a.capsule_dim, context_dim=a.context_dim, width=a.width,
                    image_size=a.image_size, mask_input=None if a.mask_input is None else bool(a.mask_input))
     tcfg = replace(tcfg, **{k: getattr(a, k) for k in [*(name for name, _ in RECIPE_FLAGS), "lr_schedule"]},
-                   freeze=tuple(a.freeze) if a.freeze else None)
+                   freeze=tuple(a.freeze) if a.freeze else None,
+                   judge_augment=None if a.judge_augment is None else bool(a.judge_augment))
     path = train(vcfg, tcfg, a.out, device=a.device, max_time=a.max_time, resume=a.resume,
                  data_root=a.data_root, data_cache=a.data_cache, judge_path=a.judge,
                  ckpt_every=a.ckpt_every, sample_every=a.sample_every, workers=a.workers,
@@ -124,9 +125,10 @@ def cmd_calibrate(a: argparse.Namespace) -> None:
 
     from model.calibrate import calibrate_strengths
     from model.checkpoint import load_vcn, resave_vcn
+    from model.devices import pick_device
     from model.oracle import load_oracle
 
-    model = load_vcn(a.weights)
+    model = load_vcn(a.weights, pick_device(a.device))
     if model.cfg.kind != "multilabel":
         raise SystemExit("vcn calibrate: for attribute (faces) models")
     reader = load_oracle(a.reader)
@@ -230,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--strengths", type=float, nargs="+", default=[1.0, 1.5, 2.0, 2.5, 3.0])
     c.add_argument("--target", type=float, default=0.97, help="share of edits the reader must see take")
     c.add_argument("--half", action="store_true", help="store float16 weights (smaller file)")
+    c.add_argument("--device", default="auto")
     c.set_defaults(func=cmd_calibrate)
 
     b = sub.add_parser("bank", help="add a capsule bank (capsules seen in training) and inference defaults")
