@@ -16,7 +16,8 @@ RECIPE_FLAGS: list[tuple[str, type]] = [
     ("steps", int), ("batch_size", int), ("lr", float), ("lr_floor", float), ("margin", float),
     ("down_weight", float), ("recon_weight", float), ("adv_weight", float), ("swap_weight", float),
     ("judge_weight", float), ("mmd_weight", float), ("context_kl_weight", float), ("train_size", int),
-    ("seed", int), ("recon", str), ("style_share", float), ("augment_shift", int)]
+    ("seed", int), ("recon", str), ("style_share", float), ("augment_shift", int),
+    ("donor_weight", float)]
 
 
 def _train_overrides(p: argparse.ArgumentParser) -> None:

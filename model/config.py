@@ -134,6 +134,7 @@ class TrainConfig:
     # Levers (0 = off). See model/losses.py for each term.
     swap_weight: float = 0.0  # counterfactual pairs: x's capsules with one pair from x' must decode to x'
     judge_weight: float = 0.0  # a judge trained on real images reads edits / prior samples (generator only)
+    donor_weight: float = 0.0  # the swap with the changed pair from another face in that state (rendered pairs)
     mmd_weight: float = 0.0  # aggregate posterior of active capsules vs N(0, I)
     augment_shift: int = 0  # random translation by up to this many pixels (MNIST, as CapsNet does)
     # The judge reads generated images through a random shift, brightness change and noise (augment.judge_view)

@@ -7,6 +7,11 @@ wants exactly one forward per backward). Terms, each weighted by a TrainConfig f
   Decoding x's capsules with the changed attributes' pairs taken from x' must give x' (and the reverse).
   This makes the flipped pair the only carrier of that attribute (the other capsules and the context come
   from the face that has the other state) and puts the attribute's style inside its own capsule.
+- donor: the swap again, but the changed pair comes from *another* face of the batch in the same state
+  (rendered pairs only; not where the new state is a style attribute switched on, whose look the donor
+  would bring along). The target is still x'. A capsule that carries anything of its face besides its
+  attribute (background hue, pose: measured in docs/recipes.md) draws the donor's instead, so the encoder
+  learns to leave those to the context capsule, and an edit with a banked capsule stops moving them.
 - mmd: the active capsules' aggregate posterior is pulled towards N(0, I), so prior draws are in-distribution.
 - judge: a frozen classifier trained on real renders only reads edits whose new capsule is a prior draw
   and pure prior samples; its loss reaches the generator alone (capsules are detached). Optionally it
@@ -24,6 +29,7 @@ from torch import Tensor, nn
 from model.augment import judge_view
 from model.capsules import active_mask, mask_to_states, reparameterize, targets_to_mask
 from model.config import TrainConfig
+from model.data.faces_attributes import STYLE_COUNTS
 from model.losses import (
     attribute_judge_loss,
     capsule_margin_loss,
@@ -64,6 +70,23 @@ def swapped_slots(mask: Tensor, mask_cf: Tensor, changed: Tensor | None) -> Tens
     return slots
 
 
+def donor_rows(mask: Tensor, target: Tensor, slots: Tensor, eligible: Tensor,
+               generator: torch.Generator | None = None) -> Tensor:
+    """For each counterfactual swap, a donor: another face whose mask equals the target on the swapped slots.
+
+    mask (2B, K) the batch's masks [x; x'], target (B, K) the mask the swap must produce (x'), slots (B, K)
+    bool the swapped capsules, eligible (B,) bool rows that may take a donor. Returns (B,) long indices into
+    the 2B faces, drawn at random among the matches (never the pair itself), -1 where there is none."""
+    b = target.shape[0]
+    match = ((mask[None] == target[:, None]) | ~slots[:, None]).all(-1)  # (B, 2B)
+    own = torch.arange(b, device=mask.device)
+    match[own, own] = False
+    match[own, own + b] = False
+    match &= eligible[:, None]
+    score = torch.rand(match.shape, device=mask.device, generator=generator) + match.to(torch.float32)
+    return torch.where(match.any(1), score.argmax(1), torch.full_like(own, -1))
+
+
 def flip_with_prior(c: Tensor, mask: Tensor, noise: Tensor, which: Tensor,
                     partners: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Flip one attribute per image, the newly active capsule drawn from the prior.
@@ -94,6 +117,10 @@ class VCNObjective(nn.Module):
         # Neither is trained through this objective: the judge is frozen (trained on real images only),
         # the discriminator has its own optimiser step. Stored outside the module tree on purpose.
         self._judge = [judge] if judge is not None else []
+        # Present-capsule slots of attributes that have styles (rendered faces): a donor would bring its style.
+        styled = {name for name in STYLE_COUNTS}
+        self.style_slots = torch.tensor([i % 2 == 0 and name in styled for name in model.cfg.capsule_names
+                                         for i in range(2)]) if model.cfg.kind == "multilabel" else None
         self._disc = [discriminator] if discriminator is not None else []
         for p in (judge.parameters() if judge is not None else []):
             p.requires_grad_(False)
@@ -124,6 +151,9 @@ class VCNObjective(nn.Module):
         if pairs and t.swap_weight > 0:
             losses["swap"] = self._swap_loss(c, ctx, truth, x, batch.x.shape[0], batch.changed)
             total = total + t.swap_weight * losses["swap"]
+        if pairs and t.donor_weight > 0:
+            losses["donor"] = self._donor_loss(c, ctx, truth, x, batch.x.shape[0], batch.changed, generator)
+            total = total + t.donor_weight * losses["donor"]
         if t.mmd_weight > 0:
             active = c[mask > 0.5]
             if active.shape[0] > 1024:  # an unbiased subsample keeps the kernel matrix small
@@ -161,6 +191,20 @@ class VCNObjective(nn.Module):
         out = self.model.decode(mixed, mixed_mask, mixed_ctx)
         target = torch.cat([x[b:], x[:b]])
         return reconstruction_loss(out, target, self.tcfg.recon, self.tcfg.recon_reduction)
+
+    def _donor_loss(self, c: Tensor, ctx: Tensor, mask: Tensor, x: Tensor, b: int, changed_attr: Tensor | None,
+                    generator: torch.Generator | None) -> Tensor:
+        """x's capsules and context, the changed pair from a donor in x''s state, must decode to x'."""
+        slots = swapped_slots(mask[:b], mask[b:], changed_attr)
+        styled = self.style_slots.to(mask.device)
+        eligible = ~(slots & (mask[b:] > 0.5) & styled).any(1)
+        donor = donor_rows(mask, mask[b:], slots, eligible, generator)
+        rows = (donor >= 0).nonzero().squeeze(1)
+        if rows.numel() == 0:
+            return c.new_zeros(())
+        mixed = torch.where(slots[rows].unsqueeze(-1), c[donor[rows]], c[rows])
+        out = self.model.decode(mixed, mask[b + rows], ctx[rows])
+        return reconstruction_loss(out, x[b + rows], self.tcfg.recon, self.tcfg.recon_reduction)
 
     def _prior_edits(self, c: Tensor, ctx: Tensor, mask: Tensor,
                      generator: torch.Generator | None) -> tuple[Tensor, Tensor]:

@@ -12,7 +12,7 @@ from model.capsules import mask_to_states, partner_matrix, targets_to_mask
 from model.config import TrainConfig, VCNConfig
 from model.losses import attribute_judge_loss, reconstruction_loss
 from model.networks import MultiScaleDiscriminator
-from model.recipe import Batch, VCNObjective, flip_with_prior, swapped_slots
+from model.recipe import Batch, VCNObjective, donor_rows, flip_with_prior, swapped_slots
 from model.vcn import VCN
 
 ML = VCNConfig(arch="compact", capsule_names=("a", "b", "c"), image_size=16, width=8, capsule_dim=4, context_dim=2)
@@ -20,7 +20,7 @@ MC = VCNConfig(arch="mnist", kind="multiclass", capsule_names=("0", "1", "2"), i
                capsule_dim=4, context_dim=0, width=2, dataset="mnist")
 # Distinct weights so that a term counted with the wrong weight (or twice) changes the total.
 WEIGHTS = dict(recon_weight=0.5, context_kl_weight=2.0, swap_weight=3.0, mmd_weight=5.0, judge_weight=7.0,
-               adv_weight=11.0)
+               adv_weight=11.0, donor_weight=13.0)
 
 
 def _model(cfg: VCNConfig = ML) -> VCN:
@@ -62,6 +62,8 @@ CASES = [
     (ML, {"swap_weight": 3.0}, True, False, False, {"swap"}),
     (ML, {"swap_weight": 3.0}, False, False, False, set()),  # no pairs in the batch: no swap
     (ML, {"swap_weight": 0.0}, True, False, False, set()),  # pairs but the lever is off
+    (ML, {"donor_weight": 13.0}, True, False, False, {"donor"}),
+    (ML, {"donor_weight": 13.0}, False, False, False, set()),  # donors come from pairs only
     (ML, {"mmd_weight": 5.0}, False, False, False, {"mmd"}),
     (ML, {"judge_weight": 7.0}, False, True, False, {"judge"}),
     (ML, {"judge_weight": 0.0}, False, True, False, set()),  # a judge but weight 0
@@ -197,6 +199,36 @@ def test_swap_of_a_restyled_pair_exchanges_that_attributes_capsules():
     named = _run(obj, Batch(pair.x, pair.targets, pair.x_cf, pair.targets_cf, torch.tensor([0, 1, 2])))
     assert torch.allclose(blind["recon"], named["recon"])
     assert not torch.allclose(blind["swap"], named["swap"])
+
+
+def test_donor_rows_match_the_target_state_on_the_swapped_slots_and_skip_the_pair_itself():
+    # Two pairs [x0, x1, x0', x1']; both flip attribute 0, attribute 1 is on everywhere.
+    mask = torch.tensor([[1.0, 0, 1, 0], [0.0, 1, 1, 0], [0.0, 1, 1, 0], [1.0, 0, 1, 0]])
+    target, slots = mask[2:], torch.tensor([[True, True, False, False]] * 2)
+    every = torch.tensor([True, True])
+    assert donor_rows(mask, target, slots, every).tolist() == [1, 0]  # the other pair's face in that state
+    assert donor_rows(mask, target, slots, torch.tensor([True, False])).tolist() == [1, -1]
+    # Pair 0 switches attribute 0 off, pair 1 attribute 1 off: no other face is in either new state.
+    lonely = torch.tensor([[1.0, 0, 1, 0], [1.0, 0, 1, 0], [0.0, 1, 1, 0], [1.0, 0, 0, 1]])
+    own_slots = torch.tensor([[True, True, False, False], [False, False, True, True]])
+    assert donor_rows(lonely, lonely[2:], own_slots, every).tolist() == [-1, -1]
+    # Unswapped slots do not have to match, and a donor is drawn at random among the matches.
+    xs = torch.tensor([[1.0, 0, 1, 0], [0.0, 1, 0, 1], [1.0, 0, 0, 1], [0.0, 1, 1, 0]])
+    many = torch.cat([xs, xs[:, [1, 0, 2, 3]]])  # four pairs, each flipping attribute 0
+    picks = {int(donor_rows(many, many[4:], slots.repeat(2, 1), every.repeat(2), torch.Generator().manual_seed(s))[0])
+             for s in range(30)}
+    assert picks == {1, 3, 6}  # row 0 needs attribute 0 off: x1, x3, x2' (x0' is its own pair)
+
+
+def test_donor_swap_keeps_style_attributes_switched_on_with_their_own_capsule():
+    cfg = VCNConfig(arch="compact", capsule_names=("Eyeglasses", "Male"), image_size=16, width=8, capsule_dim=4)
+    obj = VCNObjective(_model(cfg), TrainConfig(swap_weight=1.0, donor_weight=1.0))
+    assert obj.style_slots.tolist() == [True, False, False, False]
+    x = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    on = Batch(x[:2], torch.tensor([[0, 1], [0, 0]]), x[2:], torch.tensor([[1, 1], [1, 0]]))  # glasses on
+    assert float(_run(obj, on)["donor"].detach()) == 0.0  # no donor may bring its glasses' style
+    off = Batch(x[:2], torch.tensor([[1, 1], [1, 0]]), x[2:], torch.tensor([[0, 1], [0, 0]]))  # glasses off
+    assert float(_run(obj, off)["donor"].detach()) > 0.0
 
 
 def test_judge_reads_augmented_fakes_when_asked_and_still_trains_the_generator_only():
