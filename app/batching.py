@@ -7,10 +7,11 @@ forward pass: a batch starts with the first waiting request and closes when it h
 requests or ``max_wait`` seconds have passed. Seeded operations (edit, resample, ...) run one request at
 a time in the same worker. ``admit()`` bounds the requests in flight; one over the bound gets 429.
 
-A request that is alone (the only one admitted) skips the hand-offs: decoding its upload, the model call
-and encoding the answer run as one job on the model thread, since nothing else waits for it. With others
-in flight, decoding and encoding run in the thread pool beside the model thread, and the model call is
-batched or queued as above.
+A predict or reconstruct request that is alone (the only one admitted) skips the hand-offs: decoding its
+upload, the model call and encoding the answer run as one job on the model thread, since nothing else
+waits for it. With others in flight, decoding and encoding run in the thread pool beside the model thread
+and the model call is batched. (Edit and the other per-request operations keep the thread pool: run as one
+job their lone-request latency did not improve; BENCHMARKS.md 2c.)
 """
 
 from __future__ import annotations
@@ -304,7 +305,7 @@ class Engine:
     def idle(self) -> bool:
         """Whether the caller's request is the only one admitted (it holds a slot itself): then nothing else
         waits for the model thread, and its decode, model call and encoding may all run there in one
-        hand-off instead of three (BENCHMARKS.md 2c)."""
+        hand-off instead of two or three (BENCHMARKS.md 2c)."""
         return self.in_flight <= 1
 
     async def predict_upload(self, load: Callable[[], Prepared]) -> tuple[Prepared, list[AttributeRow]]:
@@ -325,14 +326,6 @@ class Engine:
             return self._reconstruct_batch(x)[0]
 
         return await self._upload("reconstruct", load, alone, self.reconstruct, then)
-
-    async def call_upload(self, op: str, method: str, load: Callable[[], Prepared], *args: Any,
-                          then: Callable[[torch.Tensor], T], **kwargs: Any) -> tuple[Prepared, T]:
-        """``then`` (e.g. PNG encoding) of `call` with the image that ``load()`` decodes as first argument."""
-        return await self._upload(
-            op, load, lambda x: self._call_model(method, x, *args, **kwargs),
-            lambda x: self.call(op, method, x, *args, **kwargs), then,
-        )  # fmt: skip
 
     async def _upload(self, op: str, load: Callable[[], Prepared], alone: Callable[..., Any],
                       shared: Callable[[torch.Tensor], Awaitable[Any]], then: Callable[[Any], Any] | None = None

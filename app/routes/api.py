@@ -195,12 +195,10 @@ async def edit(
     flags = parse_flags(set_, "set", engine.names)
     check_one_class(flags, "set", engine)
     redraw = parse_names(resample, "resample", engine.names)
-    data = await read_image(image, policy)
-    prepared, png = await engine.call_upload(
-        "edit", "edit", partial(prepare_field, data, policy), then=imaging.to_png,
-        set=flags, resample=redraw, seed=seed, resolve_conflicts=resolve_conflicts, strength=strength,
-    )  # fmt: skip
-    return Response(png, media_type="image/png", headers=_face_header(prepared.face_found))
+    prepared = await load_image(image, policy)
+    out = await engine.call("edit", "edit", prepared.tensor, set=flags, resample=redraw, seed=seed,
+                            resolve_conflicts=resolve_conflicts, strength=strength)
+    return await png_response(out, _face_header(prepared.face_found))
 
 
 @router.post("/resample", response_model=ImagesResponse, responses=_ERRORS)
