@@ -6,25 +6,37 @@ Predict and reconstruct are stateless per image, so concurrent requests for them
 forward pass: a batch starts with the first waiting request and closes when it holds ``max_size``
 requests or ``max_wait`` seconds have passed. Seeded operations (edit, resample, ...) run one request at
 a time in the same worker. ``admit()`` bounds the requests in flight; one over the bound gets 429.
+
+A predict or reconstruct request that is alone (the only one admitted) skips the hand-offs: decoding its
+upload, the model call and encoding the answer run as one job on the model thread, since nothing else
+waits for it. With others in flight, decoding and encoding run in the thread pool beside the model thread
+and the model call is batched. (Edit and the other per-request operations keep the thread pool: run as one
+job their lone-request latency did not improve; BENCHMARKS.md 2c.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import concurrent.futures
 import contextlib
+import functools
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import torch
+from fastapi.concurrency import run_in_threadpool
 
 from app.errors import Busy, InvalidInput
+from app.imaging import Prepared
 from app.metrics import Metrics
 
 R = TypeVar("R")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -48,23 +60,27 @@ def _unit(value: float) -> float:
 
 
 class Worker:
-    """The single model thread, timing every call into ``vcn_inference_seconds``."""
+    """The single model thread, timing every model call into ``vcn_inference_seconds``."""
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vcn-model")
 
+    def timed(self, op: str, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+        """``fn(*args, **kwargs)``, its time observed as ``op`` (call it on the model thread)."""
+        start = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self.metrics.inference.labels(op).observe(time.perf_counter() - start)
+
+    def submit(self, job: Callable[[], R]) -> concurrent.futures.Future[R]:
+        """Queue ``job()`` on the model thread."""
+        return self._executor.submit(job)
+
     async def run(self, op: str, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
-        """Run ``fn(*args, **kwargs)`` on the model thread and await its result."""
-
-        def timed() -> R:
-            start = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                self.metrics.inference.labels(op).observe(time.perf_counter() - start)
-
-        return await asyncio.get_running_loop().run_in_executor(self._executor, timed)
+        """Run ``fn(*args, **kwargs)`` on the model thread, timed as ``op``, and await its result."""
+        return await asyncio.wrap_future(self.submit(functools.partial(self.timed, op, fn, *args, **kwargs)))
 
     def close(self) -> None:
         """Let the running call finish, drop queued ones."""
@@ -72,7 +88,13 @@ class Worker:
 
 
 class Batcher(Generic[R]):
-    """Gather single-image calls into batches for ``fn``: (B, C, H, W) CPU tensor -> B results."""
+    """Gather single-image calls into batches for ``fn``: (B, C, H, W) CPU tensor -> B results.
+
+    No collecting task: the request that finds the batcher idle launches a batch (at once with no wait, or
+    after ``max_wait_s`` unless ``max_size`` requests arrive first), and the end of a batch, reported from
+    the model thread straight onto the loop, launches the next from whatever queued meanwhile. A lone
+    request so costs one hand-off to the model thread and one back, nothing more.
+    """
 
     def __init__(
         self,
@@ -87,65 +109,98 @@ class Batcher(Generic[R]):
         self.worker = worker
         self.max_size = max_size
         self.max_wait_s = max_wait_s
-        self._queue: asyncio.Queue[tuple[torch.Tensor, asyncio.Future[R]]] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        self._pending: collections.deque[tuple[torch.Tensor, asyncio.Future[R]]] = collections.deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._busy = False  # a batch is on the model thread, or waiting to fill up
+        self._timer: asyncio.TimerHandle | None = None
 
     def start(self) -> None:
-        """Start the collecting task on the running loop."""
-        self._task = asyncio.get_running_loop().create_task(self._loop(), name=f"batcher-{self.op}")
+        """Accept requests on the running loop."""
+        self._loop = asyncio.get_running_loop()
 
     async def stop(self) -> None:
-        """Stop collecting; requests still waiting fail with ``RuntimeError``."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        while not self._queue.empty():
-            _, future = self._queue.get_nowait()
+        """Stop accepting; requests still waiting fail with ``RuntimeError``."""
+        self._loop = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        while self._pending:
+            _, future = self._pending.popleft()
             if not future.done():
                 future.set_exception(RuntimeError("server shutting down"))
 
     async def submit(self, x: torch.Tensor) -> R:
         """Queue one (1, C, H, W) image and wait for its result."""
-        if self._task is None:
+        loop = self._loop
+        if loop is None:
             raise RuntimeError(f"{self.op} batcher is not running")
-        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        await self._queue.put((x, future))
+        future: asyncio.Future[R] = loop.create_future()
+        self._pending.append((x, future))
+        if not self._busy:
+            self._schedule()
+        elif self._timer is not None and len(self._pending) >= self.max_size:
+            self._timer.cancel()  # full before the wait is over: go now
+            self._launch()
         return await future
 
-    async def _collect(self) -> list[tuple[torch.Tensor, asyncio.Future[R]]]:
-        items = [await self._queue.get()]
-        deadline = asyncio.get_running_loop().time() + self.max_wait_s
-        while len(items) < self.max_size:
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                while len(items) < self.max_size and not self._queue.empty():
-                    items.append(self._queue.get_nowait())
-                break
-            try:
-                items.append(await asyncio.wait_for(self._queue.get(), remaining))
-            except asyncio.TimeoutError:
-                break
-        return [(x, f) for x, f in items if not f.done()]  # drop requests whose client went away
+    def _schedule(self) -> None:
+        """Start the next batch: now, or after the fill-up wait while it is not full."""
+        assert self._loop is not None
+        self._busy = True
+        if self.max_wait_s > 0 and len(self._pending) < self.max_size:
+            self._timer = self._loop.call_later(self.max_wait_s, self._launch)
+        else:
+            self._launch()
 
-    async def _loop(self) -> None:
-        while True:
-            items = await self._collect()
-            if not items:
+    def _launch(self) -> None:
+        self._timer = None
+        items = []
+        while self._pending and len(items) < self.max_size:
+            x, future = self._pending.popleft()
+            if not future.done():  # drop requests whose client went away
+                items.append((x, future))
+        if not items or self._loop is None:
+            self._busy = False
+            return
+        self.worker.metrics.batch_size.labels(self.op).observe(len(items))
+        loop = self._loop
+        try:
+            batch = items[0][0] if len(items) == 1 else torch.cat([x for x, _ in items])
+            done = self.worker.submit(functools.partial(self.worker.timed, self.op, self.fn, batch))
+        except Exception as exc:  # e.g. the worker already shut down
+            self._settle(items, None, exc)
+            return
+
+        def report(_: concurrent.futures.Future[Sequence[R]]) -> None:  # on the model thread
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
+                loop.call_soon_threadsafe(self._finished, items, done)
+
+        done.add_done_callback(report)
+
+    def _finished(self, items: list[tuple[torch.Tensor, asyncio.Future[R]]],
+                  done: concurrent.futures.Future[Sequence[R]]) -> None:
+        if done.cancelled():
+            self._settle(items, None, RuntimeError("server shutting down"))
+            return
+        exc = done.exception()
+        results = done.result() if exc is None else None
+        if results is not None and len(results) != len(items):
+            results, exc = None, RuntimeError(f"{self.op}: {len(results)} results for {len(items)} images")
+        self._settle(items, results, exc)
+
+    def _settle(self, items: list[tuple[torch.Tensor, asyncio.Future[R]]], results: Sequence[R] | None,
+                exc: BaseException | None) -> None:
+        """Hand each waiting request its result (or the failure), then start the next batch, if any."""
+        for i, (_, future) in enumerate(items):
+            if future.done():
                 continue
-            batch = torch.cat([x for x, _ in items])
-            self.worker.metrics.batch_size.labels(self.op).observe(len(items))
-            try:
-                results = await self.worker.run(self.op, self.fn, batch)
-            except Exception as exc:  # hand the failure to every waiting request
-                for _, future in items:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for (_, future), result in zip(items, results, strict=True):
-                if not future.done():
-                    future.set_result(result)
+            if results is None:
+                future.set_exception(exc or RuntimeError(f"{self.op} failed"))
+            else:
+                future.set_result(results[i])
+        self._busy = False
+        if self._pending and self._loop is not None:
+            self._schedule()
 
 
 class Engine:
@@ -227,20 +282,65 @@ class Engine:
         return list(self.model.reconstruct(self._to_device(x)).cpu())
 
     # -- per-request operations
-    async def call(self, op: str, method: str, *args: Any, **kwargs: Any) -> torch.Tensor:
-        """Run ``model.<method>(*args, **kwargs)`` on the worker; tensors go to the model's device and the
+    def _call_model(self, method: str, *args: Any, **kwargs: Any) -> torch.Tensor:
+        """On the model thread: ``model.<method>(*args, **kwargs)``; tensors go to the model's device and the
         (N, C, H, W) result comes back on the CPU."""
-
-        def run() -> torch.Tensor:
-            moved = [self._to_device(a) if isinstance(a, torch.Tensor) else a for a in args]
-            extra = {k: self._to_device(v) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
-            return getattr(self.model, method)(*moved, **extra).cpu()
-
+        moved = [self._to_device(a) if isinstance(a, torch.Tensor) else a for a in args]
+        extra = {k: self._to_device(v) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
         try:
-            return await self.worker.run(op, run)
+            return getattr(self.model, method)(*moved, **extra).cpu()
         except (KeyError, ValueError) as exc:  # the model's word for "these arguments make no sense"
             raise InvalidInput(str(exc.args[0]) if exc.args else type(exc).__name__) from exc
+
+    async def call(self, op: str, method: str, *args: Any, **kwargs: Any) -> torch.Tensor:
+        """Run ``model.<method>(*args, **kwargs)`` on the worker, timed as ``op``; (N, C, H, W) on the CPU."""
+        return await self.worker.run(op, self._call_model, method, *args, **kwargs)
 
     async def run(self, op: str, fn: Callable[..., R], *args: Any) -> R:
         """Run any blocking ``fn`` on the worker (e.g. the face renderer), timed as ``op``."""
         return await self.worker.run(op, fn, *args)
+
+    # -- whole requests: decode an upload, run the model, encode the answer
+    @property
+    def idle(self) -> bool:
+        """Whether the caller's request is the only one admitted (it holds a slot itself): then nothing else
+        waits for the model thread, and its decode, model call and encoding may all run there in one
+        hand-off instead of two or three (BENCHMARKS.md 2c)."""
+        return self.in_flight <= 1
+
+    async def predict_upload(self, load: Callable[[], Prepared]) -> tuple[Prepared, list[AttributeRow]]:
+        """`predict` on the image that ``load()`` decodes (blocking: it never runs on the event loop)."""
+
+        def alone(x: torch.Tensor) -> list[AttributeRow]:
+            self.metrics.batch_size.labels("predict").observe(1)
+            return self._predict_batch(x)[0]
+
+        return await self._upload("predict", load, alone, self.predict)
+
+    async def reconstruct_upload(self, load: Callable[[], Prepared], then: Callable[[torch.Tensor], T]
+                                 ) -> tuple[Prepared, T]:
+        """``then`` (e.g. PNG encoding) of the `reconstruct`ion of the image that ``load()`` decodes."""
+
+        def alone(x: torch.Tensor) -> torch.Tensor:
+            self.metrics.batch_size.labels("reconstruct").observe(1)
+            return self._reconstruct_batch(x)[0]
+
+        return await self._upload("reconstruct", load, alone, self.reconstruct, then)
+
+    async def _upload(self, op: str, load: Callable[[], Prepared], alone: Callable[..., Any],
+                      shared: Callable[[torch.Tensor], Awaitable[Any]], then: Callable[[Any], Any] | None = None
+                      ) -> tuple[Prepared, Any]:
+        """Idle: one job on the model thread decodes, runs ``alone`` (timed as ``op``) and ``then``. Otherwise
+        the decode and ``then`` run in the thread pool, beside the model thread, and the model step is
+        ``shared`` (batched or queued with the other requests): what was done before (BENCHMARKS.md 2c)."""
+        if self.idle:
+
+            def job() -> tuple[Prepared, Any]:
+                prepared = load()
+                out = self.worker.timed(op, alone, prepared.tensor)
+                return prepared, (out if then is None else then(out))
+
+            return await asyncio.wrap_future(self.worker.submit(job))
+        prepared = await run_in_threadpool(load)
+        out = await shared(prepared.tensor)
+        return prepared, (out if then is None else await run_in_threadpool(then, out))

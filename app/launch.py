@@ -38,15 +38,16 @@ def _ready(url: str) -> bool:
 
 @contextmanager
 def serve_in_subprocess(weights: str | Path, env: Mapping[str, str] | None = None, ready_s: float = 180.0,
-                        log: IO[str] | None = None, device: str = "cpu") -> Iterator[str]:
-    """Start `vcn serve --weights W` on a free loopback port with extra environment; yield its base URL
-    once /readyz answers 200. Output goes to `log` (discarded if None). Raises RuntimeError if the server
+                        log: IO[str] | None = None, device: str = "cpu", repo: str | Path = REPO) -> Iterator[str]:
+    """Start `vcn serve --weights W` on a free loopback port with extra environment, in the checkout `repo`
+    (whose code it runs, ahead of an installed copy); yield its base URL once /readyz answers 200. Output
+    goes to `log` (discarded if None). Raises RuntimeError if the server
     exits first (with the log's text when it can be read back), TimeoutError after ready_s seconds."""
     port = free_port()
     cmd = [sys.executable, "-m", "model.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
            "--weights", str(weights), "--device", device]
     out = log if log is not None else subprocess.DEVNULL
-    proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, cwd=repo, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + ready_s

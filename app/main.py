@@ -23,7 +23,7 @@ from app.config import Settings
 from app.deps import load_model
 from app.errors import install_error_handlers
 from app.metrics import Metrics
-from app.middleware import BodyLimitMiddleware, MetricsMiddleware
+from app.middleware import RequestMiddleware
 from app.routes import api, health, pages
 
 log = logging.getLogger("app")
@@ -66,8 +66,7 @@ def create_app(settings: Settings | None = None, *, model: Any = None) -> FastAP
     app.state.metrics = Metrics()
     app.state.templates = Jinja2Templates(directory=Path(settings.web_root) / "templates")
 
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: sees every answer
+    app.add_middleware(RequestMiddleware, metrics=app.state.metrics, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
 
     app.include_router(api.router)

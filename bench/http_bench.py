@@ -7,17 +7,26 @@
 2. At concurrency 1, the same image through the model in this process (no HTTP, no decode, no PNG), timed in
    rounds alternating with the HTTP requests: overhead = (HTTP p50 - model p50) / model p50; beside it the
    server's own model time (its vcn_inference_seconds) and the parts: HTTP floor, decode, PNG encode.
+   Beside the httpx client, a lean one (http.client, one kept-alive connection, the body built once): the
+   httpx client's own time, ~1-2 ms a request on this box, is part of the first figure, not the server's.
 3. Micro-batching on (VCN_BATCH_MAX_SIZE=16, the default; with no wait, the default, and with 5 ms) against
    off (=1): three servers up at once, driven in turn at 1 and 16 clients on /api/predict (edit is never
    batched); the mean batch size comes from the server's /metrics.
 
 The client runs on the same two cores as the server, so high-concurrency figures include its own cost.
+
+    vcn bench http --compare CHECKOUT [CHECKOUT+NAME=VALUE,...] ... [--rounds 6]
+
+Only part 2, for `vcn serve` started from each checkout (e.g. a `git worktree` of an older commit), all
+servers up at once and driven in turn, round after round, against one in-process model: before/after
+figures of one run. `+NAME=VALUE,...` adds environment for that server (e.g. PYTHONPATH).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
 import io
 import json
 import statistics
@@ -44,9 +53,11 @@ BATCH_CONFIGS = {  # server environment per micro-batching configuration (app/co
 
 
 @contextmanager
-def server(weights: str | Path, env: dict[str, str] | None = None, ready_s: float = 180.0):
-    """`vcn serve` on a free loopback port with extra environment (and SERVER_ENV); yields its base URL."""
-    with serve_in_subprocess(weights, {**SERVER_ENV, **(env or {})}, ready_s, device=SERVER_DEVICE["device"]) as url:
+def server(weights: str | Path, env: dict[str, str] | None = None, ready_s: float = 180.0, repo: str | Path = REPO):
+    """`vcn serve` on a free loopback port with extra environment (and SERVER_ENV), run from the checkout
+    `repo`; yields its base URL."""
+    with serve_in_subprocess(weights, {**SERVER_ENV, **(env or {})}, ready_s, device=SERVER_DEVICE["device"],
+                             repo=repo) as url:
         yield url
 
 
@@ -114,6 +125,36 @@ async def drive(url: str, op: str, png: bytes, concurrency: int, requests: int, 
             "req_per_s": len(latencies) / wall}
 
 
+def multipart(png: bytes, fields: dict[str, str]) -> tuple[bytes, str]:
+    """A multipart/form-data body with ``fields`` and the PNG as ``image``, and its Content-Type."""
+    boundary = "vcn-bench-boundary"
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+             for k, v in fields.items()]
+    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="face.png"\r\n'
+                 f"Content-Type: image/png\r\n\r\n".encode() + png + b"\r\n")
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def lean_drive(url: str, op: str, png: bytes, requests: int) -> list[float]:
+    """One client, one kept-alive http.client connection, the body built once: seconds per answer."""
+    body, content_type = multipart(png, EDIT_FORM if op == "edit" else {})
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=120)
+    times = []
+    try:
+        for _ in range(requests):
+            start = time.perf_counter()
+            conn.request("POST", f"/api/{op}", body=body, headers={"Content-Type": content_type})
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:
+                raise RuntimeError(f"/api/{op} answered {response.status}")
+            times.append(time.perf_counter() - start)
+    finally:
+        conn.close()
+    return times
+
+
 def model_call(weights: str | Path, op: str, png: bytes):
     """The model call the server makes for this image, in this process: () -> result."""
     from app.config import Settings
@@ -129,19 +170,38 @@ def model_call(weights: str | Path, op: str, png: bytes):
 
 
 def overhead(url: str, weights: str | Path, op: str, png: bytes, rounds: int = 5, per_round: int = 20) -> dict:
-    """Concurrency 1: HTTP p50 against the in-process model p50 of the same image, in alternating rounds."""
+    """Concurrency 1: HTTP p50 (httpx and lean client) against the in-process model p50 of the same image,
+    in alternating rounds."""
+    return compare_overhead({"server": url}, weights, op, png, rounds, per_round)[0]
+
+
+def compare_overhead(urls: dict[str, str], weights: str | Path, op: str, png: bytes, rounds: int = 5,
+                     per_round: int = 20) -> list[dict]:
+    """`overhead` for several servers at once: each round times the in-process model, then each server in
+    turn (httpx p50, lean-client p50, the server's own model time); medians over the rounds."""
     call = model_call(weights, op, png)
-    asyncio.run(drive(url, op, png, 1, 5, 60))
     call()
-    http_p50, model_times, server_ms = [], [], []
+    for url in urls.values():
+        asyncio.run(drive(url, op, png, 1, 5, 60))
+        lean_drive(url, op, png, 5)
+    model_times: list[float] = []
+    seen: dict[str, dict[str, list[float]]] = {name: {"http": [], "lean": [], "server": []} for name in urls}
     for _ in range(rounds):
-        before = counters(url)
-        http_p50.append(asyncio.run(drive(url, op, png, 1, per_round, 60))["p50_ms"])
-        server_ms.append(server_mean(before, counters(url), "vcn_inference_seconds", op) * 1e3)
         model_times += time_calls(call, per_round)
-    http, model = statistics.median(http_p50), percentile(model_times, 50) * 1e3
-    return {"op": op, "http_p50_ms": http, "model_p50_ms": model, "overhead_share": (http - model) / model,
-            "server_model_ms": statistics.median(server_ms)}
+        for name, url in urls.items():
+            before = counters(url)
+            seen[name]["http"].append(asyncio.run(drive(url, op, png, 1, per_round, 60))["p50_ms"])
+            seen[name]["server"].append(server_mean(before, counters(url), "vcn_inference_seconds", op) * 1e3)
+            seen[name]["lean"].append(percentile(lean_drive(url, op, png, per_round), 50) * 1e3)
+    model = percentile(model_times, 50) * 1e3
+    rows = []
+    for name, s in seen.items():
+        http, lean = statistics.median(s["http"]), statistics.median(s["lean"])
+        rows.append({"op": op, "server": name, "http_p50_ms": http, "model_p50_ms": model,
+                     "overhead_share": (http - model) / model, "lean_http_p50_ms": lean,
+                     "lean_overhead_share": (lean - model) / model, "server_model_ms": statistics.median(s["server"]),
+                     "http_p50_rounds": s["http"], "lean_p50_rounds": s["lean"]})
+    return rows
 
 
 def breakdown(url: str, weights: str | Path, png: bytes, n: int = 50) -> dict:
@@ -206,10 +266,7 @@ def run(weights: str | Path = WEIGHTS, concurrency: tuple[int, ...] = (1, 4, 16,
     print(markdown_table(["endpoint", "clients", "answers", "errors", "p50 ms", "p99 ms", "req/s"],
                          [[f"/api/{r['op']}", r["concurrency"], r["ok"], r["errors"] or "-", r["p50_ms"], r["p99_ms"],
                            r["req_per_s"]] for r in rows]))
-    print(markdown_table(["endpoint", "HTTP p50 ms (1 client)", "model p50 ms (in process)", "overhead",
-                          "server's own model ms (mean)"],
-                         [[f"/api/{o['op']}", o["http_p50_ms"], o["model_p50_ms"], f"{100 * o['overhead_share']:.0f} %",
-                           o["server_model_ms"]] for o in over]))
+    print(overhead_table(over))
     print(markdown_table(["part of a lone request", "p50 ms"], [[k, v] for k, v in parts.items()]))
     batch = batching(weights, png, (1, 16), requests, max_s, rounds)
     print(markdown_table(["micro-batching (/api/predict)", "clients", "req/s", "p50 ms", "p99 ms", "mean batch"],
@@ -220,6 +277,40 @@ def run(weights: str | Path = WEIGHTS, concurrency: tuple[int, ...] = (1, 4, 16,
     if json_out:
         Path(json_out).write_text(json.dumps(result, indent=1))
     return result
+
+
+def overhead_table(over: list[dict]) -> str:
+    return markdown_table(
+        ["endpoint", "server", "HTTP p50 ms (httpx)", "overhead", "HTTP p50 ms (lean client)", "overhead",
+         "model p50 ms (in process)", "server's own model ms (mean)"],
+        [[f"/api/{o['op']}", o["server"], o["http_p50_ms"], f"{100 * o['overhead_share']:+.0f} %",
+          o["lean_http_p50_ms"], f"{100 * o['lean_overhead_share']:+.0f} %", o["model_p50_ms"], o["server_model_ms"]]
+         for o in over])
+
+
+def compare(checkouts: list[str], weights: str | Path = WEIGHTS, rounds: int = 6, per_round: int = 40,
+            threads: int | None = None, json_out: str | None = None) -> list[dict]:
+    """Part 2 for `vcn serve` from each checkout ("DIR" or "DIR+NAME=VALUE,..."), side by side."""
+    if threads:
+        SERVER_ENV["OMP_NUM_THREADS"] = str(threads)
+        torch.set_num_threads(threads)
+    info = machine()
+    print(f"# http bench, side by side: {checkouts}\n{json.dumps(info, indent=1)}", flush=True)
+    png = face_png(64)
+    rows = []
+    with ExitStack() as stack:
+        urls = {}
+        for spec in checkouts:
+            repo, _, extra = spec.partition("+")
+            env = dict(pair.split("=", 1) for pair in extra.split(",") if pair)
+            urls[spec] = stack.enter_context(server(weights, env, repo=Path(repo).resolve()))
+        for op in ("predict", "edit"):
+            rows += compare_overhead(urls, weights, op, png, rounds, per_round)
+    print(overhead_table(rows))
+    if json_out:
+        Path(json_out).write_text(json.dumps({"machine": info, "loadavg_after": machine()["loadavg"],
+                                              "threads": threads, "overhead": rows}, indent=1))
+    return rows
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -233,7 +324,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch threads of the servers (default: one per core)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the servers run the model")
     p.add_argument("--json", default=None)
+    p.add_argument("--compare", nargs="+", default=None, metavar="CHECKOUT",
+                   help="only the overhead at 1 client, for a server from each checkout, side by side")
+    p.add_argument("--per-round", type=int, default=40, help="with --compare: requests per server per round")
     a = p.parse_args(argv)
+    if a.compare:
+        compare(a.compare, a.weights, a.rounds, a.per_round, a.threads, a.json)
+        return
     run(a.weights, tuple(a.concurrency), a.requests, a.max_seconds, a.upload, a.rounds, a.threads, a.json,
         a.device)
 

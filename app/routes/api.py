@@ -7,7 +7,8 @@ fields (``set``, ``resample``, ``attributes``) are JSON text. One result image i
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Any
 
 import torch
@@ -17,10 +18,10 @@ from fastapi.responses import Response
 from pydantic import StrictBool, TypeAdapter, ValidationError
 
 from app import imaging
-from app.batching import Engine
+from app.batching import AttributeRow, Engine
 from app.deps import AdmittedEngine, EngineDep, PolicyDep, limit_form_parts
 from app.errors import AppError, InvalidInput
-from app.schemas import AttributePrediction, AttributesInfo, ErrorResponse, ImagesResponse, PredictResponse
+from app.schemas import AttributesInfo, ErrorResponse, ImagesResponse, PredictResponse
 
 router = APIRouter(prefix="/api", tags=["api"], dependencies=[Depends(limit_form_parts)])
 
@@ -49,6 +50,17 @@ CountField = Annotated[int, Form(ge=1, le=MAX_IMAGES, description="how many imag
 
 _FLAGS = TypeAdapter(dict[str, StrictBool])
 _NAMES = TypeAdapter(list[str])
+
+
+@dataclass(frozen=True)
+class _Prediction:
+    """PredictResponse's document, from the engine's rows as they are."""
+
+    attributes: list[AttributeRow]
+    face_found: bool | None
+
+
+_PREDICTION_JSON = TypeAdapter(_Prediction)
 
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -91,15 +103,25 @@ def check_one_class(flags: dict[str, bool], field: str, engine: Engine) -> None:
         raise InvalidInput(f'{field}: a digit model takes one class set to true, e.g. {{"{engine.names[0]}": true}}')
 
 
-async def load_image(upload: UploadFile, policy: imaging.ImagePolicy, field: str = "image") -> imaging.Prepared:
-    """Bounded read, then decode and validate off the event loop; errors name the field."""
+async def read_image(upload: UploadFile, policy: imaging.ImagePolicy, field: str = "image") -> bytes:
+    """The upload's bytes, read with a bound (413 naming the field)."""
+    return await imaging.read_upload(upload, policy.max_upload_bytes, field)
+
+
+def prepare_field(data: bytes, policy: imaging.ImagePolicy, field: str = "image") -> imaging.Prepared:
+    """Decode and validate (blocking: a worker thread's job); errors name the field."""
     try:
-        data = await imaging.read_upload(upload, policy.max_upload_bytes, field)
-        return await run_in_threadpool(imaging.prepare, data, policy)
+        return imaging.prepare(data, policy)
     except AppError as exc:
         if not exc.detail.startswith(f"{field}:"):
             exc.detail = f"{field}: {exc.detail}"
         raise
+
+
+async def load_image(upload: UploadFile, policy: imaging.ImagePolicy, field: str = "image") -> imaging.Prepared:
+    """Bounded read, then decode and validate off the event loop; errors name the field."""
+    data = await read_image(upload, policy, field)
+    return await run_in_threadpool(prepare_field, data, policy, field)
 
 
 def _face_header(face_found: bool | None) -> dict[str, str]:
@@ -136,20 +158,21 @@ async def attributes(engine: EngineDep) -> AttributesInfo:
 
 
 @router.post("/predict", response_model=PredictResponse, responses=_ERRORS)
-async def predict(engine: AdmittedEngine, policy: PolicyDep, image: ImageField) -> PredictResponse:
+async def predict(engine: AdmittedEngine, policy: PolicyDep, image: ImageField) -> Response:
     """Which attributes the image shows: per attribute, present or not, a score and both capsules' KL."""
-    prepared = await load_image(image, policy)
-    rows = await engine.predict(prepared.tensor)
-    return PredictResponse(
-        attributes=[AttributePrediction(**asdict(row)) for row in rows], face_found=prepared.face_found
-    )
+    data = await read_image(image, policy)
+    prepared, rows = await engine.predict_upload(partial(prepare_field, data, policy))
+    # The dataclasses straight to JSON bytes: the same document as PredictResponse, without building and
+    # re-validating 40 pydantic models per answer (~0.5 ms; BENCHMARKS.md 2c).
+    return Response(_PREDICTION_JSON.dump_json(_Prediction(rows, prepared.face_found)), media_type="application/json")
 
 
 @router.post("/reconstruct", response_class=Response, responses=_PNG)
 async def reconstruct(engine: AdmittedEngine, policy: PolicyDep, image: ImageField) -> Response:
     """The image passed through the network unchanged (what the model 'sees')."""
-    prepared = await load_image(image, policy)
-    return await png_response(await engine.reconstruct(prepared.tensor), _face_header(prepared.face_found))
+    data = await read_image(image, policy)
+    prepared, png = await engine.reconstruct_upload(partial(prepare_field, data, policy), imaging.to_png)
+    return Response(png, media_type="image/png", headers=_face_header(prepared.face_found))
 
 
 @router.post("/edit", response_class=Response, responses=_PNG)

@@ -1,7 +1,9 @@
 """bench/ and model/fast.py: the benchmark functions return well-formed numbers (never how fast), and the
 inference optimisations give the model's own answers. Tiny untrained models, a few calls each."""
 
+import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -151,6 +153,24 @@ def test_http_bench_drives_a_real_server(tmp_path):
             assert 0 < r["p50_ms"] <= r["p99_ms"] and r["req_per_s"] > 0
         over = http_bench.overhead(url, weights, "predict", png, rounds=1, per_round=3)
         assert over["http_p50_ms"] > 0 and over["model_p50_ms"] > 0 and _finite(over["overhead_share"])
-        assert over["server_model_ms"] > 0
+        assert over["server_model_ms"] > 0 and over["lean_http_p50_ms"] > 0 and _finite(over["lean_overhead_share"])
         parts = http_bench.breakdown(url, weights, png, n=5)
         assert set(parts) == {"http_floor", "decode", "encode_png"} and all(v > 0 for v in parts.values())
+
+
+@pytest.mark.slow
+def test_http_bench_compares_checkouts(tmp_path, capsys):
+    """--compare: one server per checkout (here the same one twice, one with extra environment)."""
+    from model.checkpoint import save_vcn
+
+    weights = tmp_path / "tiny.safetensors"
+    save_vcn(weights, _model())
+    repo = Path(http_bench.__file__).resolve().parent.parent
+    out = tmp_path / "compare.json"
+    rows = http_bench.compare([str(repo), f"{repo}+VCN_MAX_IN_FLIGHT=8"], weights, rounds=1, per_round=3,
+                              json_out=str(out))
+    assert [(r["op"], r["server"]) for r in rows] == [
+        (op, name) for op in ("predict", "edit") for name in (str(repo), f"{repo}+VCN_MAX_IN_FLIGHT=8")]
+    assert all(r["http_p50_ms"] > 0 and r["lean_http_p50_ms"] > 0 for r in rows)
+    assert json.loads(out.read_text())["overhead"][0]["op"] == "predict"
+    assert "lean client" in capsys.readouterr().out

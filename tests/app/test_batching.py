@@ -1,0 +1,217 @@
+"""The micro-batcher without a collecting task, and the two ways a predict/reconstruct reaches the model.
+
+A lone request (the only one admitted) is decoded, run and encoded in one job on the model thread; with
+others in flight it takes the shared path (decode and encoding in the thread pool, batched model call).
+Both must give the same answers, the same errors and the same metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import httpx
+import pytest
+import torch
+from app_inputs import png
+from fastapi import FastAPI
+
+from app import batching
+from app.batching import Batcher, Worker
+from app.metrics import Metrics
+from app.middleware import RequestMiddleware
+from app.routes import api as api_routes
+
+
+# ------------------------------------------------------------------------------------------ Batcher
+class Recorder:
+    """A batch function that records batch sizes; ``gate`` (if set) holds the first call until released."""
+
+    def __init__(self, fail: bool = False, gate: threading.Event | None = None) -> None:
+        self.sizes: list[int] = []
+        self.fail = fail
+        self.gate = gate
+
+    def __call__(self, x: torch.Tensor) -> list[float]:
+        if self.gate is not None and not self.sizes:
+            self.gate.wait(10)
+        self.sizes.append(x.shape[0])
+        if self.fail:
+            raise ValueError("model says no")
+        return [float(v) for v in x.flatten(1)[:, 0]]
+
+
+def run_batcher(fn: Recorder, body, max_size: int = 16, max_wait_s: float = 0.0):
+    """Run ``body(batcher)`` on a fresh loop with a started batcher; stop it afterwards."""
+
+    async def main():
+        worker = Worker(Metrics())
+        batcher = Batcher("predict", fn, worker, max_size, max_wait_s)
+        batcher.start()
+        try:
+            return await body(batcher)
+        finally:
+            await batcher.stop()
+            worker.close()
+
+    return asyncio.run(main())
+
+
+def image(value: float) -> torch.Tensor:
+    return torch.full((1, 1, 2, 2), value)
+
+
+def test_a_lone_request_is_a_batch_of_one() -> None:
+    fn = Recorder()
+    assert run_batcher(fn, lambda b: b.submit(image(0.5))) == 0.5
+    assert fn.sizes == [1]
+
+
+def test_requests_queued_while_the_model_is_busy_form_the_next_batch() -> None:
+    gate = threading.Event()
+    fn = Recorder(gate=gate)
+
+    async def body(b: Batcher):
+        first = asyncio.ensure_future(b.submit(image(0)))
+        await asyncio.sleep(0.05)  # the first batch is on the model thread, held by the gate
+        rest = [asyncio.ensure_future(b.submit(image(v))) for v in (1, 2, 3)]
+        await asyncio.sleep(0.01)
+        gate.set()
+        return await first, await asyncio.gather(*rest)
+
+    assert run_batcher(fn, body) == (0, [1, 2, 3])
+    assert fn.sizes == [1, 3]
+
+
+def test_the_wait_gathers_requests_and_a_full_batch_goes_at_once() -> None:
+    fn = Recorder()
+
+    async def body(b: Batcher):
+        start = time.monotonic()
+        results = await asyncio.gather(*(b.submit(image(v)) for v in range(5)))
+        return results, time.monotonic() - start
+
+    # A 30 s wait, but the fifth request fills the batch: it goes at once.
+    results, took = run_batcher(fn, body, max_size=5, max_wait_s=30.0)
+    assert results == [0, 1, 2, 3, 4] and fn.sizes == [5] and took < 10
+
+    fn = Recorder()
+    results, took = run_batcher(fn, body, max_size=16, max_wait_s=0.05)
+    assert results == [0, 1, 2, 3, 4] and fn.sizes == [5] and took >= 0.04
+
+
+def test_a_failed_batch_fails_each_request_and_the_next_batch_runs() -> None:
+    fn = Recorder(fail=True)
+
+    async def body(b: Batcher):
+        outcomes = await asyncio.gather(b.submit(image(1)), b.submit(image(2)), return_exceptions=True)
+        fn.fail = False
+        return outcomes, await b.submit(image(3))
+
+    outcomes, after = run_batcher(fn, body)
+    assert all(isinstance(o, ValueError) for o in outcomes) and after == 3
+
+
+def test_stop_fails_waiting_requests_and_refuses_new_ones() -> None:
+    gate = threading.Event()
+    fn = Recorder(gate=gate)
+
+    async def main():
+        worker = Worker(Metrics())
+        b = Batcher("predict", fn, worker, 16, 0.0)
+        b.start()
+        running = asyncio.ensure_future(b.submit(image(0)))
+        await asyncio.sleep(0.05)
+        waiting = asyncio.ensure_future(b.submit(image(1)))
+        await asyncio.sleep(0.01)
+        await b.stop()
+        with pytest.raises(RuntimeError, match="shutting down"):
+            await waiting
+        with pytest.raises(RuntimeError, match="not running"):
+            await b.submit(image(2))
+        gate.set()
+        assert await running == 0  # the batch already on the model thread still answers
+        worker.close()
+
+    asyncio.run(main())
+
+
+# ------------------------------------------------------------------------- lone and shared requests
+async def post_all(app: FastAPI, requests: list[tuple[str, dict]], hold_slot: bool) -> list[httpx.Response]:
+    """Send ``requests`` one after another; with ``hold_slot`` another request holds an admission slot
+    meanwhile, so none of them is alone."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=60) as http:
+            engine = app.state.engine
+            out = []
+            for path, data in requests:
+                if hold_slot:
+                    with engine.admit():
+                        out.append(await http.post(path, **data))
+                else:
+                    out.append(await http.post(path, **data))
+            out.append(await http.get("/metrics"))
+            return out
+
+
+def test_lone_and_shared_requests_answer_alike(make_app, monkeypatch) -> None:
+    pooled = []
+    real_pool = batching.run_in_threadpool
+
+    async def counting_pool(fn, *args):
+        pooled.append(getattr(fn, "__name__", type(fn).__name__))
+        return await real_pool(fn, *args)
+
+    monkeypatch.setattr(batching, "run_in_threadpool", counting_pool)
+    monkeypatch.setattr(api_routes, "run_in_threadpool", counting_pool)
+    files = {"files": {"image": ("a.png", png(seed=3), "image/png")}}
+    edit = {**files, "data": {"set": '{"Smiling": true}', "seed": "7"}}
+    text = {"files": {"image": ("a.png", b"just some text, not an image", "image/png")}}
+    requests = [("/api/predict", files), ("/api/reconstruct", files), ("/api/edit", edit), ("/api/predict", text),
+                ("/api/edit", {**text, "data": edit["data"]})]
+    answers = {}
+    for hold in (False, True):
+        pooled.clear()
+        *responses, metrics = asyncio.run(post_all(make_app(), requests, hold))
+        answers[hold] = responses
+        # shared: every decode (5) and PNG encoding (2) went to the thread pool; lone: only edit's (2 + 1)
+        assert len(pooled) == (7 if hold else 3), pooled
+        assert 'vcn_batch_size_count{op="predict"} 1.0' in metrics.text
+        assert 'vcn_inference_seconds_count{op="edit"} 1.0' in metrics.text
+    for (lone, shared), (path, _) in zip(zip(answers[False], answers[True], strict=True), requests, strict=True):
+        assert lone.status_code == shared.status_code, path
+        assert lone.headers["content-type"] == shared.headers["content-type"], path
+        if lone.status_code != 200 or path != "/api/predict":
+            assert lone.content == shared.content, path  # same PNG bytes, same error text
+            continue
+        a, b = lone.json(), shared.json()
+        assert a["face_found"] == b["face_found"]
+        for x, y in zip(a["attributes"], b["attributes"], strict=True):
+            assert (x["name"], x["present"]) == (y["name"], y["present"])
+            assert x["score"] == pytest.approx(y["score"], abs=1e-5)
+    assert answers[False][3].status_code == 415 and answers[False][3].json()["detail"].startswith("image:")
+
+
+# ------------------------------------------------------------------------------------- middleware
+def test_a_content_length_that_is_not_a_number_is_a_counted_400() -> None:
+    metrics = Metrics()
+    called = []
+
+    async def app(scope, receive, send):
+        called.append(scope)
+
+    middleware = RequestMiddleware(app, metrics=metrics, max_bytes=100)
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    scope = {"type": "http", "method": "POST", "path": "/api/predict", "headers": [(b"content-length", b"ten")]}
+    asyncio.run(middleware(scope, receive, send))
+    assert not called and sent[0]["status"] == 400 and b"Content-Length" in sent[1]["body"]
+    assert 'vcn_http_requests_total{method="POST",route="<unmatched>",status="400"} 1.0' in metrics.render().decode()
