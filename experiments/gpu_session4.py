@@ -168,18 +168,22 @@ def main() -> None:
             vcn("bank", "--weights", str(w), "--out", str(banked), "--n", N_BANK, "--size", "256", "--workers", "3"),
             vcn("calibrate", "--weights", str(banked), "--out", str(calibrated), "--half", *CALIBRATE),
             vcn("eval", "--weights", str(calibrated), "--json", str(WORK / f"{name}.json"))))
-    for name in gens:
-        w, banked = WORK / name / "model.safetensors", WORK / f"{name}.safetensors"
-        post[name] = spawn(f"post_{name}", chain(
-            vcn("bank", "--weights", str(w), "--out", str(banked), "--n", N_BANK, "--size", "256", "--half",
-                "--data-root", "data/mnist"),
-            vcn("eval", "--weights", str(banked), "--data-root", "data/mnist", "--json", str(WORK / f"{name}.json"))))
+    post.update({name: digits_post(name) for name in gens})
     for name, p in post.items():
         finish(f"post_{name}", p, budget - 30)
 
     bring_back(list(faces), list(gens))
     pack_logs(WORK, OUT / "logs.tgz", extra=sorted(WORK.glob("*.json")))
     log("done")
+
+
+def digits_post(name: str):
+    """`vcn bank` then `vcn eval` of a digit run, in one background process; the banked file is WORK/name."""
+    w, banked = WORK / name / "model.safetensors", WORK / f"{name}.safetensors"
+    return spawn(f"post_{name}", chain(
+        vcn("bank", "--weights", str(w), "--out", str(banked), "--n", N_BANK, "--size", "256", "--half",
+            "--data-root", "data/mnist"),
+        vcn("eval", "--weights", str(banked), "--data-root", "data/mnist", "--json", str(WORK / f"{name}.json"))))
 
 
 def bring_back(faces: list[str], gens: list[str]) -> None:
@@ -218,13 +222,7 @@ def mnist2(budget: float) -> None:
         for name, flags in MNIST2.items()}
     for name, p in procs.items():
         finish(name, p, train_end + 10)
-    post = {}
-    for name in procs:
-        w, banked = WORK / name / "model.safetensors", WORK / f"{name}.safetensors"
-        post[name] = spawn(f"post_{name}", chain(
-            vcn("bank", "--weights", str(w), "--out", str(banked), "--n", N_BANK, "--size", "256", "--half",
-                "--data-root", "data/mnist"),
-            vcn("eval", "--weights", str(banked), "--data-root", "data/mnist", "--json", str(WORK / f"{name}.json"))))
+    post = {name: digits_post(name) for name in procs}
     for name, p in post.items():
         finish(f"post_{name}", p, budget - 8)
     for name in procs:
