@@ -1,6 +1,7 @@
-"""Where does an attribute's style live, and where is it lost? python experiments/style_probe.py [WEIGHTS]
+"""What the capsules of a faces model carry: python experiments/capsule_probe.py [WEIGHTS]
 
-For Eyeglasses, Bangs and Wearing_Hat, on faces of seed 5 (neither training, calibration nor test faces)
+Styles: where does an attribute's style live, and where is it lost? For Eyeglasses, Bangs and
+Wearing_Hat, on faces of seed 5 (neither training, calibration nor test faces)
 that have the attribute:
 1. encoder: how well a linear probe reads the ground-truth style id from the attribute's own capsule mean
    (8 numbers), from the context capsule, and from all the other capsules (held-out accuracy; chance is
@@ -11,6 +12,11 @@ that have the attribute:
    vs the recipient's.
 If the capsule carries the style (1) and transplants follow the recipient (2), the decoder draws style from
 elsewhere; if (1) is weak, the encoder never put it there.
+
+Nuisance: the context capsule's mean KL to the prior, and how well linear regressions recover each nuisance
+factor (held-out R², last 30 %) from the context capsule's mean and from the active capsules (as the
+generator sees them), and which attribute's pair carries the most of skin tone and background hue. A
+factor an attribute capsule carries moves whenever an edit replaces that capsule.
 """
 
 from __future__ import annotations
@@ -52,6 +58,41 @@ def _fit(features: torch.Tensor, labels: torch.Tensor, classes: int, steps: int)
         return float(((x[n_train:] @ w + b).argmax(1) == labels[n_train:]).float().mean())
 
 
+def r2(features: torch.Tensor, y: torch.Tensor) -> float:
+    """Held-out R² (last 30 %) of a least-squares fit of y (N,) on standardised features (N, F)."""
+    with torch.inference_mode(False):
+        f, y = features.clone().float(), y.clone().float()
+        n = int(0.7 * len(y))
+        f = (f - f[:n].mean(0)) / (f[:n].std(0) + 1e-6)
+        a = torch.cat([f, torch.ones(len(f), 1)], 1)
+        w = torch.linalg.lstsq(a[:n], y[:n, None]).solution
+        return float(1 - ((a[n:] @ w).squeeze(1) - y[n:]).pow(2).mean() / y[n:].var())
+
+
+@torch.inference_mode()
+def nuisance_probe(model, images: torch.Tensor, batch) -> None:
+    from model.capsules import targets_to_mask
+
+    caps = model.encode(images)
+    attrs = torch.from_numpy(batch.attrs).long()
+    mask = targets_to_mask(attrs, "multilabel", model.cfg.num_capsules).float()
+    ctx_kl = 0.5 * (caps.ctx_mu.pow(2) + caps.ctx_logvar.exp() - 1 - caps.ctx_logvar).sum(1).mean()
+    print(f"context capsule: mean KL to the prior {float(ctx_kl):.4f} nats")
+    active = (caps.mu * mask[..., None]).flatten(1)
+    nuisance = torch.from_numpy(batch.nuisance)
+    for j, name in enumerate(faces.NUISANCE[:9]):
+        print(f"  {name:12s} R² from the context {r2(caps.ctx_mu, nuisance[:, j]):.2f}, "
+              f"from the active capsules {r2(active, nuisance[:, j]):.2f}")
+    for j in (faces.NUISANCE.index("skin_tone"), faces.NUISANCE.index("bg_hue")):
+        per = []
+        for a, name in enumerate(faces.ATTRIBUTES):
+            on = attrs[:, a, None].float()
+            pair = torch.cat([caps.mu[:, 2 * a] * on, caps.mu[:, 2 * a + 1] * (1 - on)], 1)
+            per.append((r2(pair, nuisance[:, j]), name))
+        top = ", ".join(f"{name} {v:.2f}" for v, name in sorted(per, reverse=True)[:3])
+        print(f"  {faces.NUISANCE[j]}: the pairs that carry most (R²): {top}")
+
+
 @torch.inference_mode()
 def main() -> None:
     torch.manual_seed(0)
@@ -59,6 +100,7 @@ def main() -> None:
     oracle = load_oracle(DEFAULT_ORACLE)
     batch = faces.sample_faces(SEED, 0, N)
     images = torch.from_numpy(faces.render(batch, 64, workers=2)).permute(0, 3, 1, 2).float() / 255
+    nuisance_probe(model, images[:2000], batch.take(slice(0, 2000)))
     for name in ATTRIBUTES:
         a, s = faces.ATTRIBUTES.index(name), faces.STYLE_ATTRIBUTES.index(name)
         rows = torch.from_numpy(batch.attrs[:, a]).bool().nonzero().squeeze(1)
