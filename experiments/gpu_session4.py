@@ -42,7 +42,7 @@ from pathlib import Path
 
 os.environ.setdefault("VCN_WORK", "/tmp/vcn_s4")
 from gpu_round import pack_logs  # noqa: E402  (this folder is on sys.path when run as a script)
-from gpu_session3 import OUT, REPO, WORK, finish, log, spawn  # noqa: E402
+from gpu_session3 import OUT, REPO, T0, WORK, finish, log, spawn  # noqa: E402
 
 DRY = os.environ.get("VCN_DRY_RUN") == "1"
 N_FACES = 300 if DRY else 50_000
@@ -60,10 +60,8 @@ ENCODERS = {  # name -> extra flags over --preset mnist (shift +-2 is the preset
     "e_b128": ["--recon-weight", "0.05", "--batch-size", "128"],
     "e_ft": ["--recon-weight", "0.05", "--init", "weights/mnist.safetensors", "--mask-input", "1", "--lr", "3e-4"],
 }
-T0 = time.time()
-
-
 def now() -> float:
+    """Seconds since the driver started, on the clock gpu_session3's log and deadlines use."""
     return time.time() - T0
 
 

@@ -117,10 +117,11 @@ class VCNObjective(nn.Module):
         # Neither is trained through this objective: the judge is frozen (trained on real images only),
         # the discriminator has its own optimiser step. Stored outside the module tree on purpose.
         self._judge = [judge] if judge is not None else []
-        # Present-capsule slots of attributes that have styles (rendered faces): a donor would bring its style.
-        styled = {name for name in STYLE_COUNTS}
-        self.style_slots = torch.tensor([i % 2 == 0 and name in styled for name in model.cfg.capsule_names
-                                         for i in range(2)]) if model.cfg.kind == "multilabel" else None
+        # Present-capsule slots (2a) of attributes that have styles (rendered faces): a donor would bring its
+        # style. (K,) bool, multilabel only.
+        styled = torch.tensor([name in STYLE_COUNTS for name in model.cfg.capsule_names])
+        self.style_slots = (torch.stack([styled, torch.zeros_like(styled)], 1).flatten()
+                            if model.cfg.kind == "multilabel" else None)
         self._disc = [discriminator] if discriminator is not None else []
         for p in (judge.parameters() if judge is not None else []):
             p.requires_grad_(False)
@@ -148,12 +149,15 @@ class VCNObjective(nn.Module):
         }
         total = losses["margin"] + t.recon_weight * losses["recon"] + t.context_kl_weight * losses["ctx_kl"]
 
-        if pairs and t.swap_weight > 0:
-            losses["swap"] = self._swap_loss(c, ctx, truth, x, batch.x.shape[0], batch.changed)
-            total = total + t.swap_weight * losses["swap"]
-        if pairs and t.donor_weight > 0:
-            losses["donor"] = self._donor_loss(c, ctx, truth, x, batch.x.shape[0], batch.changed, generator)
-            total = total + t.donor_weight * losses["donor"]
+        if pairs and (t.swap_weight > 0 or t.donor_weight > 0):
+            b = batch.x.shape[0]
+            slots = swapped_slots(truth[:b], truth[b:], batch.changed)  # (B, K): what changes hands
+            if t.swap_weight > 0:
+                losses["swap"] = self._swap_loss(c, ctx, truth, x, slots)
+                total = total + t.swap_weight * losses["swap"]
+            if t.donor_weight > 0:
+                losses["donor"] = self._donor_loss(c, ctx, truth, x, slots, generator)
+                total = total + t.donor_weight * losses["donor"]
         if t.mmd_weight > 0:
             active = c[mask > 0.5]
             if active.shape[0] > 1024:  # an unbiased subsample keeps the kernel matrix small
@@ -179,10 +183,11 @@ class VCNObjective(nn.Module):
         self.last_fakes = generated.detach()
         return losses
 
-    def _swap_loss(self, c: Tensor, ctx: Tensor, mask: Tensor, x: Tensor, b: int,
-                   changed_attr: Tensor | None = None) -> Tensor:
-        """Cross-decoding of counterfactual pairs. c (2B, K, D) = [x; x'] capsules, mask likewise."""
-        changed = swapped_slots(mask[:b], mask[b:], changed_attr).unsqueeze(-1)  # (B, K, 1)
+    def _swap_loss(self, c: Tensor, ctx: Tensor, mask: Tensor, x: Tensor, slots: Tensor) -> Tensor:
+        """Cross-decoding of counterfactual pairs. c (2B, K, D) = [x; x'] capsules, mask likewise; slots
+        (B, K) the capsules each pair exchanges (swapped_slots)."""
+        b = slots.shape[0]
+        changed = slots.unsqueeze(-1)  # (B, K, 1)
         c_x, c_cf = c[:b], c[b:]
         mixed = torch.cat([torch.where(changed, c_cf, c_x), torch.where(changed, c_x, c_cf)])
         # The first half keeps x's context and unchanged capsules but must look like x', and vice versa.
@@ -192,10 +197,10 @@ class VCNObjective(nn.Module):
         target = torch.cat([x[b:], x[:b]])
         return reconstruction_loss(out, target, self.tcfg.recon, self.tcfg.recon_reduction)
 
-    def _donor_loss(self, c: Tensor, ctx: Tensor, mask: Tensor, x: Tensor, b: int, changed_attr: Tensor | None,
+    def _donor_loss(self, c: Tensor, ctx: Tensor, mask: Tensor, x: Tensor, slots: Tensor,
                     generator: torch.Generator | None) -> Tensor:
         """x's capsules and context, the changed pair from a donor in x''s state, must decode to x'."""
-        slots = swapped_slots(mask[:b], mask[b:], changed_attr)
+        b = slots.shape[0]
         styled = self.style_slots.to(mask.device)
         eligible = ~(slots & (mask[b:] > 0.5) & styled).any(1)
         donor = donor_rows(mask, mask[b:], slots, eligible, generator)
