@@ -65,6 +65,14 @@ def mask_capsules(c: Tensor, mask: Tensor) -> Tensor:
     return c * mask.unsqueeze(-1)
 
 
+def transfer_features(c: Tensor, mask: Tensor, ctx: Tensor) -> Tensor:
+    """What a transfer map (model/transfer.py) reads of a face: c (B, K, D), mask (B, K) in {0, 1}
+    (multilabel pairs), ctx (B, Dc) -> (B, A * D + Dc + 1): the active capsule of every pair, the context,
+    and a constant 1 (the bias)."""
+    active = (c * mask.unsqueeze(-1)).unflatten(1, (-1, 2)).sum(2)  # (B, A, D)
+    return torch.cat([active.flatten(1), ctx, torch.ones_like(ctx[:, :1])], 1)
+
+
 def attribute_scores(kl: Tensor, kind: str, temperature: float = 1.0) -> Tensor:
     """A score in [0, 1] for "present", from the KLs.
 

@@ -121,6 +121,26 @@ def cmd_bank(a: argparse.Namespace) -> None:
     print(f"wrote {a.out}: bank of {a.size} per capsule (fewest filled: {min(counts)})")
 
 
+def cmd_transfer(a: argparse.Namespace) -> None:
+    import torch
+
+    from model.checkpoint import load_vcn, resave_vcn
+    from model.devices import pick_device
+    from model.transfer import fit_transfer, rendered_flip_pairs, with_transfer
+
+    model = load_vcn(a.weights, pick_device(a.device))
+    if model.cfg.kind != "multilabel" or model.cfg.dataset != "faces":
+        raise SystemExit("vcn transfer: needs counterfactual pairs, which only the procedural faces have")
+    pairs = rendered_flip_pairs(a.n, model.cfg.image_size, workers=a.workers, device=model.device)
+    weight, residual, r2 = fit_transfer(model, pairs, ridge=a.ridge)
+    out = with_transfer(model, weight, residual, variety=a.variety)
+    resave_vcn(a.out, out, dtype=torch.float16 if a.half else None,
+               transfer={"faces": a.n, "seed": 0, "ridge": a.ridge, "source": "rendered counterfactual pairs"})
+    fitted = r2[~r2.isnan()]
+    print(f"wrote {a.out}: transfer maps for {len(fitted)} of {len(r2)} capsule slots; R² on the fitting pairs "
+          f"median {fitted.median():.2f}, min {fitted.min():.2f}")
+
+
 def cmd_calibrate(a: argparse.Namespace) -> None:
     import torch
 
@@ -247,6 +267,18 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--edit-strength", type=float, default=None,
                    help="store this as the model's default edit strength (docs/recipes.md)")
     b.set_defaults(func=cmd_bank)
+
+    r = sub.add_parser("transfer", help="fit transfer maps: switched-on capsules keep the face's pose and "
+                                        "background (procedural faces)")
+    r.add_argument("--weights", required=True)
+    r.add_argument("--out", required=True)
+    r.add_argument("--n", type=int, default=4000, help="training faces, each flipped once per attribute")
+    r.add_argument("--ridge", type=float, default=1.0)
+    r.add_argument("--variety", type=float, default=0.0, help="share of a fit residual an edit adds (0-1)")
+    r.add_argument("--workers", type=int, default=2)
+    r.add_argument("--half", action="store_true", help="store float16 weights (smaller file)")
+    r.add_argument("--device", default="auto")
+    r.set_defaults(func=cmd_transfer)
 
     k = sub.add_parser("bench", help="measure speed on this machine (see BENCHMARKS.md)")
     k.add_argument("which", choices=["model", "http", "train", "threads"])

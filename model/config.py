@@ -51,6 +51,13 @@ class VCNConfig:
     # Capsules kept per capsule slot from training faces (posterior means where that capsule was active),
     # drawn instead of the prior when switching an attribute on or resampling a style. 0 = prior only.
     bank_size: int = 0
+    # Transfer maps (model/transfer.py; multilabel faces fitted on the renderer's counterfactual pairs): a
+    # capsule switched on is predicted from the face's own capsules, so it keeps the face's pose and
+    # background, instead of being a banked capsule of another face. The number is how many residuals of
+    # the fit are kept per slot (0 = no maps); transfer_variety scales the one an edit adds (0 = the same
+    # capsule for every seed, 1 = the fit's full spread).
+    transfer_maps: int = 0
+    transfer_variety: float = 0.0
     # Attribute positive rates seen in training: `sample` draws unspecified attributes with these.
     attribute_rates: tuple[float, ...] = ()
     # Attribute pairs the training data never shows together (capsules.exclusive_pairs, stored at training
@@ -77,6 +84,10 @@ class VCNConfig:
         object.__setattr__(self, "capsule_names", tuple(self.capsule_names))
         object.__setattr__(self, "attribute_rates", tuple(float(r) for r in self.attribute_rates))
         object.__setattr__(self, "exclusive", tuple((str(a), str(b)) for a, b in self.exclusive))
+        if self.transfer_maps and self.kind != "multilabel":
+            raise ValueError("transfer maps are for multilabel (attribute) models")
+        if not 0.0 <= self.transfer_variety <= 1.0:
+            raise ValueError(f"transfer_variety must be in [0, 1], got {self.transfer_variety}")
         if not 0.0 < self.edit_strength <= 4.0:
             raise ValueError(f"edit_strength must be in (0, 4], got {self.edit_strength}")
         object.__setattr__(self, "attribute_strength", tuple(float(v) for v in self.attribute_strength))

@@ -10,6 +10,8 @@ Faces (rendered, seed 10_000 = faces.sample_faces(10_000, 0, n)):
   the visible nuisance factors (|difference| < 0.1), the share the oracle reads the same on the edit
   as on the model's reconstruction of the same face; also attribute_ and nuisance_preservation apart,
   and style_preservation (style ids of attributes present on both).
+- reference_edit_success, reference_edit_preservation (and the rest, prefixed reference_): the same two
+  metrics for the renderer's own counterfactuals (model/counterfactual.py), the most this oracle allows.
 - style_diversity: per style attribute, over n_style test faces that have it, the mean number of
   distinct style ids the oracle reads across 10 resamples of that one capsule, counting only resamples
   the oracle still reads as present (style_presence: the share that do).
@@ -36,6 +38,7 @@ import torch
 from torch import Tensor, nn
 
 from model.checkpoint import CheckpointError, read_checkpoint
+from model.counterfactual import reference_edit_metrics
 from model.devices import pick_device
 from model.digit_judge import DigitJudge, load_digit_judge
 from model.metrics import format_table, frechet_distance, named
@@ -247,6 +250,9 @@ def evaluate_faces(model: nn.Module, oracle: Oracle | None, n: int = N_TEST, see
     results.update(edit_metrics(model, oracle, images[:m], batch.take(slice(0, m)), seed, batch_size, device))
     say(f"edits: success {results['edit_success']:.4f}, kept {results['edit_preservation']:.4f} "
         f"({time.time() - t0:.0f}s)")
+    results.update(reference_edit_metrics(oracle, images[:m], batch.take(slice(0, m)), seed, batch_size, device))
+    say(f"the renderer's own flips: success {results['reference_edit_success']:.4f}, kept "
+        f"{results['reference_edit_preservation']:.4f} ({time.time() - t0:.0f}s)")
 
     styles = tuple(style_attributes or oracle.cfg.style_names)
     results.update(style_metrics(model, oracle, images, attrs, styles, n_style, seed, batch_size, device))

@@ -88,6 +88,9 @@ def format_table(r: dict[str, Any]) -> str:
                                           f"{_pct(r['attribute_preservation'])}, nuisance "
                                           f"{_pct(r['nuisance_preservation'])}, styles "
                                           f"{_pct(r.get('style_preservation'))})"))
+    if "reference_edit_success" in r:
+        rows.append(("the renderer's own flips (reference)", f"success {_pct(r['reference_edit_success'])}, "
+                                                             f"preservation {_pct(r['reference_edit_preservation'])}"))
     if "sample_accuracy" in r:
         extra = f"   (all {len(r.get('per_attribute', {}))} as asked: {_pct(r['sample_exact'])})" \
             if "sample_exact" in r else ""

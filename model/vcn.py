@@ -30,6 +30,7 @@ from model.capsules import (
     partner_matrix,
     reparameterize,
     targets_to_mask,
+    transfer_features,
 )
 from model.config import VCNConfig
 from model.networks import build_encoder, build_generator
@@ -73,6 +74,11 @@ class VCN(nn.Module):
         self.register_buffer("bank_count", torch.zeros(cfg.num_capsules if m else 0, dtype=torch.long))
         self.register_buffer("ctx_bank", torch.zeros(m, cfg.context_dim))
         self.capsule_source = "bank" if m else "prior"
+        # Transfer maps (model/transfer.py): per capsule slot, features of the face -> the capsule to switch on.
+        t, k = cfg.transfer_maps, cfg.num_capsules
+        feats = cfg.num_names * cfg.capsule_dim + cfg.context_dim + 1
+        self.register_buffer("transfer_weight", torch.zeros(k if t else 0, feats, cfg.capsule_dim))
+        self.register_buffer("transfer_residual", torch.zeros(k if t else 0, t, cfg.capsule_dim))
 
     # ------------------------------------------------------------------------------------------------
     # The differentiable path (training)
@@ -197,7 +203,7 @@ class VCN(nn.Module):
         c, ctx, mask, _ = self._posterior(x)
         before = mask.clone()
         g = torch.Generator().manual_seed(int(seed))
-        self._set_states(c, mask, dict(set or {}), g, resolve_conflicts)
+        self._set_states(c, mask, dict(set or {}), g, resolve_conflicts, ctx)
         for name in resample:
             slot = self._active_slot(mask, name)
             c[torch.arange(c.shape[0]), slot] = self.draw(slot, g)
@@ -224,21 +230,34 @@ class VCN(nn.Module):
         return torch.where(on, self.slot(name, True), self.slot(name, False))
 
     def _set_states(self, c: Tensor, mask: Tensor, flags: Mapping[str, bool], g: torch.Generator,
-                    resolve_conflicts: bool = True) -> None:
+                    resolve_conflicts: bool = True, ctx: Tensor | None = None) -> None:
         """In place: apply every name -> on/off in flags, then (resolve_conflicts) switch off the exclusive
-        partners of those switched on, unless flags names them too."""
+        partners of those switched on, unless flags names them too. With ctx (B, Dc) and transfer maps, every
+        capsule switched on is predicted from the face as it was before any of these changes."""
+        feats = transfer_features(c, mask, ctx) if ctx is not None and self.cfg.transfer_maps else None
         for name, on in flags.items():
-            self._set_state(c, mask, name, bool(on), g)
+            self._set_state(c, mask, name, bool(on), g, feats)
         if not resolve_conflicts or self.cfg.kind != "multilabel" or not self.cfg.exclusive:
             return
         partners, names = self.partners, self.cfg.capsule_names
         for name in [n for n, on in flags.items() if on]:
             for p in partners[self.index(name)].nonzero().squeeze(1).tolist():
                 if names[p] not in flags:
-                    self._set_state(c, mask, names[p], False, g)
+                    self._set_state(c, mask, names[p], False, g, feats)
 
-    def _set_state(self, c: Tensor, mask: Tensor, name: str, on: bool, g: torch.Generator) -> None:
-        """In place: make `name` present (on) or absent, drawing a prior capsule where the state changes."""
+    def transferred(self, slot: int, feats: Tensor, g: torch.Generator) -> Tensor:
+        """The capsule a transfer map gives capsule `slot` of faces with features feats (B, F) (see
+        capsules.transfer_features) -> (B, D), plus cfg.transfer_variety times a residual of the fit picked
+        with g (always drawn, so results depend only on the seed)."""
+        pick = (torch.rand(feats.shape[0], generator=g) * self.cfg.transfer_maps).long()
+        pick = pick.clamp(max=self.cfg.transfer_maps - 1).to(self.device)
+        predicted = feats @ self.transfer_weight[slot]
+        return predicted + self.cfg.transfer_variety * self.transfer_residual[slot, pick]
+
+    def _set_state(self, c: Tensor, mask: Tensor, name: str, on: bool, g: torch.Generator,
+                   feats: Tensor | None = None) -> None:
+        """In place: make `name` present (on) or absent where it is not; the capsule switched on is drawn
+        (bank or prior), or with feats (B, F) predicted by the transfer map."""
         b = c.shape[0]
         if self.cfg.kind == "multiclass":
             if not on:
@@ -252,6 +271,8 @@ class VCN(nn.Module):
             return
         new, old = self.slot(name, on), self.slot(name, not on)
         draw = self.draw(torch.full((b,), new), g)
+        if feats is not None:
+            draw = self.transferred(new, feats, g)
         changed = mask[:, new] < 0.5
         c[changed, new] = draw[changed]
         mask[changed, new] = 1.0
@@ -294,7 +315,7 @@ class VCN(nn.Module):
             c_b, ctx_b, mask_b = c.clone(), ctx, mask.clone()
             now_on = bool(self.cfg.kind == "multilabel" and mask[0, self.slot(attribute, True)] > 0.5)
             target = (not now_on) if self.cfg.kind == "multilabel" else True
-            self._set_states(c_b, mask_b, {attribute: target}, torch.Generator().manual_seed(int(seed)))
+            self._set_states(c_b, mask_b, {attribute: target}, torch.Generator().manual_seed(int(seed)), ctx=ctx)
             c = torch.where(mask.unsqueeze(-1) > 0.5, c, c_b)  # both ends share every capsule value
             c_b = c
         cs = torch.lerp(c, c_b, t.view(-1, 1, 1))

@@ -19,9 +19,11 @@ from model.vcn import VCN, Prediction
 SIZE = 16
 SHARES = ("mean_accuracy", "edit_success", "edit_preservation", "attribute_preservation",
           "nuisance_preservation", "style_preservation", "sample_accuracy", "sample_exact", "oracle_accuracy",
-          "reconstruction_accuracy")
+          "reconstruction_accuracy", "reference_edit_success", "reference_edit_preservation",
+          "reference_attribute_preservation", "reference_nuisance_preservation")
 FACE_KEYS = {*SHARES, "per_attribute", "edit_success_per_attribute", "style_diversity", "style_presence",
-             "sample_accuracy_per_attribute", "frechet_distance", "seconds"}
+             "sample_accuracy_per_attribute", "frechet_distance", "seconds",
+             "reference_edit_success_per_attribute"}
 
 
 @pytest.fixture(scope="module")
@@ -232,7 +234,7 @@ def test_metrics_of_a_perfect_editor(monkeypatch):
                  style_attributes=("Eyeglasses", "Bangs", "Wearing_Hat"))
     for key in ("mean_accuracy", "oracle_accuracy", "reconstruction_accuracy", "edit_success",
                 "attribute_preservation", "nuisance_preservation", "style_preservation", "edit_preservation",
-                "sample_accuracy", "sample_exact"):
+                "sample_accuracy", "sample_exact", "reference_edit_success", "reference_edit_preservation"):
         assert r[key] == pytest.approx(1.0), key
     assert r["n_edits"] == 20 * A
     assert r["style_presence"]["Eyeglasses"] == 1.0

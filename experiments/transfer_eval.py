@@ -1,0 +1,47 @@
+"""Edit and style metrics of faces checkpoints, side by side, with vcn eval's protocol and seeds:
+
+    python experiments/transfer_eval.py WEIGHTS[:VARIETY] ...
+
+edit_metrics on the first 150 test faces (every attribute flipped: 6,000 edits) and style_metrics (30 faces
+per style attribute, 10 resamples each). WEIGHTS:VARIETY overrides a transfer-map model's transfer_variety
+(model/transfer.py). Accuracy, samples and FD are what `vcn eval` adds; transfer maps change none of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+
+import torch
+
+from model.checkpoint import load_vcn
+from model.data import faces
+from model.evaluate import DEFAULT_ORACLE, N_EDIT, N_STYLE, TEST_SEED, edit_metrics, style_metrics
+from model.oracle import load_oracle
+
+STYLES = ("Eyeglasses", "Bangs", "Wearing_Hat")
+
+
+def main() -> None:
+    oracle = load_oracle(DEFAULT_ORACLE)
+    test = faces.sample_faces(TEST_SEED, 0, 2000)
+    images = torch.as_tensor(faces.render(test, size=64, workers=2))
+    attrs = torch.as_tensor(test.attrs).bool()
+    for spec in sys.argv[1:]:
+        t0 = time.time()
+        path, _, variety = spec.partition(":")
+        model = load_vcn(path).eval()
+        if variety:
+            model.cfg = dataclasses.replace(model.cfg, transfer_variety=float(variety))
+        e = edit_metrics(model, oracle, images[:N_EDIT], test.take(slice(0, N_EDIT)), TEST_SEED, 100, model.device)
+        s = style_metrics(model, oracle, images, attrs, STYLES, N_STYLE, TEST_SEED, 100, model.device)
+        row = {k: round(e[k], 4) for k in ("edit_success", "edit_preservation", "attribute_preservation",
+                                           "nuisance_preservation", "style_preservation")}
+        row["style_diversity"] = {k: round(v, 2) for k, v in s["style_diversity"].items()}
+        print(json.dumps({"weights": spec, **row, "seconds": round(time.time() - t0)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

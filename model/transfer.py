@@ -1,0 +1,126 @@
+"""Capsule transfer maps: the capsule a switched-on attribute gets keeps the face's pose and background.
+
+An edit masks an attribute's old capsule and activates its partner, whose value is drawn from the bank (a
+capsule of another training face). But the context capsule of the shipped faces model collapsed, so pose,
+brightness and background ride in attribute capsules, above all Smiling's and Mouth_Slightly_Open's (each is
+active in one state or the other on every face): resampling the Smiling capsule alone moves every nuisance
+factor, and a Smiling edit kept the face's nuisance in 35 % of readings (docs/recipes.md, session 5).
+
+A transfer map predicts, per capsule slot s, the capsule the encoder gives *the same face* once the
+attribute is flipped, linearly from the face's own capsules (the active one of every pair, including the
+old one being replaced) and its context:
+
+    c_new[s] = [features(x), 1] @ W[s] + variety * r,    r a residual of the fit (picked at random)
+
+W comes from ridge regression in closed form on counterfactual pairs (x, x with one attribute flipped),
+which only a renderer can make: the procedural faces have them, CelebA does not, so a CelebA model keeps
+the plain bank. A nonlinear map (two-layer MLP) fitted no better on the same pairs (held-out R² 0.72 for
+Smiling either way); what is left is mostly the new capsule's own style, which `variety` can add back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+
+import torch
+from torch import Tensor
+
+from model.capsules import active_mask, transfer_features
+from model.vcn import VCN
+
+
+def ridge_solve(gram: Tensor, cross: Tensor, ridge: float) -> Tensor:
+    """Ridge regression from accumulated sums: gram = X^T X (F, F), cross = X^T Y (F, D) -> W (F, D)
+    minimising |XW - Y|^2 + ridge |W|^2, the last feature (the constant) unpenalised."""
+    penalty = torch.full((gram.shape[0],), float(ridge), dtype=gram.dtype)
+    penalty[-1] = 0.0
+    return torch.linalg.solve(gram + torch.diag(penalty), cross)
+
+
+@torch.inference_mode()
+def fit_transfer(model: VCN, pairs: Iterable[tuple[Tensor, Tensor]], ridge: float = 1.0,
+                 keep: int | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """Fit one map per capsule slot from counterfactual pairs.
+
+    pairs: batches (x, x_flipped), float (B, C, H, W) in [0, 1] on the model's device, x_flipped the same
+    faces with one or more attributes flipped. Every slot active in x_flipped but not in x (as the model
+    reads both) is a sample for that slot: features of x -> the slot's mean in x_flipped.
+    Returns weight (K, F, D), residual (K, keep, D) (the first `keep` residuals per slot, cycled to fill
+    when a slot has fewer; zeros for a slot never switched on) and r2 (K,) on the fitting samples (NaN
+    where a slot had no sample). keep defaults to the model's bank_size (or 256)."""
+    k, d = model.cfg.num_capsules, model.cfg.capsule_dim
+    keep = keep or model.cfg.bank_size or 256
+    feats_dim = model.cfg.num_names * d + model.cfg.context_dim + 1
+    gram = torch.zeros(k, feats_dim, feats_dim, dtype=torch.float64)
+    cross = torch.zeros(k, feats_dim, d, dtype=torch.float64)
+    samples: list[list[tuple[Tensor, Tensor]]] = [[] for _ in range(k)]  # first `keep` per slot, for residuals
+    y_sum = torch.zeros(k, d, dtype=torch.float64)
+    y_sq = torch.zeros(k, dtype=torch.float64)
+    count = torch.zeros(k, dtype=torch.long)
+    for x, x_flipped in pairs:
+        a, b = model.encode(x), model.encode(x_flipped)
+        mask_a, mask_b = active_mask(a.kl, "multilabel"), active_mask(b.kl, "multilabel")
+        f = transfer_features(a.mu.float(), mask_a, a.ctx_mu.float()).double().cpu()
+        switched = ((mask_b > 0.5) & (mask_a < 0.5)).cpu()
+        target = b.mu.double().cpu()
+        for slot in switched.any(0).nonzero().squeeze(1).tolist():
+            rows = switched[:, slot]
+            fs, ys = f[rows], target[rows, slot]
+            gram[slot] += fs.T @ fs
+            cross[slot] += fs.T @ ys
+            y_sum[slot] += ys.sum(0)
+            y_sq[slot] += ys.pow(2).sum()
+            count[slot] += len(ys)
+            held = sum(len(s[1]) for s in samples[slot])
+            if held < keep:
+                samples[slot].append((fs[: keep - held], ys[: keep - held]))
+    weight = torch.zeros(k, feats_dim, d, dtype=torch.float64)
+    residual = torch.zeros(k, keep, d)
+    r2 = torch.full((k,), float("nan"))
+    for slot in range(k):
+        n = int(count[slot])
+        if n == 0:
+            continue
+        weight[slot] = ridge_solve(gram[slot], cross[slot], ridge)
+        w = weight[slot]
+        # Residual sum of squares from the sums: |Y|^2 - 2 tr(W^T X^T Y) + tr(W^T X^T X W).
+        rss = y_sq[slot] - 2 * (w * cross[slot]).sum() + (w * (gram[slot] @ w)).sum()
+        tss = y_sq[slot] - y_sum[slot].pow(2).sum() / n
+        r2[slot] = float(1 - rss / tss.clamp(min=1e-12))
+        fs, ys = (torch.cat(t) for t in zip(*samples[slot], strict=True))
+        e = (ys - fs @ w).float()
+        residual[slot] = e[torch.arange(keep) % len(e)]
+    return weight.float(), residual, r2
+
+
+def with_transfer(model: VCN, weight: Tensor, residual: Tensor, variety: float = 0.0) -> VCN:
+    """A copy of the model whose config has transfer maps (cfg.transfer_maps, cfg.transfer_variety) and
+    whose buffers hold them; edits then use them for every capsule they switch on."""
+    cfg = dataclasses.replace(model.cfg, transfer_maps=residual.shape[1], transfer_variety=float(variety))
+    out = VCN(cfg).to(model.device)
+    own = {k: v for k, v in model.state_dict().items() if not k.startswith("transfer")}
+    out.load_state_dict(own, strict=False)
+    out.transfer_weight.copy_(weight)
+    out.transfer_residual.copy_(residual)
+    out.metadata = getattr(model, "metadata", {})
+    out.capsule_source = model.capsule_source
+    return out.eval()
+
+
+def rendered_flip_pairs(n: int, size: int, batch_size: int = 500, seed: int = 0, workers: int = 0,
+                        device: torch.device | str = "cpu") -> Iterable[tuple[Tensor, Tensor]]:
+    """Counterfactual pairs of procedural faces for fit_transfer: faces.sample_faces(seed, 0, n) (the
+    training faces by default, never the test seed) and, for every attribute in turn, the same faces with
+    it flipped (faces.flip, which also applies the renderer's exclusions), as float (B, 3, size, size)."""
+    from model.data import faces
+
+    def to_input(batch) -> Tensor:
+        pixels = torch.from_numpy(faces.render(batch, size, workers=workers))
+        return pixels.permute(0, 3, 1, 2).float().div(255).to(device)
+
+    for start in range(0, n, batch_size):
+        base = faces.sample_faces(seed, start, min(batch_size, n - start))
+        x = to_input(base)
+        for name in faces.ATTRIBUTES:
+            yield x, to_input(faces.flip(base, name))

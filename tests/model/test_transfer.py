@@ -1,0 +1,128 @@
+"""model/transfer.py: transfer maps fitted on counterfactual pairs, and VCN.edit switching capsules on with them."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from model.capsules import active_mask, transfer_features
+from model.checkpoint import load_vcn, save_vcn
+from model.config import VCNConfig
+from model.transfer import fit_transfer, ridge_solve, with_transfer
+from model.vcn import VCN
+from tests.model.vcn_inputs import ML, ChosenStates, generator_inputs, state_images, tiny_model
+
+STATES = [[0, 1, 0], [1, 0, 0], [0, 0, 1], [1, 1, 0], [0, 1, 1], [1, 0, 1]] * 4  # 24 faces
+
+
+def _chosen() -> VCN:
+    model = tiny_model(ML)
+    model.encoder = ChosenStates(model.encoder, ML.num_names)
+    return model
+
+
+def _pairs(flip: int = 0):
+    """Faces with STATES and the same pixels with attribute `flip` toggled (a counterfactual pair)."""
+    x = state_images(ML, len(STATES), seed=3, states=STATES)
+    flipped = [[1 - v if a == flip else v for a, v in enumerate(s)] for s in STATES]
+    x_b = x.clone()
+    x_b[:, 0, 0, : ML.num_names] = state_images(ML, len(STATES), seed=3, states=flipped)[:, 0, 0, : ML.num_names]
+    return x, x_b
+
+
+def test_ridge_solve_recovers_a_linear_map_and_leaves_the_bias_unpenalised():
+    g = torch.Generator().manual_seed(0)
+    x = torch.cat([torch.randn(500, 6, generator=g), torch.ones(500, 1)], 1).double()
+    w = torch.randn(7, 3, generator=g).double()
+    y = x @ w
+    assert torch.allclose(ridge_solve(x.T @ x, x.T @ y, 1e-6), w, atol=1e-5)
+    # A huge penalty shrinks the slopes to ~0, but the constant column still fits the mean.
+    shrunk = ridge_solve(x.T @ x, x.T @ y, 1e9)
+    assert shrunk[:-1].abs().max() < 1e-3
+    assert torch.allclose(shrunk[-1], y.mean(0), atol=1e-2)
+
+
+def test_fit_is_the_closed_form_ridge_on_the_switched_slots():
+    model = _chosen()
+    x, x_b = _pairs(flip=0)
+    weight, residual, r2 = fit_transfer(model, [(x[:10], x_b[:10]), (x[10:], x_b[10:])], ridge=0.5, keep=7)
+    assert weight.shape == (ML.num_capsules, ML.num_names * ML.capsule_dim + ML.context_dim + 1, ML.capsule_dim)
+    assert residual.shape == (ML.num_capsules, 7, ML.capsule_dim)
+    with torch.inference_mode():
+        a, b = model.encode(x), model.encode(x_b)
+    mask_a, mask_b = active_mask(a.kl, "multilabel"), active_mask(b.kl, "multilabel")
+    feats = transfer_features(a.mu, mask_a, a.ctx_mu).double()
+    switched = (mask_b > 0.5) & (mask_a < 0.5)
+    assert switched[:, :2].any(0).all() and not switched[:, 2:].any()  # only attribute 0's pair flips
+    for slot in (0, 1):
+        rows = switched[:, slot]
+        f, y = feats[rows], b.mu[rows, slot].double()
+        expected = ridge_solve(f.T @ f, f.T @ y, 0.5)
+        assert torch.allclose(weight[slot].double(), expected, atol=1e-4)
+        e = (y - f @ expected).float()
+        assert torch.allclose(residual[slot], e[torch.arange(7) % len(e)], atol=1e-4)
+        assert 0.0 < float(r2[slot]) <= 1.0
+    # Slots never switched on have no map: zero weights and NaN fit quality.
+    assert torch.isnan(r2[2:]).all() and (weight[2:] == 0).all()
+
+
+def _with_maps(variety: float) -> tuple[VCN, torch.Tensor]:
+    model = _chosen()
+    g = torch.Generator().manual_seed(5)
+    weight = torch.randn(ML.num_capsules, ML.num_names * ML.capsule_dim + ML.context_dim + 1, ML.capsule_dim,
+                         generator=g)
+    residual = torch.randn(ML.num_capsules, 4, ML.capsule_dim, generator=g)
+    out = with_transfer(model, weight, residual, variety)
+    out.encoder = model.encoder
+    return out, state_images(ML, 6, seed=1, states=STATES[:6])
+
+
+def test_switched_on_capsule_is_the_maps_prediction_from_the_face():
+    model, x = _with_maps(variety=0.0)
+    assert model.cfg.transfer_maps == 4
+    with torch.inference_mode():
+        caps = model.encode(x)
+    mask = active_mask(caps.kl, "multilabel")
+    predicted = transfer_features(caps.mu, mask, caps.ctx_mu) @ model.transfer_weight
+    with generator_inputs(model) as seen:
+        one = model.edit(x, {"a": True}, seed=1, strength=1.0)
+        two = model.edit(x, {"a": True}, seed=2, strength=1.0)
+    off = mask[:, 0] < 0.5  # faces without "a": their present capsule (slot 0) is the prediction
+    assert off.any() and (~off).any()
+    assert torch.allclose(seen[0][0][off, 0], predicted[0][off], atol=1e-5)
+    assert torch.allclose(seen[0][0][~off, 0], caps.mu[~off, 0], atol=1e-5)  # already on: kept as it was
+    assert torch.equal(one, two)  # variety 0: the seed does not matter
+
+
+def test_variety_adds_a_residual_of_the_fit_and_follows_the_seed():
+    model, x = _with_maps(variety=1.0)
+    with torch.inference_mode():
+        caps = model.encode(x)
+    mask = active_mask(caps.kl, "multilabel")
+    predicted = (transfer_features(caps.mu, mask, caps.ctx_mu) @ model.transfer_weight[0])
+    with generator_inputs(model) as seen:
+        one = model.edit(x, {"a": True}, seed=1, strength=1.0)
+        again = model.edit(x, {"a": True}, seed=1, strength=1.0)
+        other = model.edit(x, {"a": True}, seed=2, strength=1.0)
+    assert torch.equal(one, again) and not torch.equal(one, other)
+    off = mask[:, 0] < 0.5
+    added = seen[0][0][off, 0] - predicted[off]
+    dist = (added.unsqueeze(1) - model.transfer_residual[0].unsqueeze(0)).abs().sum(-1)  # (rows, 4)
+    assert (dist.min(1).values < 1e-4).all()
+
+
+def test_maps_round_trip_through_a_checkpoint(tmp_path):
+    model, x = _with_maps(variety=0.5)
+    model.encoder = model.encoder.inner  # save the plain network
+    save_vcn(tmp_path / "t.safetensors", model)
+    loaded = load_vcn(tmp_path / "t.safetensors")
+    assert loaded.cfg.transfer_maps == 4 and loaded.cfg.transfer_variety == 0.5
+    assert torch.equal(loaded.transfer_weight, model.transfer_weight)
+    assert torch.equal(loaded.edit(x, {"b": True}, seed=3), model.edit(x, {"b": True}, seed=3))
+
+
+def test_config_rejects_maps_where_they_mean_nothing():
+    with pytest.raises(ValueError, match="multilabel"):
+        VCNConfig(arch="mnist", kind="multiclass", capsule_names=("0", "1"), transfer_maps=4)
+    with pytest.raises(ValueError, match="transfer_variety"):
+        dataclasses.replace(ML, transfer_maps=4, transfer_variety=1.5)
