@@ -2,7 +2,7 @@
 
 Renders the training cache once (16 CPU workers), trains the eval oracle, the training judge, the digit
 model and several VCN recipes side by side on the one GPU, evaluates every run with `vcn eval` against the
-same oracle and fixed-seed test set, and copies results to $OUT. Each recipe row in docs/recipes.md names
+same oracle and fixed-seed test set, and copies results to $OUT. Each recipe row in docs/recipes-history.md names
 the round and run it came from; rerun with: python experiments/gpu_round.py ROUND
 """
 

@@ -1,10 +1,11 @@
 """Edit and style metrics of faces checkpoints, side by side, with vcn eval's protocol and seeds:
 
-    python experiments/transfer_eval.py WEIGHTS[:VARIETY] ...
+    python experiments/transfer_eval.py WEIGHTS[:FIELD=VALUE,...] ...
 
 edit_metrics on the first 150 test faces (every attribute flipped: 6,000 edits) and style_metrics (30 faces
-per style attribute, 10 resamples each). WEIGHTS:VARIETY overrides a transfer-map model's transfer_variety
-(model/transfer.py). Accuracy, samples and FD are what `vcn eval` adds; transfer maps change none of them.
+per style attribute, 10 resamples each). FIELD=VALUE overrides float inference settings of the model's
+config, e.g. transfer_variety (model/transfer.py) or edit_blend. Accuracy, samples and FD are what `vcn eval`
+adds; these settings change none of them.
 """
 
 from __future__ import annotations
@@ -31,10 +32,10 @@ def main() -> None:
     attrs = torch.as_tensor(test.attrs).bool()
     for spec in sys.argv[1:]:
         t0 = time.time()
-        path, _, variety = spec.partition(":")
+        path, _, settings = spec.partition(":")
         model = load_vcn(path).eval()
-        if variety:
-            model.cfg = dataclasses.replace(model.cfg, transfer_variety=float(variety))
+        fields = dict(kv.split("=") for kv in settings.split(",") if kv)
+        model.cfg = dataclasses.replace(model.cfg, **{k: float(v) for k, v in fields.items()})
         e = edit_metrics(model, oracle, images[:N_EDIT], test.take(slice(0, N_EDIT)), TEST_SEED, 100, model.device)
         s = style_metrics(model, oracle, images, attrs, STYLES, N_STYLE, TEST_SEED, 100, model.device)
         row = {k: round(e[k], 4) for k in ("edit_success", "edit_preservation", "attribute_preservation",

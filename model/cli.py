@@ -133,10 +133,15 @@ def cmd_transfer(a: argparse.Namespace) -> None:
         raise SystemExit("vcn transfer: needs counterfactual pairs, which only the procedural faces have")
     pairs = rendered_flip_pairs(a.n, model.cfg.image_size, workers=a.workers, device=model.device)
     weight, residual, r2 = fit_transfer(model, pairs, ridge=a.ridge)
+    fitted = r2[~r2.isnan()]
+    if len(fitted) == 0:
+        raise SystemExit(f"vcn transfer: the model read no attribute as switched in {a.n} faces' flips "
+                         "(is it trained?); nothing written")
     out = with_transfer(model, weight, residual, variety=a.variety)
+    if a.blend is not None:
+        out.cfg = dataclasses.replace(out.cfg, edit_blend=a.blend)
     resave_vcn(a.out, out, dtype=torch.float16 if a.half else None,
                transfer={"faces": a.n, "seed": 0, "ridge": a.ridge, "source": "rendered counterfactual pairs"})
-    fitted = r2[~r2.isnan()]
     print(f"wrote {a.out}: transfer maps for {len(fitted)} of {len(r2)} capsule slots; R² on the fitting pairs "
           f"median {fitted.median():.2f}, min {fitted.min():.2f}")
 
@@ -152,6 +157,8 @@ def cmd_calibrate(a: argparse.Namespace) -> None:
     model = load_vcn(a.weights, pick_device(a.device))
     if model.cfg.kind != "multilabel":
         raise SystemExit("vcn calibrate: for attribute (faces) models")
+    if a.blend is not None:  # strengths are chosen for the edits as they will be made
+        model.cfg = dataclasses.replace(model.cfg, edit_blend=a.blend)
     reader = load_oracle(a.reader)
     chosen, success = calibrate_strengths(model, reader, n=a.n, strengths=a.strengths, target=a.target, log=print)
     for name, s in zip(model.cfg.capsule_names, chosen, strict=True):
@@ -160,7 +167,7 @@ def cmd_calibrate(a: argparse.Namespace) -> None:
     model.cfg = dataclasses.replace(model.cfg, attribute_strength=chosen)
     resave_vcn(a.out, model, dtype=torch.float16 if a.half else None,
                calibration={"reader": Path(a.reader).name, "faces": a.n, "target": a.target,
-                            "strengths": list(a.strengths)})
+                            "strengths": list(a.strengths), "edit_blend": model.cfg.edit_blend})
     print(f"wrote {a.out}")
 
 
@@ -252,6 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--n", type=int, default=150, help="unseen training-seed faces, every attribute flipped on each")
     c.add_argument("--strengths", type=float, nargs="+", default=[1.0, 1.5, 2.0, 2.5, 3.0])
     c.add_argument("--target", type=float, default=0.97, help="share of edits the reader must see take")
+    c.add_argument("--blend", type=float, default=None,
+                   help="store this edit_blend (0 = off) and calibrate with it (default: the model's)")
     c.add_argument("--half", action="store_true", help="store float16 weights (smaller file)")
     c.add_argument("--device", default="auto")
     c.set_defaults(func=cmd_calibrate)
@@ -275,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--n", type=int, default=4000, help="training faces, each flipped once per attribute")
     r.add_argument("--ridge", type=float, default=1.0)
     r.add_argument("--variety", type=float, default=0.0, help="share of a fit residual an edit adds (0-1)")
+    r.add_argument("--blend", type=float, default=None, help="also store this edit_blend (0 = off)")
     r.add_argument("--workers", type=int, default=2)
     r.add_argument("--half", action="store_true", help="store float16 weights (smaller file)")
     r.add_argument("--device", default="auto")

@@ -72,6 +72,10 @@ class VCNConfig:
     # `vcn calibrate` with a calibration reader on unseen training-seed faces: an attribute that takes at 1
     # is not pushed, one the decoder draws faintly (a necklace) is pushed harder.
     attribute_strength: tuple[float, ...] = ()
+    # Edits blended into the reconstruction (vcn.blend_edit): where an edit changes the picture by less than
+    # this (mean over channels, smoothed), it fades towards the reconstruction, so the faint global drift of
+    # a strong edit does not land; 0 = off (the paper's edit). An inference setting, like the strengths.
+    edit_blend: float = 0.0
 
     def __post_init__(self) -> None:
         if self.kind not in ("multilabel", "multiclass"):
@@ -88,6 +92,8 @@ class VCNConfig:
             raise ValueError("transfer maps are for multilabel (attribute) models")
         if not 0.0 <= self.transfer_variety <= 1.0:
             raise ValueError(f"transfer_variety must be in [0, 1], got {self.transfer_variety}")
+        if not 0.0 <= self.edit_blend <= 1.0:
+            raise ValueError(f"edit_blend must be in [0, 1], got {self.edit_blend}")
         if not 0.0 < self.edit_strength <= 4.0:
             raise ValueError(f"edit_strength must be in (0, 4], got {self.edit_strength}")
         object.__setattr__(self, "attribute_strength", tuple(float(v) for v in self.attribute_strength))

@@ -154,6 +154,9 @@ async def attributes(engine: EngineDep) -> AttributesInfo:
         edit_strength=float(getattr(cfg, "edit_strength", 1.0)),
         attribute_strength=dict(zip(engine.names, cfg.attribute_strength, strict=True))
         if getattr(cfg, "attribute_strength", ()) else None,
+        switched_on_from="transfer" if getattr(cfg, "transfer_maps", 0)
+        else "bank" if getattr(cfg, "bank_size", 0) else "prior",
+        edit_blend=float(getattr(cfg, "edit_blend", 0.0)),
     )
 
 

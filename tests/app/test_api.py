@@ -206,6 +206,8 @@ class TestDigits:
             "exclusive": [],
             "edit_strength": 1.0,
             "attribute_strength": None,
+            "switched_on_from": "prior",
+            "edit_blend": 0.0,
         }
 
     def test_predict_one_class(self, digits_client: TestClient) -> None:

@@ -53,8 +53,10 @@ def test_vcn_calibrate_writes_the_strengths_and_how_they_were_chosen(tmp_path):
                                                        mask_input=True)))
     save_oracle(tmp_path / "r.safetensors", Oracle(OracleConfig.for_faces(image_size=SIZE, width=4, feature_dim=16)))
     main(["calibrate", "--weights", str(tmp_path / "m.safetensors"), "--out", str(tmp_path / "c.safetensors"),
-          "--reader", str(tmp_path / "r.safetensors"), "--n", "3", "--strengths", "1", "2", "--target", "0.5"])
+          "--reader", str(tmp_path / "r.safetensors"), "--n", "3", "--strengths", "1", "2", "--target", "0.5",
+          "--blend", "0.05"])
     out = load_vcn(tmp_path / "c.safetensors")
     assert len(out.cfg.attribute_strength) == 40 and set(out.cfg.attribute_strength) <= {1.0, 2.0}
+    assert out.cfg.edit_blend == 0.05  # calibrated with the blend the edits will use, and stored
     assert out.metadata["calibration"] == {"reader": "r.safetensors", "faces": 3, "target": 0.5,
-                                           "strengths": [1.0, 2.0]}
+                                           "strengths": [1.0, 2.0], "edit_blend": 0.05}

@@ -4,13 +4,13 @@ import dataclasses
 
 import pytest
 import torch
+from vcn_inputs import ML, ChosenStates, generator_inputs, state_images, tiny_model
 
 from model.capsules import active_mask, transfer_features
 from model.checkpoint import load_vcn, save_vcn
 from model.config import VCNConfig
 from model.transfer import fit_transfer, ridge_solve, with_transfer
 from model.vcn import VCN
-from tests.model.vcn_inputs import ML, ChosenStates, generator_inputs, state_images, tiny_model
 
 STATES = [[0, 1, 0], [1, 0, 0], [0, 0, 1], [1, 1, 0], [0, 1, 1], [1, 0, 1]] * 4  # 24 faces
 
@@ -126,3 +126,19 @@ def test_config_rejects_maps_where_they_mean_nothing():
         VCNConfig(arch="mnist", kind="multiclass", capsule_names=("0", "1"), transfer_maps=4)
     with pytest.raises(ValueError, match="transfer_variety"):
         dataclasses.replace(ML, transfer_maps=4, transfer_variety=1.5)
+
+
+def test_vcn_transfer_refuses_models_it_cannot_fit(tmp_path):
+    """The fit itself is tested above; the shipped file's maps in test_bundled_weights.py."""
+    from model.cli import main
+
+    torch.manual_seed(0)  # untrained: reads every attribute present on every face, so nothing ever switches
+    save_vcn(tmp_path / "m.safetensors", VCN(VCNConfig(image_size=16, width=4, capsule_dim=2, context_dim=2)))
+    with pytest.raises(SystemExit, match="no attribute as switched in 2 faces"):
+        main(["transfer", "--weights", str(tmp_path / "m.safetensors"), "--out", str(tmp_path / "t.safetensors"),
+              "--n", "2", "--workers", "0", "--device", "cpu"])
+    assert not (tmp_path / "t.safetensors").exists()
+    save_vcn(tmp_path / "d.safetensors", tiny_model(dataclasses.replace(
+        ML, capsule_names=tuple("0123"), kind="multiclass", dataset="mnist")))
+    with pytest.raises(SystemExit, match="procedural faces"):
+        main(["transfer", "--weights", str(tmp_path / "d.safetensors"), "--out", str(tmp_path / "x.safetensors")])

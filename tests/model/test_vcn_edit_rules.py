@@ -8,7 +8,7 @@ import torch
 from vcn_inputs import ML, ChosenStates, active_rows, generator_inputs, state_images, tiny_model
 
 from model.config import VCNConfig
-from model.vcn import VCN
+from model.vcn import VCN, blend_edit
 
 # ----------------------------------------------------------------------------------------------------
 # Exclusive attributes (cfg.exclusive): "a" and "b" never together
@@ -120,3 +120,31 @@ def test_calibrated_strengths_push_each_attribute_by_its_own_and_a_number_overri
     for bad in [(1.0, 2.0), (1.0, 0.0, 1.0), (1.0, 5.0, 1.0)]:
         with pytest.raises(ValueError, match="attribute_strength"):
             dataclasses.replace(ML, attribute_strength=bad)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Blending an edit into the reconstruction (cfg.edit_blend, vcn.blend_edit)
+
+
+def test_blend_keeps_large_local_changes_and_fades_faint_drift():
+    recon = torch.full((1, 3, 16, 16), 0.5)
+    edited = recon + 0.01  # a faint drift everywhere ...
+    edited[:, :, 4:10, 4:10] = 1.0  # ... and a strong local change
+    out = blend_edit(edited, recon, threshold=0.05)
+    assert torch.allclose(out[:, :, 5:9, 5:9], edited[:, :, 5:9, 5:9])  # inside: the edit as it is
+    far = out[:, :, 14:, 14:] - recon[:, :, 14:, 14:]
+    assert torch.allclose(far, torch.full_like(far, 0.01 * 0.01 / 0.05))  # outside: 1/5 of the drift
+    assert torch.equal(blend_edit(recon, recon, 0.05), recon)
+
+
+def test_edit_with_blend_is_the_plain_edit_blended_into_the_reconstruction():
+    plain = _exclusive_model()
+    blended = tiny_model(dataclasses.replace(ML, exclusive=(("a", "b"),), edit_blend=0.05))
+    blended.encoder = plain.encoder
+    x = state_images(ML, 3, 0, [[0, 1, 1], [0, 0, 1], [1, 0, 0]])
+    for strength in (1.0, 2.0):
+        expected = blend_edit(plain.edit(x, {"a": True}, seed=4, strength=strength), plain.reconstruct(x), 0.05)
+        got = blended.edit(x, {"a": True}, seed=4, strength=strength)
+        assert torch.allclose(got, expected, atol=1e-5)
+    # A style resample is meant to change the picture: not blended.
+    assert torch.equal(blended.edit(x, resample=["c"], seed=4), plain.edit(x, resample=["c"], seed=4))
