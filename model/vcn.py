@@ -217,10 +217,12 @@ class VCN(nn.Module):
         c, ctx, mask, _ = self._posterior(x)
         before, original = mask.clone(), c.clone()
         g = torch.Generator().manual_seed(int(seed))
-        self._set_states(c, mask, dict(set or {}), g, resolve_conflicts, ctx)
+        feats = self.transfer_inputs(c, mask, ctx)
+        self._set_states(c, mask, dict(set or {}), g, resolve_conflicts, feats)
         for name in resample:
             slot = self._active_slot(mask, name)
-            c[torch.arange(c.shape[0]), slot] = self.draw(slot, g)
+            drawn = self.draw(slot, g)
+            c[torch.arange(c.shape[0]), slot] = drawn if feats is None else self.restyled(slot, feats, g)
         s = self.strengths() if strength is None else float(strength)
         read = mask if isinstance(s, float) and s == 1.0 else torch.lerp(before, mask, s)
         caps_mask = mask if self.cfg.mask_input else read  # a plain generator reads the mask in the capsules
@@ -249,11 +251,10 @@ class VCN(nn.Module):
         return torch.where(on, self.slot(name, True), self.slot(name, False))
 
     def _set_states(self, c: Tensor, mask: Tensor, flags: Mapping[str, bool], g: torch.Generator,
-                    resolve_conflicts: bool = True, ctx: Tensor | None = None) -> None:
+                    resolve_conflicts: bool = True, feats: Tensor | None = None) -> None:
         """In place: apply every name -> on/off in flags, then (resolve_conflicts) switch off the exclusive
-        partners of those switched on, unless flags names them too. With ctx (B, Dc) and transfer maps, every
-        capsule switched on is predicted from the face as it was before any of these changes."""
-        feats = transfer_features(c, mask, ctx) if ctx is not None and self.cfg.transfer_maps else None
+        partners of those switched on, unless flags names them too. With feats (transfer_inputs of the face
+        before these changes), every capsule switched on is predicted by the transfer maps."""
         for name, on in flags.items():
             self._set_state(c, mask, name, bool(on), g, feats)
         if not resolve_conflicts or self.cfg.kind != "multilabel" or not self.cfg.exclusive:
@@ -264,14 +265,34 @@ class VCN(nn.Module):
                 if names[p] not in flags:
                     self._set_state(c, mask, names[p], False, g, feats)
 
-    def transferred(self, slot: int, feats: Tensor, g: torch.Generator) -> Tensor:
-        """The capsule a transfer map gives capsule `slot` of faces with features feats (B, F) (see
-        capsules.transfer_features) -> (B, D), plus cfg.transfer_variety times a residual of the fit picked
-        with g (always drawn, so results depend only on the seed)."""
+    def transfer_inputs(self, c: Tensor, mask: Tensor, ctx: Tensor) -> Tensor | None:
+        """What the transfer maps read of faces (capsules.transfer_features), or None without maps."""
+        return transfer_features(c, mask, ctx) if self.cfg.transfer_maps else None
+
+    def transferred(self, slots: Tensor, feats: Tensor, g: torch.Generator | None = None,
+                    variety: float = 0.0) -> Tensor:
+        """The capsules the transfer maps give capsule slots (B,) of faces with features feats (B, F) ->
+        (B, D), plus `variety` times a residual of the fit picked with g (when g is given it is always
+        drawn from, so results depend only on the seed)."""
+        slots = slots.to(self.device)
+        predicted = torch.bmm(feats.unsqueeze(1), self.transfer_weight[slots]).squeeze(1)
+        if g is None:
+            return predicted
         pick = (torch.rand(feats.shape[0], generator=g) * self.cfg.transfer_maps).long()
         pick = pick.clamp(max=self.cfg.transfer_maps - 1).to(self.device)
-        predicted = feats @ self.transfer_weight[slot]
-        return predicted + self.cfg.transfer_variety * self.transfer_residual[slot, pick]
+        return predicted + variety * self.transfer_residual[slots, pick]
+
+    def restyled(self, slots: Tensor, feats: Tensor, g: torch.Generator) -> Tensor:
+        """A new style for the active capsules slots (B,) that keeps the face's nuisance: there and back
+        through the transfer maps (the capsule of the other state, then this state's capsule from the face
+        holding that one), plus a whole residual of the fit, which is mostly style. Drawing from the bank
+        instead moved every nuisance factor when the capsule was Smiling's (docs/recipes.md, session 5)."""
+        a = self.cfg.capsule_dim * (slots.to(self.device) // 2)  # where each face's attribute sits in feats
+        other = self.transferred(slots ^ 1, feats)
+        there = feats.clone()
+        cols = a.unsqueeze(1) + torch.arange(self.cfg.capsule_dim, device=self.device)
+        there.scatter_(1, cols, other)
+        return self.transferred(slots, there, g, variety=1.0)
 
     def _set_state(self, c: Tensor, mask: Tensor, name: str, on: bool, g: torch.Generator,
                    feats: Tensor | None = None) -> None:
@@ -291,7 +312,7 @@ class VCN(nn.Module):
         new, old = self.slot(name, on), self.slot(name, not on)
         draw = self.draw(torch.full((b,), new), g)
         if feats is not None:
-            draw = self.transferred(new, feats, g)
+            draw = self.transferred(torch.full((b,), new), feats, g, self.cfg.transfer_variety)
         changed = mask[:, new] < 0.5
         c[changed, new] = draw[changed]
         mask[changed, new] = 1.0
@@ -334,7 +355,8 @@ class VCN(nn.Module):
             c_b, ctx_b, mask_b = c.clone(), ctx, mask.clone()
             now_on = bool(self.cfg.kind == "multilabel" and mask[0, self.slot(attribute, True)] > 0.5)
             target = (not now_on) if self.cfg.kind == "multilabel" else True
-            self._set_states(c_b, mask_b, {attribute: target}, torch.Generator().manual_seed(int(seed)), ctx=ctx)
+            self._set_states(c_b, mask_b, {attribute: target}, torch.Generator().manual_seed(int(seed)),
+                             feats=self.transfer_inputs(c, mask, ctx))
             c = torch.where(mask.unsqueeze(-1) > 0.5, c, c_b)  # both ends share every capsule value
             c_b = c
         cs = torch.lerp(c, c_b, t.view(-1, 1, 1))

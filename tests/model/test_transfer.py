@@ -111,6 +111,28 @@ def test_variety_adds_a_residual_of_the_fit_and_follows_the_seed():
     assert (dist.min(1).values < 1e-4).all()
 
 
+def test_resample_goes_there_and_back_through_the_maps_plus_a_residual():
+    model, x = _with_maps(variety=0.0)
+    with torch.inference_mode():
+        caps = model.encode(x)
+    mask = active_mask(caps.kl, "multilabel")
+    feats = transfer_features(caps.mu, mask, caps.ctx_mu)
+    slot = torch.where(mask[:, 2] > 0.5, 2, 3)  # attribute "b" (index 1): capsules 2 / 3
+    other = torch.stack([feats[i] @ model.transfer_weight[s ^ 1] for i, s in enumerate(slot.tolist())])
+    there = feats.clone()
+    there[:, 4:8] = other  # b's block: capsule_dim 4, attribute 1
+    back = torch.stack([there[i] @ model.transfer_weight[s] for i, s in enumerate(slot.tolist())])
+    with generator_inputs(model) as seen:
+        one = model.edit(x, resample=["b"], seed=1)
+        other_seed = model.edit(x, resample=["b"], seed=2)
+    got = seen[0][0][torch.arange(len(x)), slot]
+    added = got - back  # a whole residual of the fit, whatever transfer_variety says
+    rows = model.transfer_residual[slot]  # (B, 4 residuals, D)
+    assert ((added.unsqueeze(1) - rows).abs().sum(-1).min(1).values < 1e-4).all()
+    assert not torch.equal(one, other_seed)
+    assert torch.equal(seen[0][1], caps.ctx_mu)  # the rest of the face as it was
+
+
 def test_maps_round_trip_through_a_checkpoint(tmp_path):
     model, x = _with_maps(variety=0.5)
     model.encoder = model.encoder.inner  # save the plain network

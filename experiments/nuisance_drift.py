@@ -1,0 +1,82 @@
+"""Where an edit loses the face's nuisance: python experiments/nuisance_drift.py WEIGHTS [STRENGTH ...]
+
+With vcn eval's protocol and seeds (the first 150 test faces, every attribute flipped in turn, read by the
+oracle against the reconstruction), for each strength (default: the model's calibrated ones, then 1):
+nuisance kept overall and per factor, the ten edited attributes that keep the least, and the attributes
+most often changed as a side effect. Then, for Smiling and Mouth_Slightly_Open, a resample of that one
+capsule without changing its state: if the nuisance moves, that capsule carries it.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+
+from model.checkpoint import load_vcn
+from model.data import faces
+from model.evaluate import DEFAULT_ORACLE, KEEP_TOLERANCE, N_EDIT, TEST_SEED, _read_map, _take
+from model.oracle import load_oracle
+
+CARRIERS = ("Smiling", "Mouth_Slightly_Open")
+
+
+def shares(kept: torch.Tensor, counted: torch.Tensor, names) -> dict[str, float]:
+    return {n: round(float(kept[j] / counted[j].clamp(min=1)), 3) for j, n in enumerate(names)}
+
+
+@torch.inference_mode()
+def main() -> None:
+    path = sys.argv[1] if len(sys.argv) > 1 else "weights/faces.safetensors"
+    strengths = [float(s) for s in sys.argv[2:]] or [None, 1.0]
+    oracle, model = load_oracle(DEFAULT_ORACLE), load_vcn(path).eval()
+    test = faces.sample_faces(TEST_SEED, 0, N_EDIT)
+    images = torch.as_tensor(faces.render(test, size=model.cfg.image_size, workers=2))
+    gt = torch.as_tensor(test.attrs).bool()
+    names, factors = model.cfg.capsule_names, oracle.cfg.nuisance_names
+    recon, _ = _read_map(oracle, lambda x, i: model.reconstruct(x), images, 100, model.device)
+    shown = oracle.nuisance_visible(recon.attrs)
+
+    def drift(make, idx):
+        """(kept (N,), counted (N,)) per nuisance factor, and the reading, of make(x) on faces idx."""
+        r, _ = _read_map(oracle, make, images[idx], 100, model.device)
+        visible = shown[idx] & oracle.nuisance_visible(r.attrs)
+        close = (r.nuisance - recon.nuisance[idx]).abs() < KEEP_TOLERANCE
+        return (close & visible).sum(0).float(), visible.sum(0).float(), r
+
+    for strength in strengths:
+        kept, counted = torch.zeros(len(factors)), torch.zeros(len(factors))
+        by_edit, side_kept, side_n = {}, torch.zeros(len(names)), torch.zeros(len(names))
+        for a, name in enumerate(names):
+            forced = torch.as_tensor(faces.flip(test, name).attrs).bool() != gt
+            k_a = n_a = 0.0
+            for target in (True, False):
+                idx = (gt[:, a] != target).nonzero().squeeze(1)
+                if len(idx) == 0:
+                    continue
+                s0 = TEST_SEED + 1000 * (2 * a + int(target))
+                k, n, r = drift(lambda x, i, nm=name, t=target, s=s0, st=strength:
+                                model.edit(x, {nm: t}, seed=s + i, strength=st), idx)
+                kept, counted = kept + k, counted + n
+                k_a, n_a = k_a + float(k.sum()), n_a + float(n.sum())
+                free = ~forced[idx]
+                side_kept += ((r.attrs == _take(recon, idx).attrs) & free).sum(0).float()
+                side_n += free.sum(0).float()
+            by_edit[name] = k_a / max(n_a, 1.0)
+        label = "calibrated strengths" if strength is None else f"strength {strength}"
+        print(f"{label}: nuisance kept {float(kept.sum() / counted.sum()):.4f}")
+        print("  per factor:", shares(kept, counted, factors))
+        print("  edits that keep the least:", [(k, round(v, 3)) for k, v in sorted(by_edit.items(),
+                                                                                     key=lambda kv: kv[1])[:10]])
+        side = side_kept / side_n.clamp(min=1)
+        print("  attributes most often changed by other edits:",
+              [(names[i], round(float(side[i]), 3)) for i in side.argsort()[:10].tolist()], flush=True)
+    everyone = torch.arange(len(images))
+    for name in CARRIERS:
+        k, n, _ = drift(lambda x, i, nm=name: model.edit(x, resample=[nm], seed=1 + i), everyone)
+        print(f"resample {name} alone (state unchanged): nuisance kept {float(k.sum() / n.sum()):.4f}",
+              shares(k, n, factors))
+
+
+if __name__ == "__main__":
+    main()
