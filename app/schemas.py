@@ -31,10 +31,11 @@ class AttributesInfo(BaseModel):
         description="per-attribute default strengths (`vcn calibrate`); when present, /api/edit without "
                     "`strength` pushes each attribute's mask change by its own, not by edit_strength")
     switched_on_from: Literal["transfer", "bank", "prior"] = Field(
-        "prior", description="where /api/edit gets the capsule of an attribute it switches on: 'transfer' = "
-                             "predicted from the face's own capsules (maps fitted on rendered counterfactual "
-                             "pairs), 'bank' = capsules of training faces (the aggregate posterior), 'prior' "
-                             "= N(0, I) as in the paper; /api/resample always draws from the bank or prior")
+        "prior", description="where /api/edit and /api/resample get the capsule of an attribute they switch "
+                             "on or restyle: 'transfer' = predicted from the face's own capsules (maps fitted "
+                             "on rendered counterfactual pairs) plus a residual of the fit for variety, "
+                             "'bank' = capsules of training faces (the aggregate posterior), 'prior' = N(0, I) "
+                             "as in the paper")
     edit_blend: float = Field(0.0, description="edits that set attributes are faded into the reconstruction "
                                                "where they change the picture by less than this; 0 = off")
 
