@@ -9,7 +9,8 @@ A capsule the image never had (an attribute switched on, a new style) is drawn f
 as the paper does, or, when the checkpoint carries a capsule bank (cfg.bank_size > 0, built by
 model/bank.py) and `capsule_source == "bank"`, picked from capsules the encoder produced for training
 faces: the aggregate posterior instead of the prior, which has holes the decoder never saw. Whatever else
-the old capsule carried is lost (measured as edit_preservation).
+the old capsule carried is lost (measured as edit_preservation), unless the checkpoint has transfer maps
+(model/transfer.py, cfg.transfer_maps): then the new capsule is predicted from the face's own capsules.
 """
 
 from __future__ import annotations
@@ -203,7 +204,8 @@ class VCN(nn.Module):
              seed: int = 0, resolve_conflicts: bool = True, strength: float | None = None) -> Tensor:
         """Set attributes on/off and/or draw new styles for some; everything else is kept.
 
-        A capsule switched on (or resampled) is drawn from the bank or the prior; for multiclass models
+        A capsule switched on is predicted by the transfer maps when the model has them (a resampled one goes
+        there and back through them; model/transfer.py), else drawn from the bank or the prior; for multiclass models
         `set` must name exactly one class as True (the new class). With resolve_conflicts, an attribute
         switched on also switches off its exclusive partners (cfg.exclusive) not named in `set`: Bald
         clears Bangs and the hair colours, as the training faces never show them together.
@@ -320,7 +322,7 @@ class VCN(nn.Module):
 
     @torch.inference_mode()
     def resample(self, x: Tensor, attribute: str, n: int, seed: int = 0) -> Tensor:
-        """x (1, C, H, W) -> (n, C, H, W): n prior draws of that attribute's active capsule."""
+        """x (1, C, H, W) -> (n, C, H, W): n new styles of that attribute's active capsule (see edit)."""
         return self.edit(x[:1].expand(n, *x.shape[1:]), resample=[attribute], seed=seed)
 
     @torch.inference_mode()

@@ -174,3 +174,13 @@ def test_http_bench_compares_checkouts(tmp_path, capsys):
     assert all(r["http_p50_ms"] > 0 and r["lean_http_p50_ms"] > 0 for r in rows)
     assert json.loads(out.read_text())["overhead"][0]["op"] == "predict"
     assert "lean client" in capsys.readouterr().out
+
+
+def test_edit_cost_times_the_three_edit_settings(capsys):
+    from bench import edit_cost
+
+    edit_cost.main(["--rounds", "1"])
+    rows = [line.split("|")[1:-1] for line in capsys.readouterr().out.splitlines() if line.startswith("| ")][1:]
+    assert [r[0].strip() for r in rows[:5]] == ["bank (session 4)", "maps", "maps + blend (shipped)",
+                                                 "resample, bank", "resample, maps"]
+    assert len(rows) == 10 and all(0 < float(r[2]) <= float(r[3]) for r in rows)
