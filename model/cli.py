@@ -291,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_transfer)
 
     k = sub.add_parser("bench", help="measure speed on this machine (see BENCHMARKS.md)")
-    k.add_argument("which", choices=["model", "http", "train", "threads"])
+    k.add_argument("which", choices=["model", "http", "train", "threads", "edit"])
     k.add_argument("args", nargs=argparse.REMAINDER, help="that benchmark's own flags (vcn bench WHICH -h)")
     k.set_defaults(func=cmd_bench)
 

@@ -177,9 +177,9 @@ def test_http_bench_compares_checkouts(tmp_path, capsys):
 
 
 def test_edit_cost_times_the_three_edit_settings(capsys):
-    from bench import edit_cost
+    from bench import edit_bench
 
-    edit_cost.main(["--rounds", "1"])
+    edit_bench.main(["--rounds", "1"])
     rows = [line.split("|")[1:-1] for line in capsys.readouterr().out.splitlines() if line.startswith("| ")][1:]
     assert [r[0].strip() for r in rows[:5]] == ["bank (session 4)", "maps", "maps + blend (shipped)",
                                                  "resample, bank", "resample, maps"]

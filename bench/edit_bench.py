@@ -1,4 +1,4 @@
-"""What the session-5 edit settings cost: python -m bench.edit_cost [--weights W] [--rounds N]
+"""What the session-5 edit settings cost: vcn bench edit [--weights W] [--rounds N]
 
 Edit latency of the server's model (model/fast.py, as app/deps.py loads it) at batch 1 and 8, interleaved
 in one process, three ways with the same network weights: as session 4 edited (capsules from the bank, no
