@@ -4,11 +4,13 @@ With vcn eval's protocol and seeds (the first 150 test faces, every attribute fl
 oracle against the reconstruction), for each strength (default: the model's calibrated ones, then 1):
 nuisance kept overall and per factor, the ten edited attributes that keep the least, and the attributes
 most often changed as a side effect. Then, for Smiling and Mouth_Slightly_Open, a resample of that one
-capsule without changing its state: if the nuisance moves, that capsule carries it.
+capsule without changing its state: if the nuisance moves, that capsule carries it. Last, Smiling swapped
+in from the next face (VCN.swap), with the model's transfer maps on and off.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 import torch
@@ -76,6 +78,16 @@ def main() -> None:
         k, n, _ = drift(lambda x, i, nm=name: model.edit(x, resample=[nm], seed=1 + i), everyone)
         print(f"resample {name} alone (state unchanged): nuisance kept {float(k.sum() / n.sum()):.4f}",
               shares(k, n, factors))
+    donors = images.roll(1, 0).permute(0, 3, 1, 2).float().div(255).to(model.device)
+    a = names.index("Smiling")
+    for label, maps in (("maps off", 0), ("as the file says", model.cfg.transfer_maps)):
+        swapper = load_vcn(path).eval()
+        swapper.cfg = dataclasses.replace(swapper.cfg, transfer_maps=maps)
+        k, n, r = drift(lambda x, i, m=swapper: m.swap(x, donors[100 * i : 100 * i + len(x)], ["Smiling"]),
+                        everyone)
+        took = float((r.attrs[:, a] == gt.roll(1, 0)[:, a]).float().mean())
+        print(f"swap Smiling from the next face ({label}): nuisance kept {float(k.sum() / n.sum()):.4f}, "
+              f"Smiling reads as the donor's {took:.3f}")
 
 
 if __name__ == "__main__":

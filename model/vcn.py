@@ -278,23 +278,30 @@ class VCN(nn.Module):
         drawn from, so results depend only on the seed)."""
         slots = slots.to(self.device)
         predicted = torch.bmm(feats.unsqueeze(1), self.transfer_weight[slots]).squeeze(1)
-        if g is None:
-            return predicted
-        pick = (torch.rand(feats.shape[0], generator=g) * self.cfg.transfer_maps).long()
-        pick = pick.clamp(max=self.cfg.transfer_maps - 1).to(self.device)
-        return predicted + variety * self.transfer_residual[slots, pick]
+        return predicted if g is None else predicted + variety * self._fit_residual(slots, g)
+
+    def _fit_residual(self, slots: Tensor, g: torch.Generator) -> Tensor:
+        """(B,) slots -> (B, D): one residual of each slot's transfer fit, picked with g."""
+        pick = (torch.rand(slots.shape[0], generator=g) * self.cfg.transfer_maps).long()
+        return self.transfer_residual[slots, pick.clamp(max=self.cfg.transfer_maps - 1).to(self.device)]
+
+    def predicted(self, slots: Tensor, feats: Tensor, active: Tensor) -> Tensor:
+        """The capsule slots (B,) the maps give faces with features feats (B, F) whose active capsule of that
+        attribute is `active` (B,): one hop where the state changes; where it stays, there and back (the
+        other state's capsule from the face, then this state's from the face holding that one)."""
+        slots = slots.to(self.device)
+        other = self.transferred(slots ^ 1, feats)
+        cols = (self.cfg.capsule_dim * (slots // 2)).unsqueeze(1) + torch.arange(self.cfg.capsule_dim,
+                                                                                 device=self.device)
+        there = feats.clone().scatter_(1, cols, other)  # the attribute's block now holds the other state
+        same = (slots == active.to(self.device)).unsqueeze(1)
+        return self.transferred(slots, torch.where(same, there, feats))
 
     def restyled(self, slots: Tensor, feats: Tensor, g: torch.Generator) -> Tensor:
-        """A new style for the active capsules slots (B,) that keeps the face's nuisance: there and back
-        through the transfer maps (the capsule of the other state, then this state's capsule from the face
-        holding that one), plus a whole residual of the fit, which is mostly style. Drawing from the bank
-        instead moved every nuisance factor when the capsule was Smiling's (docs/recipes.md, session 5)."""
-        a = self.cfg.capsule_dim * (slots.to(self.device) // 2)  # where each face's attribute sits in feats
-        other = self.transferred(slots ^ 1, feats)
-        there = feats.clone()
-        cols = a.unsqueeze(1) + torch.arange(self.cfg.capsule_dim, device=self.device)
-        there.scatter_(1, cols, other)
-        return self.transferred(slots, there, g, variety=1.0)
+        """A new style for the active capsules slots (B,) that keeps the face's nuisance: the maps' capsule
+        for the face (there and back) plus a whole residual of the fit, which is mostly style. Drawing from
+        the bank instead moved every nuisance factor when the capsule was Smiling's (docs/recipes.md)."""
+        return self.predicted(slots, feats, slots) + self._fit_residual(slots.to(self.device), g)
 
     def _set_state(self, c: Tensor, mask: Tensor, name: str, on: bool, g: torch.Generator,
                    feats: Tensor | None = None) -> None:
@@ -327,16 +334,26 @@ class VCN(nn.Module):
 
     @torch.inference_mode()
     def swap(self, x: Tensor, x_b: Tensor, attributes: Sequence[str]) -> Tensor:
-        """Take the named attributes' capsules (and their on/off state) from x_b; keep the rest of x."""
+        """Take the named attributes' capsules (and their on/off state) from x_b; keep the rest of x. With
+        transfer maps only x_b's style of the attribute is taken: the capsule is the maps' prediction for x
+        plus what x_b's capsule has beyond the maps' prediction for x_b, so x keeps its background."""
         c, ctx, mask, _ = self._posterior(x)
-        c_b, _, mask_b, _ = self._posterior(x_b.expand_as(x) if x_b.shape[0] == 1 else x_b)
+        c_b, ctx_b, mask_b, _ = self._posterior(x_b.expand_as(x) if x_b.shape[0] == 1 else x_b)
+        feats, feats_b = self.transfer_inputs(c, mask, ctx), self.transfer_inputs(c_b, mask_b, ctx_b)
+        rows = torch.arange(c.shape[0], device=self.device)
         for name in attributes:
             slots = [self.slot(name, True)] if self.cfg.kind == "multiclass" else [
                 self.slot(name, True), self.slot(name, False)]
             if self.cfg.kind == "multiclass":
                 mask, c = mask_b.clone(), c_b.clone()  # a class swap takes the other digit wholesale
                 break
+            if feats is not None:  # x_b's style (its capsule minus what the maps give x_b) on x's own capsule
+                s_b, s_x = self._active_slot(mask_b, name), self._active_slot(mask, name)
+                style = c_b[rows, s_b] - self.predicted(s_b, feats_b, s_b)
+                taken = self.predicted(s_b, feats, s_x) + style
             c[:, slots], mask[:, slots] = c_b[:, slots], mask_b[:, slots]
+            if feats is not None:
+                c[rows, s_b] = taken
         return self.decode(c, mask, ctx)
 
     @torch.inference_mode()

@@ -133,6 +133,31 @@ def test_resample_goes_there_and_back_through_the_maps_plus_a_residual():
     assert torch.equal(seen[0][1], caps.ctx_mu)  # the rest of the face as it was
 
 
+def test_swap_takes_the_donors_style_on_the_faces_own_capsule():
+    model, x = _with_maps(variety=0.0)
+    x_b = x[[0, 2, 1, 3, 5, 4]]  # donors: the same faces in another order ("a" differs in four rows)
+    # Swapping with itself changes nothing: the style is exactly what the maps leave of the face's capsule.
+    assert torch.allclose(model.swap(x, x, ["a"]), model.reconstruct(x), atol=1e-5)
+    with torch.inference_mode():
+        a, b = model.encode(x), model.encode(x_b)
+    mask_a, mask_b = active_mask(a.kl, "multilabel"), active_mask(b.kl, "multilabel")
+    feats, feats_b = transfer_features(a.mu, mask_a, a.ctx_mu), transfer_features(b.mu, mask_b, b.ctx_mu)
+    s_b = torch.where(mask_b[:, 0] > 0.5, 0, 1)
+    s_x = torch.where(mask_a[:, 0] > 0.5, 0, 1)
+    assert (s_b != s_x).any() and (s_b == s_x).any()
+    rows = torch.arange(len(x))
+    expected = (model.predicted(s_b, feats, s_x) + b.mu[rows, s_b] - model.predicted(s_b, feats_b, s_b))
+    # One hop where the state changes: the map of slot s_b read on x's own features.
+    hop = torch.stack([feats[i] @ model.transfer_weight[s] for i, s in enumerate(s_b.tolist())])
+    changes = s_b != s_x
+    assert torch.allclose(model.predicted(s_b, feats, s_x)[changes], hop[changes], atol=1e-5)
+    with generator_inputs(model) as seen:
+        model.swap(x, x_b, ["a"])
+    assert torch.allclose(seen[0][0][rows, s_b], expected, atol=1e-5)
+    assert not seen[0][0][rows, 1 - s_b].any()  # the other capsule of the pair is masked, as x_b has it
+    assert torch.equal(seen[0][1], a.ctx_mu)  # x's context
+
+
 def test_maps_round_trip_through_a_checkpoint(tmp_path):
     model, x = _with_maps(variety=0.5)
     model.encoder = model.encoder.inner  # save the plain network
