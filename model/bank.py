@@ -24,10 +24,7 @@ def build_capsule_bank(model: VCN, images: Tensor, size: int = 256, batch_size: 
     has bank_size=size and whose bank holds, per capsule slot, the first `size` posterior means where the
     model itself read that capsule as active (no labels needed)."""
     cfg = dataclasses.replace(model.cfg, bank_size=size)
-    out = VCN(cfg).to(model.device)
-    own = {k: v for k, v in model.state_dict().items() if not k.startswith(("bank", "ctx_bank"))}
-    out.load_state_dict(own, strict=False)
-    out.metadata = getattr(model, "metadata", {})
+    out = model.rebuilt(cfg, fresh=("bank", "ctx_bank"))
     k, d = cfg.num_capsules, cfg.capsule_dim
     bank = torch.zeros(k, size, d, device=model.device)
     count = torch.zeros(k, dtype=torch.long)

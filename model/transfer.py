@@ -48,7 +48,8 @@ def fit_transfer(model: VCN, pairs: Iterable[tuple[Tensor, Tensor]], ridge: floa
     reads both) is a sample for that slot: features of x -> the slot's mean in x_flipped.
     Returns weight (K, F, D), residual (K, keep, D) (the first `keep` residuals per slot, cycled to fill
     when a slot has fewer; zeros for a slot never switched on) and r2 (K,) on the fitting samples (NaN
-    where a slot had no sample). keep defaults to the model's bank_size (or 256)."""
+    where a slot had no sample). keep defaults to the model's bank_size (or 256). A pair whose x is the very
+    tensor of the previous pair reuses its encoding (rendered_flip_pairs yields each base batch 40 times)."""
     k, d = model.cfg.num_capsules, model.cfg.capsule_dim
     keep = keep or model.cfg.bank_size or 256
     feats_dim = model.cfg.num_names * d + model.cfg.context_dim + 1
@@ -58,10 +59,15 @@ def fit_transfer(model: VCN, pairs: Iterable[tuple[Tensor, Tensor]], ridge: floa
     y_sum = torch.zeros(k, d, dtype=torch.float64)
     y_sq = torch.zeros(k, dtype=torch.float64)
     count = torch.zeros(k, dtype=torch.long)
+    last_x = None
     for x, x_flipped in pairs:
-        a, b = model.encode(x), model.encode(x_flipped)
-        mask_a, mask_b = active_mask(a.kl, "multilabel"), active_mask(b.kl, "multilabel")
-        f = transfer_features(a.mu.float(), mask_a, a.ctx_mu.float()).double().cpu()
+        if x is not last_x:  # rendered_flip_pairs hands the same base batch with each of its 40 flips
+            a = model.encode(x)
+            mask_a = active_mask(a.kl, "multilabel")
+            f = transfer_features(a.mu.float(), mask_a, a.ctx_mu.float()).double().cpu()
+            last_x = x
+        b = model.encode(x_flipped)
+        mask_b = active_mask(b.kl, "multilabel")
         switched = ((mask_b > 0.5) & (mask_a < 0.5)).cpu()
         target = b.mu.double().cpu()
         for slot in switched.any(0).nonzero().squeeze(1).tolist():
@@ -98,13 +104,9 @@ def with_transfer(model: VCN, weight: Tensor, residual: Tensor, variety: float =
     """A copy of the model whose config has transfer maps (cfg.transfer_maps, cfg.transfer_variety) and
     whose buffers hold them; edits then use them for every capsule they switch on."""
     cfg = dataclasses.replace(model.cfg, transfer_maps=residual.shape[1], transfer_variety=float(variety))
-    out = VCN(cfg).to(model.device)
-    own = {k: v for k, v in model.state_dict().items() if not k.startswith("transfer")}
-    out.load_state_dict(own, strict=False)
+    out = model.rebuilt(cfg, fresh=("transfer",))
     out.transfer_weight.copy_(weight)
     out.transfer_residual.copy_(residual)
-    out.metadata = getattr(model, "metadata", {})
-    out.capsule_source = model.capsule_source
     return out.eval()
 
 

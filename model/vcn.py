@@ -126,6 +126,17 @@ class VCN(nn.Module):
             mask = active_mask(caps.kl.detach(), self.cfg.kind)
         return self.decode(c, mask, ctx), caps, mask
 
+    def rebuilt(self, cfg: VCNConfig, fresh: tuple[str, ...]) -> VCN:
+        """A copy built from cfg (this model's config with another bank or transfer-map size) that holds this
+        model's weights and buffers, except the buffers whose names start with one of `fresh`: those are
+        sized by cfg and left zero for the caller to fill. Metadata and capsule_source are carried over."""
+        out = VCN(cfg).to(self.device)
+        own = {k: v for k, v in self.state_dict().items() if not k.startswith(fresh)}
+        out.load_state_dict(own, strict=False)
+        out.metadata = getattr(self, "metadata", {})
+        out.capsule_source = self.capsule_source
+        return out
+
     # ------------------------------------------------------------------------------------------------
     # Helpers for the operations
 
