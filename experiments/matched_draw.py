@@ -11,23 +11,24 @@ the plain bank and of the matched draw, same faces, same seeds.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 
 import torch
 
-from model.capsules import active_mask
+from model.capsules import active_mask, transfer_features
 from model.checkpoint import load_vcn
 from model.data import faces
 from model.evaluate import DEFAULT_ORACLE, TEST_SEED, edit_metrics, style_metrics
 from model.oracle import load_oracle
+from model.transfer import ridge_solve
 
 
-def face_features(mu: torch.Tensor, mask: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
-    """(B, K, D) capsule means, (B, K) mask, (B, D) context -> (B, A + 1, D): the active capsule of every
-    attribute pair, then the context (its width equals the capsules' in the faces64 net)."""
-    pairs = (mu * mask.unsqueeze(-1)).unflatten(1, (-1, 2)).sum(2)  # (B, A, D): the active one of each pair
-    return torch.cat([pairs, ctx.unsqueeze(1)], 1)
+def others(feats: torch.Tensor, a: int, d: int) -> torch.Tensor:
+    """capsules.transfer_features (B, A * D + Dc + 1) without attribute a's block: the face's other active
+    capsules, its context and the constant."""
+    return torch.cat([feats[:, : a * d], feats[:, (a + 1) * d :]], 1)
 
 
 def fit_matched(model, images: torch.Tensor, ridge: float = 1.0, keep: int = 256, batch: int = 500):
@@ -41,18 +42,15 @@ def fit_matched(model, images: torch.Tensor, ridge: float = 1.0, keep: int = 256
             mus.append(caps.mu.float()), masks.append(active_mask(caps.kl, "multilabel").float())
             ctxs.append(caps.ctx_mu.float())
     mu, mask, ctx = torch.cat(mus), torch.cat(masks), torch.cat(ctxs)
-    feats = face_features(mu, mask, ctx)  # (N, A+1, D)
+    feats = transfer_features(mu, mask, ctx)
     k, d = mu.shape[1], mu.shape[2]
     weights, resid, r2, means = [], torch.zeros(k, keep, d), [], torch.zeros(k, d)
     for slot in range(k):
         a = slot // 2
         rows = mask[:, slot] > 0.5
-        x = torch.cat([feats[rows][:, :a], feats[rows][:, a + 1 :]], 1).flatten(1)
-        x = torch.cat([x, torch.ones(len(x), 1)], 1)
+        x = others(feats[rows], a, d)
         y = mu[rows, slot]
-        reg = ridge * torch.eye(x.shape[1])
-        reg[-1, -1] = 0
-        w = torch.linalg.solve(x.T @ x + reg, x.T @ y)
+        w = ridge_solve(x.T @ x, x.T @ y, ridge)
         e = y - x @ w
         r2.append(float(1 - e.pow(2).sum() / (y - y.mean(0)).pow(2).sum()))
         weights.append(w)
@@ -71,7 +69,7 @@ def patch(model, weights: torch.Tensor, resid: torch.Tensor, means: torch.Tensor
 
     def posterior(x):
         c, ctx, mask, kl = plain_posterior(x)
-        model._feats = face_features(c, mask, ctx)
+        model._feats = transfer_features(c, mask, ctx)
         return c, ctx, mask, kl
 
     def draw(slots, g):
@@ -84,14 +82,19 @@ def patch(model, weights: torch.Tensor, resid: torch.Tensor, means: torch.Tensor
         new = torch.empty_like(out)
         for slot in slots.unique().tolist():
             rows = (slots == slot).nonzero().squeeze(1)
-            a = slot // 2
-            f = torch.cat([feats[rows, :a], feats[rows, a + 1 :]], 1).flatten(1)
-            f = torch.cat([f, torch.ones(len(f), 1)], 1)
-            pred = f @ weights[slot]
+            pred = others(feats[rows], slot // 2, resid.shape[2]) @ weights[slot]
             new[rows] = share * pred + (1 - share) * means[slot] + resid[slot, pick[rows]]
         return new
 
     model._posterior, model.draw = posterior, draw
+
+
+def bank_model(path: str):
+    """The model as session 4 edited: new capsules from the bank (transfer maps and blend off, if the file
+    has them), which is what the matched draw is compared with."""
+    model = load_vcn(path).eval()
+    model.cfg = dataclasses.replace(model.cfg, transfer_maps=0, edit_blend=0.0)
+    return model
 
 
 def main() -> None:
@@ -101,7 +104,7 @@ def main() -> None:
     oracle = load_oracle(DEFAULT_ORACLE)
     t0 = time.time()
     train = faces.sample_faces(0, 0, n_fit)
-    model = load_vcn(path).eval()
+    model = bank_model(path)
     imgs = torch.as_tensor(faces.render(train, size=model.cfg.image_size, workers=2))
     weights, resid, means, r2 = fit_matched(model, imgs)
     print(f"fitted on {n_fit} training faces in {time.time() - t0:.0f}s; R² of a slot from the rest: "
@@ -111,7 +114,7 @@ def main() -> None:
     attrs = torch.as_tensor(test.attrs).bool()
     m = 150
     for label, share in (("plain bank", None), ("matched 1.0", 1.0), ("matched 0.5", 0.5)):
-        model = load_vcn(path).eval()
+        model = bank_model(path)
         if share is not None:
             patch(model, weights, resid, means, share)
         e = edit_metrics(model, oracle, images[:m], test.take(slice(0, m)), TEST_SEED, 100, model.device)
