@@ -330,7 +330,7 @@ class VCN(nn.Module):
             c[changed, k] = draw[changed]
             return
         new, old = self.slot(name, on), self.slot(name, not on)
-        draw = self.draw(torch.full((b,), new), g)
+        draw = self.draw(torch.full((b,), new), g)  # drawn even when replaced below: the seed's stream stays one
         if feats is not None:
             draw = self.transferred(torch.full((b,), new), feats, g, self.cfg.transfer_variety)
         changed = mask[:, new] < 0.5
