@@ -17,7 +17,7 @@ RECIPE_FLAGS: list[tuple[str, type]] = [
     ("down_weight", float), ("recon_weight", float), ("adv_weight", float), ("swap_weight", float),
     ("judge_weight", float), ("mmd_weight", float), ("context_kl_weight", float), ("train_size", int),
     ("seed", int), ("recon", str), ("style_share", float), ("augment_shift", int),
-    ("donor_weight", float)]
+    ("donor_weight", float), ("perceptual_weight", float)]
 
 
 def _train_overrides(p: argparse.ArgumentParser) -> None:
@@ -203,7 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--init-parts", nargs="+", choices=["encoder", "generator"], default=None,
                    help="take only these parts from --init (the others start fresh and may differ in shape)")
     t.add_argument("--judge", default=None,
-                   help="judge weights for --judge-weight (default for 64px faces: weights/judge.safetensors)")
+                   help="judge weights for --judge-weight and --perceptual-weight (default for 64px faces: "
+                        "weights/judge.safetensors)")
     t.add_argument("--ckpt-every", type=int, default=1000)
     t.add_argument("--sample-every", type=int, default=2000)
     t.add_argument("--workers", type=int, default=0)

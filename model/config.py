@@ -153,6 +153,8 @@ class TrainConfig:
     judge_weight: float = 0.0  # a judge trained on real images reads edits / prior samples (generator only)
     donor_weight: float = 0.0  # the swap with the changed pair from another face in that state (rendered pairs)
     mmd_weight: float = 0.0  # aggregate posterior of active capsules vs N(0, I)
+    # A frozen CNN's activations of each reconstruction must match those of its image (losses.perceptual_loss)
+    perceptual_weight: float = 0.0
     augment_shift: int = 0  # random translation by up to this many pixels (MNIST, as CapsNet does)
     # The judge reads generated images through a random shift, brightness change and noise (augment.judge_view)
     # so the generator cannot please it with changes no other reader sees.

@@ -69,6 +69,24 @@ def attribute_judge_loss(logits: Tensor, states: Tensor) -> Tensor:
     return F.binary_cross_entropy_with_logits(logits.float(), states.float(), reduction="none").sum(1).mean()
 
 
+def perceptual_loss(fake: list[Tensor], real: list[Tensor]) -> Tensor:
+    """LPIPS-style distance without learned layer weights: each stage's activations (B, C, H, W) are
+    scaled to unit length along channels at every position, then the squared difference is summed over
+    channels, averaged over positions and summed over stages (so each stage adds at most 4).
+
+    A pixel MSE lets a decoder that is unsure which of several small shapes to draw (which pair of
+    glasses) paint their average; a CNN's activations tell the shapes apart, so matching them pays for
+    committing to one. Averaged over the batch. fake: from generated images; real: the targets (the
+    network reading them must be frozen; the gradient reaches the generator through `fake` alone).
+    """
+    loss = fake[0].new_zeros((), dtype=torch.float32)
+    for f, r in zip(fake, real, strict=True):
+        f = F.normalize(f.float(), dim=1, eps=1e-6)
+        r = F.normalize(r.float().detach(), dim=1, eps=1e-6)
+        loss = loss + (f - r).pow(2).sum(1).flatten(1).mean(1).mean()
+    return loss
+
+
 def mmd_to_prior(samples: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """Maximum mean discrepancy (inverse multiquadric kernel, as WAE) between capsule samples (N, D)
     and as many draws from N(0, I): closes "prior holes" so that a capsule drawn from the prior

@@ -158,6 +158,16 @@ class Oracle(nn.Module):
         """(B, C, H, W) in [0, 1] -> (B, feature_dim) penultimate activations (for the Fréchet distance)."""
         return self.fc(self.trunk(_fit(x, self.cfg.image_size) - 0.5))
 
+    def stages(self, x: Tensor) -> list[Tensor]:
+        """(B, C, H, W) in [0, 1] -> the trunk's activations at the end of each resolution, [(B, C_i, H_i,
+        W_i)] from H/2 down to 4x4 (a perceptual loss compares these between a generated and a real image)."""
+        h, out = _fit(x, self.cfg.image_size) - 0.5, []
+        for i, layer in enumerate(self.trunk):
+            h = layer(h)
+            if i % 6 == 5:  # two conv-BN-ReLU blocks per resolution
+                out.append(h)
+        return out
+
     def attribute_logits(self, x: Tensor) -> Tensor:
         """(B, C, H, W) -> (B, A) attribute logits (what a training-time judge reads; differentiable)."""
         return self.attr_head(self.features(x))

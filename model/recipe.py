@@ -17,6 +17,9 @@ wants exactly one forward per backward). Terms, each weighted by a TrainConfig f
   and pure prior samples; its loss reaches the generator alone (capsules are detached). Optionally it
   reads them through augment.judge_view, so that only changes robust to a shift and noise please it.
 - adversarial (Eq. 5): LSGAN through a multi-scale discriminator on reconstructions and prior edits.
+- perceptual: a frozen CNN trained on real renders (the judge's trunk by default) reads each reconstruction
+  and its image; their activations must match (losses.perceptual_loss). Against the blurred average of
+  small shapes (which pair of glasses) a pixel MSE settles for.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from model.losses import (
     gaussian_kl,
     lsgan_generator_loss,
     mmd_to_prior,
+    perceptual_loss,
     reconstruction_loss,
 )
 from model.vcn import VCN
@@ -111,7 +115,7 @@ class VCNObjective(nn.Module):
     """model + recipe -> dict of loss terms (and "total") for one batch."""
 
     def __init__(self, model: VCN, tcfg: TrainConfig, judge: nn.Module | None = None,
-                 discriminator: nn.Module | None = None):
+                 discriminator: nn.Module | None = None, perceptual: nn.Module | None = None):
         super().__init__()
         self.model, self.tcfg = model, tcfg
         # Neither is trained through this objective: the judge is frozen (trained on real images only),
@@ -123,8 +127,11 @@ class VCNObjective(nn.Module):
         self.style_slots = (torch.stack([styled, torch.zeros_like(styled)], 1).flatten()
                             if model.cfg.kind == "multilabel" else None)
         self._disc = [discriminator] if discriminator is not None else []
-        for p in (judge.parameters() if judge is not None else []):
-            p.requires_grad_(False)
+        # images (B, C, H, W) -> [(B, C_i, H_i, W_i)] activations per stage; frozen like the judge.
+        self._perceptual = [perceptual] if perceptual is not None else []
+        for net in (judge, perceptual):
+            for p in (net.parameters() if net is not None else []):
+                p.requires_grad_(False)
 
     def forward(self, batch: Batch, generator: torch.Generator | None = None) -> dict[str, Tensor]:
         m, t = self.model, self.tcfg
@@ -148,6 +155,12 @@ class VCNObjective(nn.Module):
             "ctx_kl": gaussian_kl(caps.ctx_mu, caps.ctx_logvar),
         }
         total = losses["margin"] + t.recon_weight * losses["recon"] + t.context_kl_weight * losses["ctx_kl"]
+        if self._perceptual and t.perceptual_weight > 0:
+            net = self._perceptual[0]
+            with torch.no_grad():
+                real = net(x)
+            losses["perceptual"] = perceptual_loss(net(recon), real)
+            total = total + t.perceptual_weight * losses["perceptual"]
 
         if pairs and (t.swap_weight > 0 or t.donor_weight > 0):
             b = batch.x.shape[0]

@@ -215,8 +215,10 @@ def train(vcfg: VCNConfig, tcfg: TrainConfig, out_dir: str | os.PathLike, *, dev
     model = VCN(vcfg).to(dev)
     if init is not None:  # fine-tune: start from a trained VCN of the same shape (a new recipe, say)
         tensors = read_checkpoint(init, role="vcn")[0]
-        # A capsule bank describes the old encoder's capsules; the fine-tuned model gets a new one later.
-        tensors = {k: v for k, v in tensors.items() if k not in ("bank", "bank_count", "ctx_bank")}
+        # A capsule bank and transfer maps describe the old encoder's capsules; the fine-tuned model gets
+        # new ones later (`vcn bank`, `vcn transfer`).
+        tensors = {k: v for k, v in tensors.items()
+                   if k not in ("bank", "bank_count", "ctx_bank", "transfer_weight", "transfer_residual")}
         if init_parts:  # only these parts from the file (the rest may differ in shape); the others start fresh
             own = model.state_dict()
             tensors = {**{k: v for k, v in own.items() if k.split(".")[0] not in init_parts},
@@ -226,9 +228,13 @@ def train(vcfg: VCNConfig, tcfg: TrainConfig, out_dir: str | os.PathLike, *, dev
         getattr(model, part).requires_grad_(False)
     if dev.type == "cpu":
         model = model.to(memory_format=torch.channels_last)
-    judge = _load_judge(judge_path, dev, vcfg) if tcfg.judge_weight > 0 else None
+    # One frozen network trained on real renders serves both levers: its verdict (judge) and its trunk's
+    # activations (perceptual).
+    judge_net = _load_judge(judge_path, dev, vcfg) if tcfg.judge_weight > 0 or tcfg.perceptual_weight > 0 else None
+    judge = _Logits(judge_net) if judge_net is not None and tcfg.judge_weight > 0 else None
+    perceptual = _Stages(judge_net) if judge_net is not None and tcfg.perceptual_weight > 0 else None
     disc = MultiScaleDiscriminator(vcfg).to(dev) if tcfg.adv_weight > 0 else None
-    objective = VCNObjective(model, tcfg, judge, disc)
+    objective = VCNObjective(model, tcfg, judge, disc, perceptual)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=tcfg.lr, betas=tcfg.betas,
                            weight_decay=tcfg.weight_decay)
     d_opt = torch.optim.Adam(disc.parameters(), lr=tcfg.lr, betas=tcfg.betas) if disc is not None else None
@@ -357,15 +363,16 @@ DEFAULT_JUDGE = Path(__file__).resolve().parent.parent / "weights" / "judge.safe
 
 
 def _load_judge(path: str | None, dev: torch.device, vcfg: VCNConfig):
-    """The frozen judge of the judge lever: `path`, else (64x64 rendered faces) the bundled one."""
+    """The frozen judge of the judge and perceptual levers: `path`, else (64x64 rendered faces) the
+    bundled one."""
     if path is None and vcfg.dataset == "faces" and vcfg.image_size == 64 and DEFAULT_JUDGE.is_file():
         path = str(DEFAULT_JUDGE)
     if path is None:
-        raise ValueError("judge_weight > 0 needs --judge PATH (a judge trained on real renders only)")
+        raise ValueError("judge_weight or perceptual_weight > 0 needs --judge PATH (a judge trained on real "
+                         "renders only)")
     from model.oracle import load_oracle
 
-    judge = load_oracle(path, dev, role="judge").eval()  # never the eval oracle
-    return _Logits(judge)
+    return load_oracle(path, dev, role="judge").eval()  # never the eval oracle
 
 
 class _Logits(torch.nn.Module):
@@ -377,6 +384,13 @@ class _Logits(torch.nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.oracle.attribute_logits(x)
+
+
+class _Stages(_Logits):
+    """Adapter: the oracle's trunk activations per resolution (for the perceptual loss)."""
+
+    def forward(self, x: Tensor) -> list[Tensor]:  # type: ignore[override]
+        return self.oracle.stages(x)
 
 
 @torch.no_grad()

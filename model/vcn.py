@@ -235,7 +235,9 @@ class VCN(nn.Module):
         for name in resample:
             slot = self._active_slot(mask, name)
             drawn = self.draw(slot, g)
-            c[torch.arange(c.shape[0]), slot] = drawn if feats is None else self.restyled(slot, feats, g)
+            if feats is not None:
+                drawn = torch.where(self.mapped(slot).unsqueeze(1), self.restyled(slot, feats, g), drawn)
+            c[torch.arange(c.shape[0]), slot] = drawn
         s = self.strengths() if strength is None else float(strength)
         read = mask if isinstance(s, float) and s == 1.0 else torch.lerp(before, mask, s)
         caps_mask = mask if self.cfg.mask_input else read  # a plain generator reads the mask in the capsules
@@ -281,6 +283,13 @@ class VCN(nn.Module):
     def transfer_inputs(self, c: Tensor, mask: Tensor, ctx: Tensor) -> Tensor | None:
         """What the transfer maps read of faces (capsules.transfer_features), or None without maps."""
         return transfer_features(c, mask, ctx) if self.cfg.transfer_maps else None
+
+    def mapped(self, slots: Tensor) -> Tensor:
+        """(B,) capsule slots -> (B,) bool: the transfer fit saw this attribute switched both ways (a fit on
+        faces that never show it leaves its maps zero; those capsules are drawn as without maps)."""
+        slots = slots.to(self.device)
+        fitted = self.transfer_weight.flatten(1).any(1)  # (K,)
+        return fitted[slots] & fitted[slots ^ 1]
 
     def transferred(self, slots: Tensor, feats: Tensor, g: torch.Generator | None = None,
                     variety: float = 0.0) -> Tensor:
@@ -332,7 +341,9 @@ class VCN(nn.Module):
         new, old = self.slot(name, on), self.slot(name, not on)
         draw = self.draw(torch.full((b,), new), g)  # drawn even when replaced below: the seed's stream stays one
         if feats is not None:
-            draw = self.transferred(torch.full((b,), new), feats, g, self.cfg.transfer_variety)
+            slots = torch.full((b,), new)
+            mapped = self.transferred(slots, feats, g, self.cfg.transfer_variety)
+            draw = torch.where(self.mapped(slots).unsqueeze(1), mapped, draw)
         changed = mask[:, new] < 0.5
         c[changed, new] = draw[changed]
         mask[changed, new] = 1.0
@@ -364,7 +375,7 @@ class VCN(nn.Module):
                 taken = self.predicted(s_b, feats, s_x) + style
             c[:, slots], mask[:, slots] = c_b[:, slots], mask_b[:, slots]
             if feats is not None:
-                c[rows, s_b] = taken
+                c[rows, s_b] = torch.where(self.mapped(s_b).unsqueeze(1), taken, c[rows, s_b])
         return self.decode(c, mask, ctx)
 
     @torch.inference_mode()

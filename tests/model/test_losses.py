@@ -14,6 +14,7 @@ from model.losses import (
     lsgan_discriminator_loss,
     lsgan_generator_loss,
     mmd_to_prior,
+    perceptual_loss,
     reconstruction_loss,
 )
 
@@ -145,3 +146,31 @@ def test_attribute_judge_loss_value_and_frozen_judge():
     loss.backward()
     assert all(p.grad is None for p in judge.parameters())
     assert gen.weight.grad is not None and gen.weight.grad.abs().sum() > 0
+
+
+# ----------------------------------------------------------------------------------------------------
+# Perceptual
+
+
+def test_perceptual_loss_hand_value_and_channel_scale_invariance():
+    # One stage, one image, two positions: unit vectors along channels, then squared distance.
+    real = [torch.tensor([[[[3.0, 0.0]], [[4.0, 2.0]]]])]  # (1, 2, 1, 2): positions (3, 4) and (0, 2)
+    fake = [torch.tensor([[[[0.0, 5.0]], [[1.0, 0.0]]]])]  # positions (0, 1) and (5, 0)
+    # position 1: (0.6, 0.8) vs (0, 1): 0.36 + 0.04; position 2: (0, 1) vs (1, 0): 2
+    assert perceptual_loss(fake, real).item() == pytest.approx((0.4 + 2.0) / 2)
+    assert perceptual_loss(real, real).item() == 0.0
+    # Scaling activations (a brighter image read by a ReLU net) changes nothing; stages add up.
+    assert perceptual_loss([fake[0] * 7], real).item() == pytest.approx(1.2)
+    assert perceptual_loss(fake * 2, real * 2).item() == pytest.approx(2.4)
+
+
+def test_perceptual_loss_gradient_reaches_the_fake_side_only():
+    net = nn.Conv2d(3, 4, 3, padding=1)
+    net.requires_grad_(False)
+    gen = nn.Conv2d(2, 3, 1)
+    real_img = torch.rand(2, 3, 8, 8, requires_grad=True)
+    loss = perceptual_loss([net(gen(torch.randn(2, 2, 8, 8)))], [net(real_img)])
+    loss.backward()
+    assert real_img.grad is None  # the real side is detached inside the loss
+    assert gen.weight.grad is not None and gen.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in net.parameters())

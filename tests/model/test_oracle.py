@@ -59,6 +59,15 @@ def test_read_shapes_and_ranges():
     assert oracle.read(torch.rand(2, 3, 32, 32)).attrs.shape == (2, 4)
 
 
+def test_stages_are_the_trunk_at_each_resolution():
+    oracle = Oracle(tiny_config()).eval()
+    x = torch.rand(5, 3, 16, 16)
+    stages = oracle.stages(x)
+    assert [tuple(s.shape) for s in stages] == [(5, 8, 8, 8), (5, 16, 4, 4)]  # widths 2w, 4w; 16 -> 8 -> 4
+    with torch.no_grad():
+        assert torch.equal(stages[-1], oracle.trunk(x - 0.5))  # the last stage is what the features read
+
+
 def test_nuisance_visibility():
     oracle = Oracle(tiny_config(nuisance_conditions=("!A", "C&D")))
     attrs = torch.tensor([[1, 0, 1, 1], [0, 0, 1, 0]], dtype=torch.bool)

@@ -323,3 +323,39 @@ def test_without_teacher_forcing_the_generator_sees_the_predicted_mask():
         expected = (targets_to_mask(targets, "multilabel", 6) if forcing
                     else active_mask(model.encode(x).kl.detach(), "multilabel"))
         assert torch.equal(seen[0], expected)
+
+
+class _TwoStages(nn.Module):
+    """A stand-in perceptual network: two 'stages' of one conv, remembering what it read."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(6)
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.reads: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        self.reads.append(x.detach())
+        h = self.conv(x)
+        return [h, h.relu()]
+
+
+def test_perceptual_term_compares_each_reconstruction_with_its_image():
+    """The frozen network reads the batch and the reconstructions; the term is perceptual_loss of the two
+    readings, weighted into the total, and no gradient reaches the network."""
+    from model.losses import perceptual_loss
+
+    net, model, batch = _TwoStages(), _model(), _batch()
+    obj = VCNObjective(model, TrainConfig(recon_weight=0.5, context_kl_weight=2.0, perceptual_weight=17.0),
+                       perceptual=net)
+    losses = _run(obj, batch)
+    real, recon = net.reads
+    assert torch.equal(real, batch.x)
+    assert torch.allclose(losses["perceptual"], perceptual_loss(net(recon), net(real)), rtol=1e-6)
+    expected = losses["margin"] + 0.5 * losses["recon"] + 2.0 * losses["ctx_kl"] + 17.0 * losses["perceptual"]
+    assert torch.allclose(losses["total"], expected, rtol=1e-5)
+    losses["perceptual"].backward()
+    assert all(p.grad is None and not p.requires_grad for p in net.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.generator.parameters())
+    # Weight 0: the term is not computed at all.
+    assert "perceptual" not in _run(VCNObjective(_model(), TrainConfig(), perceptual=net), batch)

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from model.augment import random_shift
-from model.checkpoint import load_vcn, read_checkpoint
+from model.checkpoint import load_vcn, read_checkpoint, save_vcn
 from model.config import PRESETS, TrainConfig, VCNConfig, from_dict
 from model.train import TensorData, face_pairs, load_face_pairs, train
 from model.vcn import VCN
@@ -342,6 +342,36 @@ def test_a_new_generator_on_a_frozen_encoder_keeps_the_encoder_bit_for_bit(tmp_p
     gen = [k for k in after if k.startswith("generator.") and after[k].is_floating_point()]
     assert any(not torch.equal(fresh[k], after[k]) for k in gen)  # the generator did train
     assert load_vcn(out).metadata["train_config"]["freeze"] == ["encoder"]
+
+
+def test_a_fine_tune_starts_from_a_shipped_file_with_bank_and_transfer_maps(tmp_path):
+    """The shipped faces file carries a capsule bank and transfer maps, which describe its encoder's capsules:
+    --init takes the network weights and leaves those for `vcn bank` / `vcn transfer` to rebuild."""
+    src = train(ML, TrainConfig(steps=1, batch_size=4), tmp_path / "src", data=faces_data(ML, 8), **QUIET)
+    trained = load_vcn(src)
+    shipped = trained.rebuilt(dataclasses.replace(trained.cfg, transfer_maps=2), ("transfer_",))
+    shipped.transfer_weight.normal_()
+    shipped.transfer_residual.normal_()
+    save_vcn(tmp_path / "shipped.safetensors", shipped)
+    out = train(ML, TrainConfig(steps=1, batch_size=4, freeze=("encoder",)), tmp_path / "ft",
+                data=faces_data(ML, 8), init=str(tmp_path / "shipped.safetensors"), **QUIET)
+    before, after = read_checkpoint(src)[0], read_checkpoint(out)[0]
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("encoder."))
+    assert load_vcn(out).cfg.transfer_maps == 0
+
+
+def test_perceptual_lever_reads_reconstructions_with_the_judge(tmp_path):
+    from model.oracle import Oracle, OracleConfig, save_oracle
+
+    judge = Oracle(OracleConfig(image_size=16, attribute_names=ML.capsule_names, width=4, feature_dim=16))
+    save_oracle(tmp_path / "judge.safetensors", judge, role="judge")
+    tcfg = TrainConfig(steps=2, batch_size=4, perceptual_weight=5.0)
+    train(ML, tcfg, tmp_path / "run", data=faces_data(ML, 8), judge_path=str(tmp_path / "judge.safetensors"),
+          log_every=1, **QUIET)
+    rows = log_rows(tmp_path / "run")
+    assert len(rows) == 2 and all(float(r["perceptual"]) > 0 for r in rows) and "judge" not in rows[0]
+    with pytest.raises(ValueError, match="--judge PATH"):  # no bundled judge fits a 16px model
+        train(ML, tcfg, tmp_path / "none", data=faces_data(ML, 8), **QUIET)
 
 
 def test_freeze_names_only_vcn_parts():

@@ -158,6 +158,29 @@ def test_swap_takes_the_donors_style_on_the_faces_own_capsule():
     assert torch.equal(seen[0][1], a.ctx_mu)  # x's context
 
 
+def test_an_attribute_the_fit_never_saw_switch_is_drawn_as_without_maps():
+    """A fit on faces that never flip "a" leaves its maps zero: its capsules come from the bank / prior
+    exactly as in a model without maps, while "b" still goes through its maps."""
+    model, x = _with_maps(variety=0.0)
+    model.transfer_weight[0:2] = 0.0  # "a"'s two slots unfitted
+    plain = _chosen()
+    assert model.mapped(torch.tensor([0, 1, 2, 3])).tolist() == [False, False, True, True]
+    with generator_inputs(model) as seen, generator_inputs(plain) as seen_plain:
+        for m in (model, plain):
+            m.edit(x, {"a": True}, seed=1, strength=1.0)
+            m.edit(x, resample=["a"], seed=1)
+            m.swap(x, x[[1, 0, 3, 2, 5, 4]], ["a"])
+    assert len(seen) == len(seen_plain) == 3
+    for (caps, _), (caps_plain, _) in zip(seen, seen_plain, strict=True):
+        assert torch.allclose(caps[:, :2], caps_plain[:, :2], atol=1e-6)
+        assert caps[:, :2].abs().sum() > 0  # drawn or taken, not the zero map's capsule
+    # "b" keeps its maps: the capsule switched on differs from the plain model's draw.
+    with generator_inputs(model) as seen, generator_inputs(plain) as seen_plain:
+        model.edit(x, {"b": True}, seed=1, strength=1.0)
+        plain.edit(x, {"b": True}, seed=1, strength=1.0)
+    assert not torch.allclose(seen[0][0][:, 2:4], seen_plain[0][0][:, 2:4])
+
+
 def test_maps_round_trip_through_a_checkpoint(tmp_path):
     model, x = _with_maps(variety=0.5)
     model.encoder = model.encoder.inner  # save the plain network
