@@ -171,6 +171,26 @@ def cmd_calibrate(a: argparse.Namespace) -> None:
     print(f"wrote {a.out}")
 
 
+def cmd_calibrate_styles(a: argparse.Namespace) -> None:
+    import torch
+
+    from model.calibrate import calibrate_style_strength
+    from model.checkpoint import load_vcn, resave_vcn
+    from model.devices import pick_device
+    from model.oracle import load_oracle
+
+    model = load_vcn(a.weights, pick_device(a.device))
+    if model.cfg.kind != "multilabel":
+        raise SystemExit("vcn calibrate-styles: for attribute (faces) models")
+    chosen, table = calibrate_style_strength(model, load_oracle(a.reader), n=a.n, strengths=a.strengths, log=print)
+    model.cfg = dataclasses.replace(model.cfg, style_strength=chosen)
+    resave_vcn(a.out, model, dtype=torch.float16 if a.half else None,
+               style_calibration={"reader": Path(a.reader).name, "faces": a.n, "chosen": chosen,
+                                  "by_strength": {str(k): {m: round(v, 4) for m, v in row.items()}
+                                                  for k, row in table.items()}})
+    print(f"style_strength {chosen}; wrote {a.out}")
+
+
 def cmd_bench(a: argparse.Namespace) -> None:
     import importlib
 
@@ -265,6 +285,17 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--half", action="store_true", help="store float16 weights (smaller file)")
     c.add_argument("--device", default="auto")
     c.set_defaults(func=cmd_calibrate)
+
+    cs = sub.add_parser("calibrate-styles", help="the style strength of resamples, read by a calibration reader")
+    cs.add_argument("--weights", required=True)
+    cs.add_argument("--out", required=True)
+    cs.add_argument("--reader", default=str(REPO / "weights" / "reader.safetensors"),
+                    help="a style-reading CNN that is neither the eval oracle nor the model's training judge")
+    cs.add_argument("--n", type=int, default=2000, help="unseen training-seed faces to take the style faces from")
+    cs.add_argument("--strengths", type=float, nargs="+", default=[1.0, 1.5, 2.0, 2.5, 3.0])
+    cs.add_argument("--half", action="store_true", help="store float16 weights (smaller file)")
+    cs.add_argument("--device", default="auto")
+    cs.set_defaults(func=cmd_calibrate_styles)
 
     b = sub.add_parser("bank", help="add a capsule bank (capsules seen in training) and inference defaults")
     b.add_argument("--weights", required=True)

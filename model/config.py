@@ -76,6 +76,11 @@ class VCNConfig:
     # this (mean over channels, smoothed), it fades towards the reconstruction, so the faint global drift of
     # a strong edit does not land; 0 = off (the paper's edit). An inference setting, like the strengths.
     edit_blend: float = 0.0
+    # A style resample moves the capsule this many times as far as the new style (like edit_strength for
+    # a state): the new capsule is old + style_strength * (drawn - old), where "old" is what the transfer
+    # maps predict for the face (so only the fit's residual, mostly style, is scaled) or, without maps, the
+    # face's own capsule. Above 1 the decoder, which draws small shapes faintly, commits to the new style.
+    style_strength: float = 1.0
 
     def __post_init__(self) -> None:
         if self.kind not in ("multilabel", "multiclass"):
@@ -94,6 +99,8 @@ class VCNConfig:
             raise ValueError(f"transfer_variety must be in [0, 1], got {self.transfer_variety}")
         if not 0.0 <= self.edit_blend <= 1.0:
             raise ValueError(f"edit_blend must be in [0, 1], got {self.edit_blend}")
+        if not 0.0 < self.style_strength <= 4.0:
+            raise ValueError(f"style_strength must be in (0, 4], got {self.style_strength}")
         if not 0.0 < self.edit_strength <= 4.0:
             raise ValueError(f"edit_strength must be in (0, 4], got {self.edit_strength}")
         object.__setattr__(self, "attribute_strength", tuple(float(v) for v in self.attribute_strength))

@@ -14,7 +14,8 @@ Faces (rendered, seed 10_000 = faces.sample_faces(10_000, 0, n)):
   metrics for the renderer's own counterfactuals (model/counterfactual.py), the most this oracle allows.
 - style_diversity: per style attribute, over n_style test faces that have it, the mean number of
   distinct style ids the oracle reads across 10 resamples of that one capsule, counting only resamples
-  the oracle still reads as present (style_presence: the share that do).
+  the oracle still reads as present (style_presence: the share that do); style_kept: the share of the
+  other attributes and visible nuisance factors read as in the reconstruction across those resamples.
 - sample_accuracy / sample_exact: prior samples for the test set's attribute vectors, read by the oracle
   (share of attributes as asked / share of samples with all 40 as asked); frechet_distance: oracle
   features of those samples vs the rendered test faces.
@@ -180,30 +181,45 @@ def edit_metrics(model: nn.Module, oracle: Oracle, images: Tensor, batch: Any, s
 def style_metrics(model: nn.Module, oracle: Oracle, images: Tensor, attrs: Tensor, styles: tuple[str, ...],
                   n_style: int, seed: int, batch_size: int, device: torch.device) -> dict[str, Any]:
     """Per style attribute: the first n_style test faces that have it, RESAMPLES draws of its capsule each,
-    read by the oracle. Returns style_diversity, style_presence, style_faces.
+    read by the oracle. Returns style_diversity, style_presence, style_faces, and style_kept: the share of
+    the other attributes and of the visible nuisance factors (but the attribute's own, such as a hat's
+    colour) read as in the face's reconstruction, as edit_preservation counts them (the issue's "with the
+    rest preserved").
 
     model.resample(x, a, n, seed) is model.edit(x repeated n times, resample=[a], seed); the faces of a
     chunk go through one such edit together (batches of 10 run 3-4x slower per image on a CPU)."""
     names = tuple(model.cfg.capsule_names)
-    diversity, presence, counts = {}, {}, {}
+    diversity, presence, counts, kept = {}, {}, {}, {}
     per_chunk = max(1, batch_size // RESAMPLES)
     for k, name in enumerate(styles):
         a, s = names.index(name), oracle.cfg.style_names.index(name)
+        others = torch.arange(len(names)) != a
+        own_nuisance = torch.zeros(len(oracle.cfg.nuisance_names), dtype=torch.bool)
+        for j, cond_attr, _ in oracle.conditions:
+            own_nuisance[j] |= cond_attr == a
         idx = attrs[:, a].bool().nonzero().squeeze(1)[:n_style]
-        distinct, present_share = [], []
+        distinct, present_share, same = [], [], [0, 0]
         for c, start in enumerate(range(0, len(idx), per_chunk)):
             group = idx[start : start + per_chunk]
+            ref = oracle.read(model.reconstruct(_to_input(images[group], device)))
             x = _to_input(images[group.repeat_interleave(RESAMPLES)], device)
             r = oracle.read(model.edit(x, resample=[name], seed=seed + STYLE_SEEDS + 1000 * k + c))
+            ref_attrs, ref_nuisance = (t.cpu().repeat_interleave(RESAMPLES, 0) for t in (ref.attrs, ref.nuisance))
+            r_attrs, r_nuisance = r.attrs.cpu(), r.nuisance.cpu()
+            visible = (oracle.nuisance_visible(ref_attrs) & oracle.nuisance_visible(r_attrs)) & ~own_nuisance
+            close = (r_nuisance - ref_nuisance).abs() < KEEP_TOLERANCE
+            same[0] += int((r_attrs == ref_attrs)[:, others].sum()) + int((close & visible).sum())
+            same[1] += int(others.sum()) * len(r_attrs) + int(visible.sum())
             for j in range(len(group)):
-                present = r.attrs[j * RESAMPLES : (j + 1) * RESAMPLES, a]
-                ids = r.styles[j * RESAMPLES : (j + 1) * RESAMPLES, s][present]
+                present = r_attrs[j * RESAMPLES : (j + 1) * RESAMPLES, a]
+                ids = r.styles.cpu()[j * RESAMPLES : (j + 1) * RESAMPLES, s][present]
                 distinct.append(len(torch.unique(ids)))
                 present_share.append(float(present.float().mean()))
         diversity[name] = sum(distinct) / len(distinct) if distinct else None
         presence[name] = sum(present_share) / len(present_share) if present_share else None
+        kept[name] = same[0] / same[1] if same[1] else None
         counts[name] = int(len(idx))
-    return {"style_diversity": diversity, "style_presence": presence, "style_faces": counts}
+    return {"style_diversity": diversity, "style_presence": presence, "style_faces": counts, "style_kept": kept}
 
 
 @torch.inference_mode()

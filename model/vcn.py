@@ -212,7 +212,8 @@ class VCN(nn.Module):
 
     @torch.inference_mode()
     def edit(self, x: Tensor, set: Mapping[str, bool] | None = None, resample: Sequence[str] = (),
-             seed: int = 0, resolve_conflicts: bool = True, strength: float | None = None) -> Tensor:
+             seed: int = 0, resolve_conflicts: bool = True, strength: float | None = None,
+             style_strength: float | None = None) -> Tensor:
         """Set attributes on/off and/or draw new styles for some; everything else is kept.
 
         A capsule switched on is predicted by the transfer maps when the model has them (a resampled one goes
@@ -226,7 +227,7 @@ class VCN(nn.Module):
         more often and keep a little less (measured in docs/recipes.md). A number applies to every capsule;
         None means the model's defaults: cfg.attribute_strength per attribute if calibrated, else
         cfg.edit_strength. With cfg.edit_blend an edit that sets attributes is blended into the reconstruction
-        (blend_edit)."""
+        (blend_edit). style_strength: how far a resampled capsule moves (see restyled; None = cfg's)."""
         c, ctx, mask, _ = self._posterior(x)
         before, original = mask.clone(), c.clone()
         g = torch.Generator().manual_seed(int(seed))
@@ -234,10 +235,8 @@ class VCN(nn.Module):
         self._set_states(c, mask, dict(set or {}), g, resolve_conflicts, feats)
         for name in resample:
             slot = self._active_slot(mask, name)
-            drawn = self.draw(slot, g)
-            if feats is not None:
-                drawn = torch.where(self.mapped(slot).unsqueeze(1), self.restyled(slot, feats, g), drawn)
-            c[torch.arange(c.shape[0]), slot] = drawn
+            rows = torch.arange(c.shape[0])
+            c[rows, slot] = self.restyled(c[rows, slot], slot, feats, g, style_strength)
         s = self.strengths() if strength is None else float(strength)
         read = mask if isinstance(s, float) and s == 1.0 else torch.lerp(before, mask, s)
         caps_mask = mask if self.cfg.mask_input else read  # a plain generator reads the mask in the capsules
@@ -317,11 +316,22 @@ class VCN(nn.Module):
         same = (slots == active.to(self.device)).unsqueeze(1)
         return self.transferred(slots, torch.where(same, there, feats))
 
-    def restyled(self, slots: Tensor, feats: Tensor, g: torch.Generator) -> Tensor:
-        """A new style for the active capsules slots (B,) that keeps the face's nuisance: the maps' capsule
-        for the face (there and back) plus a whole residual of the fit, which is mostly style. Drawing from
-        the bank instead moved every nuisance factor when the capsule was Smiling's (docs/recipes.md)."""
-        return self.predicted(slots, feats, slots) + self._fit_residual(slots.to(self.device), g)
+    def restyled(self, old: Tensor, slots: Tensor, feats: Tensor | None, g: torch.Generator,
+                 strength: float | None = None) -> Tensor:
+        """A new style for the active capsules slots (B,) whose values are old (B, D) -> (B, D).
+
+        With transfer maps: the maps' capsule for the face (there and back) plus a whole residual of the fit,
+        which is mostly style, so the face keeps its nuisance (drawing from the bank moved every nuisance
+        factor when the capsule was Smiling's, docs/recipes.md). Without maps (or for an attribute the fit
+        never saw switch): a bank or prior draw. Then `strength` (None: cfg.style_strength) times as far from
+        the maps' prediction (or the old capsule) as that."""
+        drawn = self.draw(slots, g)
+        if feats is not None:
+            mapped = self.mapped(slots).unsqueeze(1)
+            pred = self.predicted(slots, feats, slots)
+            drawn = torch.where(mapped, pred + self._fit_residual(slots.to(self.device), g), drawn)
+            old = torch.where(mapped, pred, old)
+        return torch.lerp(old, drawn, self.cfg.style_strength if strength is None else float(strength))
 
     def _set_state(self, c: Tensor, mask: Tensor, name: str, on: bool, g: torch.Generator,
                    feats: Tensor | None = None) -> None:
@@ -350,9 +360,9 @@ class VCN(nn.Module):
         mask[changed, old] = 0.0
 
     @torch.inference_mode()
-    def resample(self, x: Tensor, attribute: str, n: int, seed: int = 0) -> Tensor:
+    def resample(self, x: Tensor, attribute: str, n: int, seed: int = 0, style_strength: float | None = None) -> Tensor:
         """x (1, C, H, W) -> (n, C, H, W): n new styles of that attribute's active capsule (see edit)."""
-        return self.edit(x[:1].expand(n, *x.shape[1:]), resample=[attribute], seed=seed)
+        return self.edit(x[:1].expand(n, *x.shape[1:]), resample=[attribute], seed=seed, style_strength=style_strength)
 
     @torch.inference_mode()
     def swap(self, x: Tensor, x_b: Tensor, attributes: Sequence[str]) -> Tensor:

@@ -47,6 +47,10 @@ _PNG: dict[int | str, dict[str, Any]] = {
 ImageField = Annotated[UploadFile, File(description="PNG, JPEG, GIF, WebP, BMP or TIFF image")]
 SeedField = Annotated[int, Form(ge=0, le=MAX_SEED, description="random seed: same seed, same bytes")]
 CountField = Annotated[int, Form(ge=1, le=MAX_IMAGES, description="how many images")]
+StyleStrengthField = Annotated[float | None, Form(
+    gt=0, le=4, description="how far a new style moves the capsule: 1 = the drawn style as it is, more = styles "
+                            "differ more and the rest keeps a little less; default: the model's own "
+                            "(style_strength in /api/attributes)")]
 
 _FLAGS = TypeAdapter(dict[str, StrictBool])
 _NAMES = TypeAdapter(list[str])
@@ -157,6 +161,7 @@ async def attributes(engine: EngineDep) -> AttributesInfo:
         switched_on_from="transfer" if getattr(cfg, "transfer_maps", 0)
         else "bank" if getattr(cfg, "bank_size", 0) else "prior",
         edit_blend=float(getattr(cfg, "edit_blend", 0.0)),
+        style_strength=float(getattr(cfg, "style_strength", 1.0)),
     )
 
 
@@ -193,6 +198,7 @@ async def edit(
                                 "and keep a little less, the same for every attribute; default: the model's own "
                                 "(attribute_strength per attribute if calibrated, else edit_strength; "
                                 "/api/attributes)")] = None,
+    style_strength: StyleStrengthField = None,
 ) -> Response:
     """Switch attributes on or off (and optionally draw a new style for some), keeping the rest."""
     flags = parse_flags(set_, "set", engine.names)
@@ -200,7 +206,7 @@ async def edit(
     redraw = parse_names(resample, "resample", engine.names)
     prepared = await load_image(image, policy)
     out = await engine.call("edit", "edit", prepared.tensor, set=flags, resample=redraw, seed=seed,
-                            resolve_conflicts=resolve_conflicts, strength=strength)
+                            resolve_conflicts=resolve_conflicts, strength=strength, style_strength=style_strength)
     return await png_response(out, _face_header(prepared.face_found))
 
 
@@ -212,11 +218,13 @@ async def resample(
     attribute: Annotated[str, Form(description="the attribute whose style is redrawn")],
     n: CountField = 6,
     seed: SeedField = 0,
+    style_strength: StyleStrengthField = None,
 ) -> ImagesResponse:
     """``n`` new styles of one attribute (e.g. different glasses), everything else kept."""
     check_names([attribute], "attribute", engine.names)
     prepared = await load_image(image, policy)
-    return await images_response(await engine.call("resample", "resample", prepared.tensor, attribute, n, seed=seed))
+    return await images_response(await engine.call("resample", "resample", prepared.tensor, attribute, n, seed=seed,
+                                                   style_strength=style_strength))
 
 
 @router.post("/swap", response_class=Response, responses=_PNG)

@@ -208,6 +208,7 @@ class TestDigits:
             "attribute_strength": None,
             "switched_on_from": "prior",
             "edit_blend": 0.0,
+            "style_strength": 1.0,
         }
 
     def test_predict_one_class(self, digits_client: TestClient) -> None:
@@ -267,3 +268,32 @@ def test_calibrated_strengths_are_listed_and_apply_when_the_request_names_none(m
         assert edit(calibrated) != edit(calibrated, strength="1")
         assert edit(calibrated) == edit(plain_model, strength="2")
         assert edit(calibrated, strength="1") == edit(plain_model)
+
+
+def test_style_strength_of_resamples_is_listed_overridable_and_bounded(make_app, faces_weights, tmp_path):
+    """A model with a calibrated style strength (vcn calibrate-styles): /api/attributes lists it, resamples
+    without `style_strength` use it, an explicit one wins, and out-of-range values are a 422."""
+    from model.checkpoint import load_vcn, resave_vcn
+
+    model = load_vcn(faces_weights)
+    model.cfg = dataclasses.replace(model.cfg, style_strength=2.5)
+    resave_vcn(tmp_path / "styled.safetensors", model)
+    with TestClient(make_app(tmp_path / "styled.safetensors")) as styled, \
+            TestClient(make_app(faces_weights)) as plain_model:
+        assert styled.get("/api/attributes").json()["style_strength"] == 2.5
+
+        def resample(c: TestClient, **extra: str) -> list[str]:
+            data = {"attribute": "Eyeglasses", "n": "2", "seed": "3", **extra}
+            response = c.post("/api/resample", files=files(), data=data)
+            assert response.status_code == 200, response.text
+            return response.json()["images"]
+
+        assert resample(styled) == resample(plain_model, style_strength="2.5")
+        assert resample(styled, style_strength="1") == resample(plain_model)
+        assert resample(styled) != resample(styled, style_strength="1")
+        edit = styled.post("/api/edit", files=files(), data={"set": "{}", "resample": '["Eyeglasses"]',
+                                                              "style_strength": "1"})
+        assert edit.status_code == 200
+        for bad in ("0", "-1", "4.5", "much"):
+            r = styled.post("/api/resample", files=files(), data={"attribute": "Eyeglasses", "style_strength": bad})
+            assert r.status_code == 422, bad

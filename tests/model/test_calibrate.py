@@ -60,3 +60,48 @@ def test_vcn_calibrate_writes_the_strengths_and_how_they_were_chosen(tmp_path):
     assert out.cfg.edit_blend == 0.05  # calibrated with the blend the edits will use, and stored
     assert out.metadata["calibration"] == {"reader": "r.safetensors", "faces": 3, "target": 0.5,
                                            "strengths": [1.0, 2.0], "edit_blend": 0.05}
+
+
+@pytest.mark.slow
+def test_vcn_calibrate_styles_stores_the_strength_with_the_most_distinct_styles(tmp_path):
+    from model.checkpoint import load_vcn, save_vcn
+    from model.cli import main
+    from model.oracle import save_oracle
+
+    torch.manual_seed(2)
+    save_vcn(tmp_path / "m.safetensors", VCN(VCNConfig(image_size=SIZE, width=4, capsule_dim=2, context_dim=2,
+                                                       mask_input=True, attribute_strength=(1.5,) * 40)))
+    save_oracle(tmp_path / "r.safetensors", Oracle(OracleConfig.for_faces(image_size=SIZE, width=4, feature_dim=16)))
+    main(["calibrate-styles", "--weights", str(tmp_path / "m.safetensors"), "--out", str(tmp_path / "s.safetensors"),
+          "--reader", str(tmp_path / "r.safetensors"), "--n", "60", "--strengths", "1", "3"])
+    out = load_vcn(tmp_path / "s.safetensors")
+    meta = out.metadata["style_calibration"]
+    table = meta["by_strength"]
+    assert set(table) == {"1.0", "3.0"} and meta["reader"] == "r.safetensors" and meta["faces"] == 60
+    best = max((1.0, 3.0), key=lambda s: (table[str(s)]["diversity"], -s))
+    assert out.cfg.style_strength == meta["chosen"] == best
+    assert all(0.0 <= row["kept"] <= 1.0 and 0.0 <= row["presence"] <= 1.0 for row in table.values())
+    assert out.cfg.attribute_strength == (1.5,) * 40  # the edit strengths are left as they were
+
+
+def test_style_strength_moves_a_resampled_capsule_that_many_times_as_far():
+    from vcn_inputs import generator_inputs
+
+    torch.manual_seed(3)
+    cfg = VCNConfig(image_size=SIZE, width=4, capsule_dim=2, context_dim=2, mask_input=True)
+    model = VCN(cfg).eval()
+    x = torch.rand(4, 3, SIZE, SIZE)
+    pushed = VCN(dataclasses.replace(cfg, style_strength=2.5)).eval()
+    pushed.load_state_dict(model.state_dict())
+    with generator_inputs(model) as seen, generator_inputs(pushed) as seen_pushed:
+        model.edit(x, resample=["Eyeglasses"], seed=7)
+        pushed.edit(x, resample=["Eyeglasses"], seed=7)
+    with torch.inference_mode():
+        caps = model.encode(x)
+    slot = torch.where(caps.kl[:, 30] <= caps.kl[:, 31], 30, 31)  # the active one of Eyeglasses' pair
+    rows = torch.arange(4)
+    old = caps.mu[rows, slot]
+    drawn = seen[0][0][rows, slot]  # strength 1: the draw itself
+    assert torch.allclose(seen_pushed[0][0][rows, slot], old + 2.5 * (drawn - old), atol=1e-5)
+    with pytest.raises(ValueError, match="style_strength"):
+        dataclasses.replace(cfg, style_strength=0.0)
