@@ -191,6 +191,20 @@ def cmd_calibrate_styles(a: argparse.Namespace) -> None:
     print(f"style_strength {chosen}; wrote {a.out}")
 
 
+def _calibration_parser(sub, name: str, what: str, n: int, n_help: str) -> argparse.ArgumentParser:
+    """The flags `vcn calibrate` and `vcn calibrate-styles` share: a model in, a model out, the reader."""
+    p = sub.add_parser(name, help=f"{what}, read by a calibration reader")
+    p.add_argument("--weights", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--reader", default=str(REPO / "weights" / "reader.safetensors"),
+                   help="a reader (attributes, styles) that is neither the eval oracle nor the model's training judge")
+    p.add_argument("--n", type=int, default=n, help=n_help)
+    p.add_argument("--strengths", type=float, nargs="+", default=[1.0, 1.5, 2.0, 2.5, 3.0])
+    p.add_argument("--half", action="store_true", help="store float16 weights (smaller file)")
+    p.add_argument("--device", default="auto")
+    return p
+
+
 def cmd_bench(a: argparse.Namespace) -> None:
     import importlib
 
@@ -272,29 +286,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data-root", required=True)
     s.set_defaults(func=cmd_data_stats)
 
-    c = sub.add_parser("calibrate", help="per-attribute edit strengths, read by a calibration reader")
-    c.add_argument("--weights", required=True)
-    c.add_argument("--out", required=True)
-    c.add_argument("--reader", default=str(REPO / "weights" / "reader.safetensors"),
-                   help="an attribute reader that is neither the eval oracle nor the model's training judge")
-    c.add_argument("--n", type=int, default=150, help="unseen training-seed faces, every attribute flipped on each")
-    c.add_argument("--strengths", type=float, nargs="+", default=[1.0, 1.5, 2.0, 2.5, 3.0])
+    c = _calibration_parser(sub, "calibrate", "per-attribute edit strengths", 150,
+                            "unseen training-seed faces, every attribute flipped on each")
     c.add_argument("--target", type=float, default=0.97, help="share of edits the reader must see take")
     c.add_argument("--blend", type=float, default=None,
                    help="store this edit_blend (0 = off) and calibrate with it (default: the model's)")
-    c.add_argument("--half", action="store_true", help="store float16 weights (smaller file)")
-    c.add_argument("--device", default="auto")
     c.set_defaults(func=cmd_calibrate)
-
-    cs = sub.add_parser("calibrate-styles", help="the style strength of resamples, read by a calibration reader")
-    cs.add_argument("--weights", required=True)
-    cs.add_argument("--out", required=True)
-    cs.add_argument("--reader", default=str(REPO / "weights" / "reader.safetensors"),
-                    help="a style-reading CNN that is neither the eval oracle nor the model's training judge")
-    cs.add_argument("--n", type=int, default=2000, help="unseen training-seed faces to take the style faces from")
-    cs.add_argument("--strengths", type=float, nargs="+", default=[1.0, 1.5, 2.0, 2.5, 3.0])
-    cs.add_argument("--half", action="store_true", help="store float16 weights (smaller file)")
-    cs.add_argument("--device", default="auto")
+    cs = _calibration_parser(sub, "calibrate-styles", "the style strength of resamples", 2000,
+                             "unseen training-seed faces to take the style faces from")
     cs.set_defaults(func=cmd_calibrate_styles)
 
     b = sub.add_parser("bank", help="add a capsule bank (capsules seen in training) and inference defaults")
