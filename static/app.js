@@ -20,6 +20,7 @@ const state = {
   faceSeed: 0,
   styleSeed: 1,
   stylesAttr: null,
+  stylesSeed: null,    // the seed of the styles on screen (the style-strength slider redraws with it)
   editTimer: 0,
   token: 0,            // bumps whenever the source changes: late answers for an old source are dropped
   editToken: 0,
@@ -42,6 +43,7 @@ const isMulticlass = () => state.info?.kind === 'multiclass';
 // The slider's value once the user has moved it; until then none is sent and the model's own defaults
 // apply (per attribute when calibrated, see /api/attributes).
 const strength = () => (state.strengthTouched ? Number($('#strength').value) || 1 : undefined);
+const styleStrength = () => (state.styleStrengthTouched ? Number($('#style-strength').value) || 1 : undefined);
 const seed = () => Math.max(0, Math.min(4294967295, parseInt($('#seed').value, 10) || 0));
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -278,9 +280,10 @@ async function randomImage(seedValue) {
 }
 
 // ----------------------------------------------------------------------------------------- styles
-async function showStyles(name) {
+async function showStyles(name, styleSeed = state.styleSeed++) {
   if (!state.source) return;
   state.stylesAttr = name;
+  state.stylesSeed = styleSeed;
   const card = $('#styles-card');
   card.hidden = false;
   $('#styles-attr').textContent = pretty(name);
@@ -291,7 +294,7 @@ async function showStyles(name) {
   const base = Object.keys(changes()).length && state.result ? state.result : state.source;
   try {
     const response = await api('/api/resample', {
-      body: form({ image: base, attribute: name, n: STYLES, seed: state.styleSeed++ }),
+      body: form({ image: base, attribute: name, n: STYLES, seed: styleSeed, style_strength: styleStrength() }),
     });
     const { images } = await response.json();
     strip.replaceChildren(...images.map((url, i) => {
@@ -432,6 +435,14 @@ function wire() {
   $('#random-face').addEventListener('click', guard(async () => setSource(await randomImage(++state.faceSeed))));
   $('#random-b').addEventListener('click', guard(async () => setSourceB(await randomImage(1000 + ++state.faceSeed))));
   $('#styles-more').addEventListener('click', guard(() => showStyles(state.stylesAttr)));
+  $('#style-strength').addEventListener('input', () => {
+    $('#style-strength-value').textContent = $('#style-strength').value;
+  });
+  // The same draws again, pushed by the new strength (on release, not on every step of the drag).
+  $('#style-strength').addEventListener('change', guard(() => {
+    state.styleStrengthTouched = true;
+    return showStyles(state.stylesAttr, state.stylesSeed);
+  }));
   $('#interp-attr').addEventListener('change', guard(loadFrames));
   $('#interp-slider').addEventListener('input', onSlide);
   $('#swap-attrs').addEventListener('change', updateSwapButton);
@@ -458,6 +469,8 @@ async function main() {
   state.info = info;
   $('#strength').value = String(info.edit_strength ?? 1);
   $('#strength-value').textContent = info.attribute_strength ? 'auto' : $('#strength').value;
+  $('#style-strength').value = String(info.style_strength ?? 1);
+  $('#style-strength-value').textContent = String(info.style_strength ?? 1);
   document.body.dataset.kind = info.kind;
   const what = info.kind === 'multiclass' ? 'classes' : 'attributes';
   $('#model-info').textContent =

@@ -136,6 +136,24 @@ def test_edit_a_face_in_the_browser(browser, server: str, tmp_path: Path) -> Non
     page.wait_for_function("[...document.querySelectorAll('#styles img')].every(i => i.complete && i.naturalWidth)")
     sources = page.eval_on_selector_all("#styles img", "imgs => imgs.map(i => i.src)")
     assert len(set(sources)) > 1, "all styles identical"
+    # The style-strength slider starts at the model's own and redraws the same styles of the same face (same
+    # seed) pushed by another strength: the row must change.
+    with urllib.request.urlopen(f"{server}/api/attributes") as response:
+        default = json.load(response)["style_strength"]
+    assert float(page.input_value("#style-strength")) == default
+    lower = "1" if default != 1 else "2"
+    page.eval_on_selector("#style-strength", "(el, v) => { el.value = v; el.dispatchEvent(new Event('input'));"
+                          " el.dispatchEvent(new Event('change')); }", lower)
+    assert page.inner_text("#style-strength-value") == lower
+    page.wait_for_function("(old) => { const now = [...document.querySelectorAll('#styles img')].map(i => i.src);"
+                           " return now.length === 6 && now.some((src, i) => src !== old[i]); }", arg=sources,
+                           timeout=30_000)
+    page.wait_for_function("[...document.querySelectorAll('#styles img')].every(i => i.complete && i.naturalWidth)")
+    page.eval_on_selector("#style-strength", "(el, v) => { el.value = v; el.dispatchEvent(new Event('input'));"
+                          " el.dispatchEvent(new Event('change')); }", str(default))  # back, for the screenshot
+    page.wait_for_function("(old) => { const now = [...document.querySelectorAll('#styles img')].map(i => i.src);"
+                           " return now.length === 6 && now.every((src, i) => src === old[i]); }", arg=sources,
+                           timeout=30_000)
     rev = _rev(page)
     page.click("#styles .pick:nth-child(2)")
     _wait_rev_above(page, rev)
