@@ -3,7 +3,7 @@
     python experiments/style_strength.py WEIGHTS [--reader PATH | --oracle] [--strengths 1 1.5 2 ...]
 
 With --reader (default weights/reader.safetensors, the calibration reader) on unseen training-seed faces
-(seed 0 from 510,000: past the strength calibration's faces), which is where the setting is chosen; with
+(model.calibrate.style_faces: the faces `vcn calibrate-styles` chooses on), which is where the setting is chosen; with
 --oracle on vcn eval's test faces and seeds, which is where it is then measured. Prints per strength, for
 every style attribute, the distinct styles read in 10 resamples, the share still present and the share of
 the rest kept (model.evaluate.style_metrics), and their means over the 17 style attributes.
@@ -12,17 +12,16 @@ the rest kept (model.evaluate.style_metrics), and their means over the 17 style 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import time
 from pathlib import Path
 
 import torch
 
-from model.calibrate import CALIBRATION_SEED, CALIBRATION_START
+from model.calibrate import CALIBRATION_SEED, style_faces, style_means, style_readings
 from model.checkpoint import load_vcn
 from model.data import faces
-from model.evaluate import DEFAULT_ORACLE, N_STYLE, TEST_SEED, style_metrics
+from model.evaluate import DEFAULT_ORACLE, N_STYLE, TEST_SEED
 from model.oracle import load_oracle
 
 REPO = Path(__file__).resolve().parent.parent
@@ -38,20 +37,18 @@ def main() -> None:
     p.add_argument("--strengths", type=float, nargs="+", default=[1.0, 1.5, 2.0, 2.5, 3.0])
     p.add_argument("--n", type=int, default=2000, help="faces to pick the style faces from")
     a = p.parse_args()
+    model = load_vcn(a.weights).eval()
     if a.oracle:
         reader, seed, batch = load_oracle(DEFAULT_ORACLE), TEST_SEED, faces.sample_faces(TEST_SEED, 0, a.n)
-    else:
+        images = torch.as_tensor(faces.render(batch, size=64, workers=2))
+        attrs = torch.as_tensor(batch.attrs).bool()
+    else:  # where vcn calibrate-styles chooses
         reader, seed = load_oracle(a.reader), CALIBRATION_SEED
-        batch = faces.sample_faces(CALIBRATION_SEED, CALIBRATION_START + 10_000, a.n)
-    images = torch.as_tensor(faces.render(batch, size=64, workers=2))
-    attrs = torch.as_tensor(batch.attrs).bool()
-    model = load_vcn(a.weights).eval()
-    styles = tuple(reader.cfg.style_names)
+        images, attrs = style_faces(a.n, 64)
     for s in a.strengths:
         t0 = time.time()
-        model.cfg = dataclasses.replace(model.cfg, style_strength=s)
-        r = style_metrics(model, reader, images, attrs, styles, N_STYLE, seed, 100, model.device)
-        mean = {k: round(sum(r[k].values()) / len(r[k]), 4) for k in KEYS}
+        (r,) = style_readings(model, reader, images, attrs, [s], seed, N_STYLE).values()
+        mean = {key: round(v, 4) for key, v in zip(KEYS, style_means(r).values(), strict=True)}
         print(json.dumps({"style_strength": s, "reader": "oracle" if a.oracle else Path(a.reader).name,
                           "mean": mean,
                           **{name: {k: round(r[k][name], 3) for k in KEYS}

@@ -24,7 +24,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from model.evaluate import edit_metrics
 
@@ -79,7 +79,39 @@ def calibrate_strengths(model: nn.Module, reader: nn.Module, n: int = 150, stren
 STYLE_START = CALIBRATION_START + 10_000  # past the faces the edit strengths are calibrated on
 
 
+def style_faces(n: int, size: int) -> tuple[Tensor, Tensor]:
+    """n unseen training-seed faces for choosing the style strength: (uint8 images, (n, A) bool attributes)."""
+    from model.data import faces
+
+    batch = faces.sample_faces(CALIBRATION_SEED, STYLE_START, n)
+    return torch.as_tensor(faces.render(batch, size=size, workers=2)), torch.as_tensor(batch.attrs).bool()
+
+
 @torch.inference_mode()
+def style_readings(model: nn.Module, reader: nn.Module, images: Tensor, attrs: Tensor, strengths: Sequence[float],
+                   seed: int = CALIBRATION_SEED, n_style: int = 30, batch_size: int = 100,
+                   device: torch.device | None = None) -> dict[float, dict]:
+    """{strength: model.evaluate.style_metrics of the model at that style strength, read by `reader`} over
+    the reader's style attributes the model has."""
+    from model.evaluate import style_metrics
+
+    device = device or model.device
+    reader = reader.to(device).eval()
+    styles = tuple(s for s in reader.cfg.style_names if s in model.cfg.capsule_names)
+    out = {}
+    for s in strengths:
+        probe = copy.copy(model)
+        probe.cfg = dataclasses.replace(model.cfg, style_strength=float(s))
+        out[float(s)] = style_metrics(probe, reader, images, attrs, styles, n_style, seed, batch_size, device)
+    return out
+
+
+def style_means(r: dict) -> dict[str, float]:
+    """Means over the style attributes of one style_metrics result: diversity, presence, kept."""
+    return {short: _mean(r[key]) for short, key in
+            (("diversity", "style_diversity"), ("presence", "style_presence"), ("kept", "style_kept"))}
+
+
 def calibrate_style_strength(model: nn.Module, reader: nn.Module, n: int = 2000,
                              strengths: Sequence[float] = STRENGTHS, n_style: int = 30, batch_size: int = 100,
                              device: torch.device | None = None,
@@ -88,24 +120,12 @@ def calibrate_style_strength(model: nn.Module, reader: nn.Module, n: int = 2000,
     attributes; the smaller strength on a tie), with vcn eval's style protocol (model.evaluate.style_metrics)
     on the first n_style of n unseen training-seed faces that wear each style attribute. Returns (the
     chosen strength, {strength: {"diversity", "presence", "kept"}: means over the style attributes})."""
-    from model.data import faces
-    from model.evaluate import style_metrics
-
-    device = device or model.device
-    batch = faces.sample_faces(CALIBRATION_SEED, STYLE_START, n)
-    images = torch.as_tensor(faces.render(batch, size=model.cfg.image_size))
-    attrs = torch.as_tensor(batch.attrs).bool()
-    reader = reader.to(device).eval()
-    styles = tuple(s for s in reader.cfg.style_names if s in model.cfg.capsule_names)
+    images, attrs = style_faces(n, model.cfg.image_size)
     table: dict[float, dict] = {}
     for s in strengths:
-        probe = copy.copy(model)
-        probe.cfg = dataclasses.replace(model.cfg, style_strength=float(s))
-        r = style_metrics(probe, reader, images, attrs, styles, n_style, CALIBRATION_SEED, batch_size, device)
-        table[float(s)] = {short: _mean(r[key]) for short, key in
-                           (("diversity", "style_diversity"), ("presence", "style_presence"), ("kept", "style_kept"))}
+        (r,) = style_readings(model, reader, images, attrs, [s], CALIBRATION_SEED, n_style, batch_size, device).values()
+        row = table[float(s)] = style_means(r)
         if log:
-            row = table[float(s)]
             log(f"style strength {s}: {row['diversity']:.3f} distinct styles in 10 resamples, "
                 f"{row['presence']:.3f} still present, {row['kept']:.4f} of the rest kept (reader)")
     chosen = max(sorted(table), key=lambda s: (table[s]["diversity"], -s))

@@ -84,6 +84,10 @@ def _cat_readings(readings: list[OracleReading]) -> OracleReading:
     return OracleReading(*(torch.cat([getattr(r, f) for r in readings]) for f in FIELDS))
 
 
+def _on_cpu(reading: OracleReading) -> OracleReading:
+    return OracleReading(*(getattr(reading, f).cpu() for f in FIELDS))
+
+
 def _take(reading: OracleReading, idx: Tensor) -> OracleReading:
     return OracleReading(*(getattr(reading, f)[idx] for f in FIELDS))
 
@@ -94,10 +98,25 @@ def _read_map(oracle: Oracle, make: Callable[[Tensor, int], Tensor], images: Ten
     readings, feats = [], []
     for i, sl in _chunks(len(images), batch_size):
         r, h = oracle.read_with_features(make(_to_input(images[sl], device), i))
-        readings.append(OracleReading(r.attrs.cpu(), r.attr_prob.cpu(), r.styles.cpu(), r.nuisance.cpu()))
+        readings.append(_on_cpu(r))
         if features:
             feats.append(h.float().cpu())
     return _cat_readings(readings), (torch.cat(feats) if features else None)
+
+
+def _kept_counts(oracle: Oracle, ref: OracleReading, got: OracleReading, counted: Tensor,
+                 nuisance_counted: Tensor | None = None) -> tuple[int, int, int, int]:
+    """What a change left as it was, the edit_preservation way: (attributes read the same, attributes counted,
+    nuisance factors within KEEP_TOLERANCE, nuisance factors counted). ref / got: readings (B, ...) of the
+    reconstructions and of the changed images; counted (B, A) or (A,) bool: the attributes that should not
+    change; nuisance factors count where visible on both (and in nuisance_counted (N,) if given)."""
+    counted = counted.expand_as(ref.attrs)
+    visible = oracle.nuisance_visible(ref.attrs) & oracle.nuisance_visible(got.attrs)
+    if nuisance_counted is not None:
+        visible &= nuisance_counted
+    close = (got.nuisance - ref.nuisance).abs() < KEEP_TOLERANCE
+    return (int(((got.attrs == ref.attrs) & counted).sum()), int(counted.sum()), int((close & visible).sum()),
+            int(visible.sum()))
 
 
 def _prepare(module: nn.Module, device: torch.device) -> nn.Module:
@@ -131,7 +150,6 @@ def edit_metrics(model: nn.Module, oracle: Oracle, images: Tensor, batch: Any, s
     names = tuple(model.cfg.capsule_names)
     gt = torch.as_tensor(batch.attrs).bool()
     recon, _ = _read_map(oracle, lambda x, i: model.reconstruct(x), images, batch_size, device)
-    recon_visible = oracle.nuisance_visible(recon.attrs)
     style_of = torch.tensor(oracle.style_index, dtype=torch.long)
     success = torch.zeros(len(names), dtype=torch.float64)
     tried = torch.zeros(len(names), dtype=torch.float64)
@@ -151,12 +169,11 @@ def edit_metrics(model: nn.Module, oracle: Oracle, images: Tensor, batch: Any, s
             success[a] += float((edited.attrs[:, a] == target).sum())
             tried[a] += len(idx)
             ref, free = _take(recon, idx), ~forced[idx]  # the reconstruction's reading; unforced attributes
-            kept["attr"][0] += int(((edited.attrs == ref.attrs) & free).sum())
-            kept["attr"][1] += int(free.sum())
-            visible = recon_visible[idx] & oracle.nuisance_visible(edited.attrs)
-            close = (edited.nuisance - ref.nuisance).abs() < KEEP_TOLERANCE
-            kept["nuisance"][0] += int((close & visible).sum())
-            kept["nuisance"][1] += int(visible.sum())
+            same, n_attr, close, n_nuisance = _kept_counts(oracle, ref, edited, free)
+            kept["attr"][0] += same
+            kept["attr"][1] += n_attr
+            kept["nuisance"][0] += close
+            kept["nuisance"][1] += n_nuisance
             if len(style_of):
                 both = ref.attrs[:, style_of] & edited.attrs[:, style_of] & free[:, style_of]
                 kept["style"][0] += int(((edited.styles == ref.styles) & both).sum())
@@ -201,18 +218,16 @@ def style_metrics(model: nn.Module, oracle: Oracle, images: Tensor, attrs: Tenso
         distinct, present_share, same = [], [], [0, 0]
         for c, start in enumerate(range(0, len(idx), per_chunk)):
             group = idx[start : start + per_chunk]
-            ref = oracle.read(model.reconstruct(_to_input(images[group], device)))
+            ref = _on_cpu(oracle.read(model.reconstruct(_to_input(images[group], device))))
             x = _to_input(images[group.repeat_interleave(RESAMPLES)], device)
-            r = oracle.read(model.edit(x, resample=[name], seed=seed + STYLE_SEEDS + 1000 * k + c))
-            ref_attrs, ref_nuisance = (t.cpu().repeat_interleave(RESAMPLES, 0) for t in (ref.attrs, ref.nuisance))
-            r_attrs, r_nuisance = r.attrs.cpu(), r.nuisance.cpu()
-            visible = (oracle.nuisance_visible(ref_attrs) & oracle.nuisance_visible(r_attrs)) & ~own_nuisance
-            close = (r_nuisance - ref_nuisance).abs() < KEEP_TOLERANCE
-            same[0] += int((r_attrs == ref_attrs)[:, others].sum()) + int((close & visible).sum())
-            same[1] += int(others.sum()) * len(r_attrs) + int(visible.sum())
+            r = _on_cpu(oracle.read(model.edit(x, resample=[name], seed=seed + STYLE_SEEDS + 1000 * k + c)))
+            ref = _take(ref, torch.arange(len(group)).repeat_interleave(RESAMPLES))  # each face's, per resample
+            n_same, n_attr, n_close, n_nuisance = _kept_counts(oracle, ref, r, others, ~own_nuisance)
+            same[0] += n_same + n_close
+            same[1] += n_attr + n_nuisance
             for j in range(len(group)):
-                present = r_attrs[j * RESAMPLES : (j + 1) * RESAMPLES, a]
-                ids = r.styles.cpu()[j * RESAMPLES : (j + 1) * RESAMPLES, s][present]
+                present = r.attrs[j * RESAMPLES : (j + 1) * RESAMPLES, a]
+                ids = r.styles[j * RESAMPLES : (j + 1) * RESAMPLES, s][present]
                 distinct.append(len(torch.unique(ids)))
                 present_share.append(float(present.float().mean()))
         diversity[name] = sum(distinct) / len(distinct) if distinct else None
