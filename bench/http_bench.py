@@ -9,6 +9,8 @@
    server's own model time (its vcn_inference_seconds) and the parts: HTTP floor, decode, PNG encode.
    Beside the httpx client, a lean one (http.client, one kept-alive connection, the body built once): the
    httpx client's own time, ~1-2 ms a request on this box, is part of the first figure, not the server's.
+   For /api/predict the lean client also sends the image as the raw body (Content-Type image/png, no
+   multipart), where the server takes it.
 3. Micro-batching on (VCN_BATCH_MAX_SIZE=16, the default; with no wait, the default, and with 5 ms) against
    off (=1): three servers up at once, driven in turn at 1 and 16 clients on /api/predict (edit is never
    batched); the mean batch size comes from the server's /metrics.
@@ -135,9 +137,10 @@ def multipart(png: bytes, fields: dict[str, str]) -> tuple[bytes, str]:
     return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
-def lean_drive(url: str, op: str, png: bytes, requests: int) -> list[float]:
-    """One client, one kept-alive http.client connection, the body built once: seconds per answer."""
-    body, content_type = multipart(png, EDIT_FORM if op == "edit" else {})
+def lean_drive(url: str, op: str, png: bytes, requests: int, raw: bool = False) -> list[float]:
+    """One client, one kept-alive http.client connection, the body built once: seconds per answer. raw: the
+    PNG is the whole body (image/png) instead of a multipart field (only calls without options take it)."""
+    body, content_type = (png, "image/png") if raw else multipart(png, EDIT_FORM if op == "edit" else {})
     host, port = url.removeprefix("http://").rsplit(":", 1)
     conn = http.client.HTTPConnection(host, int(port), timeout=120)
     times = []
@@ -178,14 +181,17 @@ def overhead(url: str, weights: str | Path, op: str, png: bytes, rounds: int = 5
 def compare_overhead(urls: dict[str, str], weights: str | Path, op: str, png: bytes, rounds: int = 5,
                      per_round: int = 20) -> list[dict]:
     """`overhead` for several servers at once: each round times the in-process model, then each server in
-    turn (httpx p50, lean-client p50, the server's own model time); medians over the rounds."""
+    turn (httpx p50, lean-client p50, for predict lean client with a raw body, the server's own model time);
+    medians over the rounds. A server that refuses raw bodies (an older checkout) gets no raw figure."""
     call = model_call(weights, op, png)
     call()
-    for url in urls.values():
+    raw_ok = {}
+    for name, url in urls.items():
         asyncio.run(drive(url, op, png, 1, 5, 60))
         lean_drive(url, op, png, 5)
+        raw_ok[name] = op == "predict" and _takes_raw(url, op, png)
     model_times: list[float] = []
-    seen: dict[str, dict[str, list[float]]] = {name: {"http": [], "lean": [], "server": []} for name in urls}
+    seen: dict[str, dict[str, list[float]]] = {name: {"http": [], "lean": [], "raw": [], "server": []} for name in urls}
     for _ in range(rounds):
         model_times += time_calls(call, per_round)
         for name, url in urls.items():
@@ -193,15 +199,28 @@ def compare_overhead(urls: dict[str, str], weights: str | Path, op: str, png: by
             seen[name]["http"].append(asyncio.run(drive(url, op, png, 1, per_round, 60))["p50_ms"])
             seen[name]["server"].append(server_mean(before, counters(url), "vcn_inference_seconds", op) * 1e3)
             seen[name]["lean"].append(percentile(lean_drive(url, op, png, per_round), 50) * 1e3)
+            if raw_ok[name]:
+                seen[name]["raw"].append(percentile(lean_drive(url, op, png, per_round, raw=True), 50) * 1e3)
     model = percentile(model_times, 50) * 1e3
     rows = []
     for name, s in seen.items():
         http, lean = statistics.median(s["http"]), statistics.median(s["lean"])
+        raw = statistics.median(s["raw"]) if s["raw"] else None
         rows.append({"op": op, "server": name, "http_p50_ms": http, "model_p50_ms": model,
                      "overhead_share": (http - model) / model, "lean_http_p50_ms": lean,
                      "lean_overhead_share": (lean - model) / model, "server_model_ms": statistics.median(s["server"]),
-                     "http_p50_rounds": s["http"], "lean_p50_rounds": s["lean"]})
+                     "raw_http_p50_ms": raw, "raw_overhead_share": None if raw is None else (raw - model) / model,
+                     "http_p50_rounds": s["http"], "lean_p50_rounds": s["lean"], "raw_p50_rounds": s["raw"]})
     return rows
+
+
+def _takes_raw(url: str, op: str, png: bytes) -> bool:
+    """Whether the server answers /api/<op> with the image as the raw body (warming that path up too)."""
+    try:
+        lean_drive(url, op, png, 5, raw=True)
+    except RuntimeError:
+        return False
+    return True
 
 
 def breakdown(url: str, weights: str | Path, png: bytes, n: int = 50) -> dict:
@@ -282,10 +301,19 @@ def run(weights: str | Path = WEIGHTS, concurrency: tuple[int, ...] = (1, 4, 16,
 def overhead_table(over: list[dict]) -> str:
     return markdown_table(
         ["endpoint", "server", "HTTP p50 ms (httpx)", "overhead", "HTTP p50 ms (lean client)", "overhead",
-         "model p50 ms (in process)", "server's own model ms (mean)"],
+         "lean client, raw body", "overhead", "model p50 ms (in process)", "server's own model ms (mean)"],
         [[f"/api/{o['op']}", o["server"], o["http_p50_ms"], f"{100 * o['overhead_share']:+.0f} %",
-          o["lean_http_p50_ms"], f"{100 * o['lean_overhead_share']:+.0f} %", o["model_p50_ms"], o["server_model_ms"]]
+          o["lean_http_p50_ms"], f"{100 * o['lean_overhead_share']:+.0f} %", _or_dash(o.get("raw_http_p50_ms")),
+          _share(o.get("raw_overhead_share")), o["model_p50_ms"], o["server_model_ms"]]
          for o in over])
+
+
+def _or_dash(value: float | None) -> object:
+    return "-" if value is None else value
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:+.0f} %"
 
 
 def compare(checkouts: list[str], weights: str | Path = WEIGHTS, rounds: int = 6, per_round: int = 40,

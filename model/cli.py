@@ -29,6 +29,9 @@ def _train_overrides(p: argparse.ArgumentParser) -> None:
                    help="keep these parts' weights as they start (from --init)")
     g.add_argument("--judge-augment", dest="judge_augment", type=int, choices=[0, 1], default=None,
                    help="1: the judge reads generated images through a random shift, brightness and noise")
+    g.add_argument("--cpu-bf16", dest="cpu_bf16", type=int, choices=[0, 1], default=None,
+                   help="1: train on the CPU under bf16 autocast (about 2.5x faster on CPUs with AMX; CUDA always "
+                        "uses bf16)")
     g.add_argument("--lr-schedule", dest="lr_schedule", choices=["constant", "cosine"], default=None,
                    help="cosine: decay to --lr-floor x lr over --steps or --max-time, whichever ends first")
     n = p.add_argument_group("network overrides")
@@ -47,7 +50,8 @@ def cmd_train(a: argparse.Namespace) -> None:
                    image_size=a.image_size, mask_input=None if a.mask_input is None else bool(a.mask_input))
     tcfg = replace(tcfg, **{k: getattr(a, k) for k in [*(name for name, _ in RECIPE_FLAGS), "lr_schedule"]},
                    freeze=tuple(a.freeze) if a.freeze else None,
-                   judge_augment=None if a.judge_augment is None else bool(a.judge_augment))
+                   judge_augment=None if a.judge_augment is None else bool(a.judge_augment),
+                   cpu_bf16=None if a.cpu_bf16 is None else bool(a.cpu_bf16))
     path = train(vcfg, tcfg, a.out, device=a.device, max_time=a.max_time, resume=a.resume,
                  data_root=a.data_root, data_cache=a.data_cache, judge_path=a.judge,
                  ckpt_every=a.ckpt_every, sample_every=a.sample_every, workers=a.workers,

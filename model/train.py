@@ -277,13 +277,13 @@ def train(vcfg: VCNConfig, tcfg: TrainConfig, out_dir: str | os.PathLike, *, dev
             group["lr"] = tcfg.lr_at(done)
         idx = torch.randint(data.images.shape[0], (tcfg.batch_size,), generator=gens["data"]).to(dev)
         batch = data.batch(idx, counterfactual, tcfg.augment_shift, gens["data"])
-        with autocast(dev):
+        with autocast(dev, tcfg.cpu_bf16):
             losses = runner(batch, gens["noise"])
         opt.zero_grad(set_to_none=True)
         losses["total"].backward()
         opt.step()
         if disc is not None:
-            with autocast(dev):
+            with autocast(dev, tcfg.cpu_bf16):
                 d_loss = lsgan_discriminator_loss(disc(batch.x), disc(objective.last_fakes))
             d_opt.zero_grad(set_to_none=True)
             d_loss.backward()

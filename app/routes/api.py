@@ -1,8 +1,11 @@
 """The REST API under /api: attribute prediction and the VCN's image operations.
 
 Images travel as the multipart field ``image`` (and ``image_b``), options as form fields; JSON-valued
-fields (``set``, ``resample``, ``attributes``) are JSON text. One result image is answered as
-``image/png``; several as ``{"images": [data URLs]}``. Same inputs and seed give the same bytes.
+fields (``set``, ``resample``, ``attributes``) are JSON text. The single-image calls without options
+(/api/predict, /api/reconstruct) also take the image as the whole request body, sent with an ``image/*`` or
+``application/octet-stream`` Content-Type (no multipart: less to build for a client, less to parse here).
+One result image is answered as ``image/png``; several as ``{"images": [data URLs]}``. Same inputs and seed
+give the same bytes.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from functools import partial
 from typing import Annotated, Any
 
 import torch
-from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import StrictBool, TypeAdapter, ValidationError
@@ -20,7 +23,7 @@ from pydantic import StrictBool, TypeAdapter, ValidationError
 from app import imaging
 from app.batching import AttributeRow, Engine
 from app.deps import AdmittedEngine, EngineDep, PolicyDep, limit_form_parts
-from app.errors import AppError, InvalidInput
+from app.errors import AppError, InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from app.schemas import AttributesInfo, ErrorResponse, ImagesResponse, PredictResponse
 
 router = APIRouter(prefix="/api", tags=["api"], dependencies=[Depends(limit_form_parts)])
@@ -45,6 +48,12 @@ _PNG: dict[int | str, dict[str, Any]] = {
 }
 
 ImageField = Annotated[UploadFile, File(description="PNG, JPEG, GIF, WebP, BMP or TIFF image")]
+#: The same, for the calls that also take the image as the raw body (then the multipart field is absent).
+SingleImageField = Annotated[UploadFile | None, File(
+    description="PNG, JPEG, GIF, WebP, BMP or TIFF image (or send it as the whole body, Content-Type image/*)")]
+#: Raw-body request types in the OpenAPI document, beside multipart/form-data (the bytes decide the format).
+_RAW_BODY: dict[str, Any] = {"requestBody": {"content": {
+    media: {"schema": {"type": "string", "format": "binary"}} for media in ("image/*", "application/octet-stream")}}}
 SeedField = Annotated[int, Form(ge=0, le=MAX_SEED, description="random seed: same seed, same bytes")]
 CountField = Annotated[int, Form(ge=1, le=MAX_IMAGES, description="how many images")]
 StyleStrengthField = Annotated[float | None, Form(
@@ -122,6 +131,30 @@ def prepare_field(data: bytes, policy: imaging.ImagePolicy, field: str = "image"
         raise
 
 
+def is_raw_image(content_type: str | None) -> bool:
+    """Whether a request's Content-Type says its body is the image itself (``image/*`` or octet-stream)."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media.startswith("image/") or media == "application/octet-stream"
+
+
+async def single_image(request: Request, upload: UploadFile | None, policy: imaging.ImagePolicy) -> bytes:
+    """The image of a single-image call: the multipart field ``image``, or the raw body (`is_raw_image`).
+    Bounded like an upload: the middleware caps the body, the upload limit applies to the image (413)."""
+    if upload is not None:
+        return await read_image(upload, policy)
+    content_type = request.headers.get("content-type")
+    if not is_raw_image(content_type):
+        how = "as the multipart field 'image' or as the whole body with an image/* Content-Type"
+        media = (content_type or "").split(";", 1)[0].strip().lower()
+        if media in ("", "multipart/form-data", "application/x-www-form-urlencoded"):
+            raise InvalidInput(f"image: required, {how}")
+        raise UnsupportedMediaType(f"image: a {media[:60]} body is not an image; send it {how}")
+    data = await request.body()
+    if len(data) > policy.max_upload_bytes:
+        raise PayloadTooLarge(f"image: file larger than the {policy.max_upload_bytes} byte limit")
+    return data
+
+
 async def load_image(upload: UploadFile, policy: imaging.ImagePolicy, field: str = "image") -> imaging.Prepared:
     """Bounded read, then decode and validate off the event loop; errors name the field."""
     data = await read_image(upload, policy, field)
@@ -165,20 +198,22 @@ async def attributes(engine: EngineDep) -> AttributesInfo:
     )
 
 
-@router.post("/predict", response_model=PredictResponse, responses=_ERRORS)
-async def predict(engine: AdmittedEngine, policy: PolicyDep, image: ImageField) -> Response:
+@router.post("/predict", response_model=PredictResponse, responses=_ERRORS, openapi_extra=_RAW_BODY)
+async def predict(request: Request, engine: AdmittedEngine, policy: PolicyDep, image: SingleImageField = None
+                  ) -> Response:
     """Which attributes the image shows: per attribute, present or not, a score and both capsules' KL."""
-    data = await read_image(image, policy)
+    data = await single_image(request, image, policy)
     prepared, rows = await engine.predict_upload(partial(prepare_field, data, policy))
     # The dataclasses straight to JSON bytes: the same document as PredictResponse, without building and
     # re-validating 40 pydantic models per answer (~0.5 ms; BENCHMARKS.md 2c).
     return Response(_PREDICTION_JSON.dump_json(_Prediction(rows, prepared.face_found)), media_type="application/json")
 
 
-@router.post("/reconstruct", response_class=Response, responses=_PNG)
-async def reconstruct(engine: AdmittedEngine, policy: PolicyDep, image: ImageField) -> Response:
+@router.post("/reconstruct", response_class=Response, responses=_PNG, openapi_extra=_RAW_BODY)
+async def reconstruct(request: Request, engine: AdmittedEngine, policy: PolicyDep, image: SingleImageField = None
+                      ) -> Response:
     """The image passed through the network unchanged (what the model 'sees')."""
-    data = await read_image(image, policy)
+    data = await single_image(request, image, policy)
     prepared, png = await engine.reconstruct_upload(partial(prepare_field, data, policy), imaging.to_png)
     return Response(png, media_type="image/png", headers=_face_header(prepared.face_found))
 

@@ -81,6 +81,18 @@ def test_predict(client: TestClient) -> None:
     assert body["face_found"] is None  # 64x64 input: no face crop attempted
 
 
+@pytest.mark.parametrize("path", ["/api/predict", "/api/reconstruct"])
+@pytest.mark.parametrize("content_type", ["image/png", "image/jpeg", "application/octet-stream"])
+def test_raw_image_body_answers_like_the_multipart_field(client: TestClient, path: str, content_type: str) -> None:
+    """The image sent as the whole body gets the same bytes back as the multipart field (the bytes, not the
+    declared type, decide the format: a PNG sent as image/jpeg is still read as a PNG)."""
+    multipart = client.post(path, files=files())
+    raw = client.post(path, content=IMAGE, headers={"Content-Type": content_type})
+    assert multipart.status_code == raw.status_code == 200, raw.text
+    assert raw.content == multipart.content
+    assert raw.headers["content-type"] == multipart.headers["content-type"]
+
+
 @pytest.mark.parametrize(
     ("path", "data", "extra"),
     [

@@ -85,6 +85,31 @@ def test_second_image_errors_name_their_field(client: TestClient) -> None:
 
 def test_missing_image(client: TestClient) -> None:
     assert_clear_error(client.post("/api/predict"), 422)
+    assert_clear_error(client.post("/api/predict", data={"other": "field"}), 422, "image")
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "words"),
+    [
+        (GOOD, "text/plain", 415, ("text/plain", "image/*")),
+        (b'{"image": 1}', "application/json", 415, ("application/json",)),
+        (inputs.HTML, "image/png", 415, ("html",)),
+        (inputs.truncated(GOOD), "image/png", 422, ("image:",)),
+        (b"", "application/octet-stream", 422, ("empty",)),
+    ],
+    ids=["text-type", "json-type", "html-as-png", "truncated", "empty"],
+)
+def test_raw_body_that_is_no_image(client: TestClient, body: bytes, content_type: str, status: int,
+                                   words: tuple[str, ...]) -> None:
+    for path in ("/api/predict", "/api/reconstruct"):
+        assert_clear_error(client.post(path, content=body, headers={"Content-Type": content_type}), status, *words)
+
+
+def test_raw_body_over_the_upload_limit(make_app) -> None:
+    with TestClient(make_app(max_upload_bytes=50_000)) as small:
+        big = inputs.encode(inputs.noise((400, 400)), "PNG", compress_level=0)
+        response = small.post("/api/predict", content=big, headers={"Content-Type": "image/png"})
+        assert_clear_error(response, 413, "limit")
 
 
 def test_file_over_the_byte_limit(make_app) -> None:

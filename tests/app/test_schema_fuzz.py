@@ -2,7 +2,8 @@
 invalid) never get a 5xx, and every answer matches what the document promises.
 
 Random bytes are never an image and random text is rarely a valid attribute list, so a hook mixes real
-PNGs and well-formed JSON fields into the generated bodies: the fuzzing then also reaches the model.
+PNGs and well-formed JSON fields into the generated bodies (multipart forms and the raw image bodies of
+/api/predict and /api/reconstruct): the fuzzing then also reaches the model.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from schemathesis.transport.serialization import Binary
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 IMAGES = {"image": png(seed=3), "image_b": png(seed=4)}
@@ -47,7 +49,11 @@ def _plausible(draw: st.DrawFn, body: dict[str, Any]) -> dict[str, Any]:
 
 def flatmap_body(context: Any, body: Any) -> st.SearchStrategy:
     """Schemathesis hook (the name is the hook): sometimes swap in real images and valid JSON fields."""
-    return _plausible(body) if isinstance(body, dict) else st.just(body)
+    if isinstance(body, dict):
+        return _plausible(body)
+    if isinstance(body, (bytes, Binary)):  # a raw image body
+        return st.sampled_from([body, IMAGES["image"]])
+    return st.just(body)
 
 
 @pytest.fixture(scope="module")

@@ -154,6 +154,7 @@ def test_http_bench_drives_a_real_server(tmp_path):
         over = http_bench.overhead(url, weights, "predict", png, rounds=1, per_round=3)
         assert over["http_p50_ms"] > 0 and over["model_p50_ms"] > 0 and _finite(over["overhead_share"])
         assert over["server_model_ms"] > 0 and over["lean_http_p50_ms"] > 0 and _finite(over["lean_overhead_share"])
+        assert over["raw_http_p50_ms"] > 0 and _finite(over["raw_overhead_share"])  # this server takes raw bodies
         parts = http_bench.breakdown(url, weights, png, n=5)
         assert set(parts) == {"http_floor", "decode", "encode_png"} and all(v > 0 for v in parts.values())
 
@@ -172,6 +173,7 @@ def test_http_bench_compares_checkouts(tmp_path, capsys):
     assert [(r["op"], r["server"]) for r in rows] == [
         (op, name) for op in ("predict", "edit") for name in (str(repo), f"{repo}+VCN_MAX_IN_FLIGHT=8")]
     assert all(r["http_p50_ms"] > 0 and r["lean_http_p50_ms"] > 0 for r in rows)
+    assert [r["raw_http_p50_ms"] is not None for r in rows] == [True, True, False, False]  # predict only
     assert json.loads(out.read_text())["overhead"][0]["op"] == "predict"
     assert "lean client" in capsys.readouterr().out
 
