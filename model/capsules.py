@@ -17,8 +17,12 @@ def capsule_kl(mu: Tensor, logvar: Tensor) -> Tensor:
     """Closed-form KL(N(mu, diag(exp(logvar))) || N(0, I)) per capsule (the paper's Eq. 2, with the
     leading minus sign the paper drops), summed over the capsule dimension.
 
-    mu, logvar: (..., K, D)  ->  (..., K), always >= 0.
+    mu, logvar: (..., K, D)  ->  (..., K), always >= 0. Computed in at least float32: the KL is the classifier,
+    and under CPU bf16 autocast (which, unlike CUDA's, keeps exp and sum in bf16) an 8-bit mantissa would
+    round a 600-nat margin sum to steps of 4.
     """
+    dtype = torch.promote_types(mu.dtype, torch.float32)
+    mu, logvar = mu.to(dtype), logvar.to(dtype)
     return 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1.0).sum(dim=-1)
 
 

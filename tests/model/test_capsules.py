@@ -40,6 +40,15 @@ def test_capsule_kl_matches_torch_distributions():
     torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
 
 
+def test_capsule_kl_of_bf16_capsules_is_summed_in_float32():
+    """Under CPU bf16 autocast the encoder hands over bf16 capsules; the KL (the classifier and the margin
+    loss) must not be rounded to bf16's 8-bit mantissa."""
+    mu, logvar = (t.mul(8).to(torch.bfloat16) for t in _some_posterior((2, 3, 64)))
+    got = capsule_kl(mu, logvar)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, capsule_kl(mu.double(), logvar.double()).float(), rtol=1e-6, atol=1e-4)
+
+
 def test_capsule_kl_matches_monte_carlo():
     mu, logvar = _some_posterior((3, 4))
     sigma = (0.5 * logvar).exp()
