@@ -17,7 +17,7 @@ import torch
 
 from model.checkpoint import load_vcn
 from model.data import faces
-from model.evaluate import DEFAULT_ORACLE, KEEP_TOLERANCE, N_EDIT, TEST_SEED, _read_map, _take
+from model.evaluate import DEFAULT_ORACLE, N_EDIT, TEST_SEED, _read_map, _take, nuisance_kept
 from model.oracle import load_oracle
 
 CARRIERS = ("Smiling", "Mouth_Slightly_Open")
@@ -37,14 +37,12 @@ def main() -> None:
     gt = torch.as_tensor(test.attrs).bool()
     names, factors = model.cfg.capsule_names, oracle.cfg.nuisance_names
     recon, _ = _read_map(oracle, lambda x, i: model.reconstruct(x), images, 100, model.device)
-    shown = oracle.nuisance_visible(recon.attrs)
 
     def drift(make, idx):
         """(kept (N,), counted (N,)) per nuisance factor, and the reading, of make(x) on faces idx."""
         r, _ = _read_map(oracle, make, images[idx], 100, model.device)
-        visible = shown[idx] & oracle.nuisance_visible(r.attrs)
-        close = (r.nuisance - recon.nuisance[idx]).abs() < KEEP_TOLERANCE
-        return (close & visible).sum(0).float(), visible.sum(0).float(), r
+        kept, visible = nuisance_kept(oracle, _take(recon, idx), r)
+        return kept.sum(0).float(), visible.sum(0).float(), r
 
     for strength in strengths:
         kept, counted = torch.zeros(len(factors)), torch.zeros(len(factors))

@@ -111,12 +111,17 @@ def _kept_counts(oracle: Oracle, ref: OracleReading, got: OracleReading, counted
     reconstructions and of the changed images; counted (B, A) or (A,) bool: the attributes that should not
     change; nuisance factors count where visible on both (and in nuisance_counted (N,) if given)."""
     counted = counted.expand_as(ref.attrs)
-    visible = oracle.nuisance_visible(ref.attrs) & oracle.nuisance_visible(got.attrs)
+    kept, visible = nuisance_kept(oracle, ref, got)
     if nuisance_counted is not None:
-        visible &= nuisance_counted
-    close = (got.nuisance - ref.nuisance).abs() < KEEP_TOLERANCE
-    return (int(((got.attrs == ref.attrs) & counted).sum()), int(counted.sum()), int((close & visible).sum()),
-            int(visible.sum()))
+        kept, visible = kept & nuisance_counted, visible & nuisance_counted
+    return int(((got.attrs == ref.attrs) & counted).sum()), int(counted.sum()), int(kept.sum()), int(visible.sum())
+
+
+def nuisance_kept(oracle: Oracle, ref: OracleReading, got: OracleReading) -> tuple[Tensor, Tensor]:
+    """(kept, counted), both (B, N) bool: a nuisance factor counts where the oracle can see it in both images
+    (no hat hiding the hair tone) and is kept where the two readings are within KEEP_TOLERANCE."""
+    visible = oracle.nuisance_visible(ref.attrs) & oracle.nuisance_visible(got.attrs)
+    return visible & ((got.nuisance - ref.nuisance).abs() < KEEP_TOLERANCE), visible
 
 
 def _prepare(module: nn.Module, device: torch.device) -> nn.Module:

@@ -123,7 +123,8 @@ class VCNObjective(nn.Module):
         self._judge = [judge] if judge is not None else []
         # Present-capsule slots (2a) of attributes that have styles (rendered faces): a donor would bring its
         # style. (K,) bool, multilabel only.
-        styled = torch.tensor([name in STYLE_COUNTS for name in model.cfg.capsule_names])
+        styled = torch.tensor([name in STYLE_COUNTS for name in model.cfg.capsule_names],
+                              device=next(model.parameters()).device)
         self.style_slots = (torch.stack([styled, torch.zeros_like(styled)], 1).flatten()
                             if model.cfg.kind == "multilabel" else None)
         self._disc = [discriminator] if discriminator is not None else []
@@ -214,8 +215,7 @@ class VCNObjective(nn.Module):
                     generator: torch.Generator | None) -> Tensor:
         """x's capsules and context, the changed pair from a donor in x''s state, must decode to x'."""
         b = slots.shape[0]
-        styled = self.style_slots.to(mask.device)
-        eligible = ~(slots & (mask[b:] > 0.5) & styled).any(1)
+        eligible = ~(slots & (mask[b:] > 0.5) & self.style_slots).any(1)
         donor = donor_rows(mask, mask[b:], slots, eligible, generator)
         rows = (donor >= 0).nonzero().squeeze(1)
         if rows.numel() == 0:

@@ -231,8 +231,8 @@ def train(vcfg: VCNConfig, tcfg: TrainConfig, out_dir: str | os.PathLike, *, dev
     # One frozen network trained on real renders serves both levers: its verdict (judge) and its trunk's
     # activations (perceptual).
     judge_net = _load_judge(judge_path, dev, vcfg) if tcfg.judge_weight > 0 or tcfg.perceptual_weight > 0 else None
-    judge = _Logits(judge_net) if judge_net is not None and tcfg.judge_weight > 0 else None
-    perceptual = _Stages(judge_net) if judge_net is not None and tcfg.perceptual_weight > 0 else None
+    judge = _Reading(judge_net, "attribute_logits") if judge_net is not None and tcfg.judge_weight > 0 else None
+    perceptual = _Reading(judge_net, "stages") if judge_net is not None and tcfg.perceptual_weight > 0 else None
     disc = MultiScaleDiscriminator(vcfg).to(dev) if tcfg.adv_weight > 0 else None
     objective = VCNObjective(model, tcfg, judge, disc, perceptual)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=tcfg.lr, betas=tcfg.betas,
@@ -375,22 +375,16 @@ def _load_judge(path: str | None, dev: torch.device, vcfg: VCNConfig):
     return load_oracle(path, dev, role="judge").eval()  # never the eval oracle
 
 
-class _Logits(torch.nn.Module):
-    """Adapter: the oracle's attribute logits only."""
+class _Reading(torch.nn.Module):
+    """Adapter: one reading of the frozen judge as a module's forward: "attribute_logits" (the judge lever)
+    or "stages", its trunk activations per resolution (the perceptual lever)."""
 
-    def __init__(self, oracle: torch.nn.Module):
+    def __init__(self, oracle: torch.nn.Module, reading: str):
         super().__init__()
-        self.oracle = oracle
+        self.oracle, self.reading = oracle, reading
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.oracle.attribute_logits(x)
-
-
-class _Stages(_Logits):
-    """Adapter: the oracle's trunk activations per resolution (for the perceptual loss)."""
-
-    def forward(self, x: Tensor) -> list[Tensor]:  # type: ignore[override]
-        return self.oracle.stages(x)
+    def forward(self, x: Tensor) -> Tensor | list[Tensor]:
+        return getattr(self.oracle, self.reading)(x)
 
 
 @torch.no_grad()
