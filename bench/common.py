@@ -101,9 +101,9 @@ def reference_matmul(device: str = "cpu", dtype: torch.dtype = torch.float32) ->
     return matmul_fn(2048 if device == "cpu" else 8192, dtype, device)
 
 
-def matmul_rate(n: int | None = None, reps: int = 5, device: str = "cpu") -> float:
-    """Median fp32 FLOP/s of an n x n matmul (default: the device's reference size)."""
-    fn, flops = matmul_fn(n, device=device) if n else reference_matmul(device)
+def matmul_rate(n: int | None = None, reps: int = 5, device: str = "cpu", dtype: torch.dtype = torch.float32) -> float:
+    """Median FLOP/s of an n x n matmul in dtype (default: fp32 at the device's reference size)."""
+    fn, flops = matmul_fn(n, dtype, device) if n else reference_matmul(device, dtype)
     fn()
     return flops / percentile(time_calls(fn, reps), 50)
 

@@ -6,7 +6,8 @@ per preset, as a share of the fp32 matmul rate, and rendered faces/s of the proc
 Training: each preset runs `steps` steps per round on in-memory data (MNIST; 512 rendered face pairs), the
 presets in turn, `rounds` times; img/s is the loop's own log column (images through the encoder per second:
 a faces64 step with swap pairs sees 2 x batch images) without its first logged interval (warm-up).
-FLOPs per image: one step (forward + backward) under torch.utils.flop_counter.
+FLOPs per image: one step (forward + backward) under torch.utils.flop_counter. On CPU the presets also run
+under bf16 autocast (`--cpu-bf16 1`), their share taken of the bf16 matmul rate of the same rounds.
 Data: faces.render of the same faces at 64x64 in this process (0 workers) and in a pool of 1 and 2.
 """
 
@@ -29,6 +30,8 @@ RUNS: dict[str, tuple[str, dict]] = {  # name -> (preset, TrainConfig overrides)
     "mnist": ("mnist", {}),
     "faces64 (swap pairs)": ("faces64", {}),
     "faces64 (no pairs)": ("faces64", {"swap_weight": 0.0}),
+    "mnist, CPU bf16": ("mnist", {"cpu_bf16": True}),
+    "faces64 (swap pairs), CPU bf16": ("faces64", {"cpu_bf16": True}),
 }
 
 
@@ -74,19 +77,22 @@ def training(steps: int = 30, rounds: int = 2, log_every: int = 5, device: str =
     """img/s, FLOPs per image and matmul share per RUNS entry (on a GPU: against an 8192^2 fp32 matmul)."""
     from model.config import PRESETS
 
-    data = {preset: training_data(preset) for preset in {p for p, _ in RUNS.values()}}
-    flops = {name: flops_per_image(p, over, data[p], device) for name, (p, over) in RUNS.items()}
-    rates: dict[str, list[float]] = {name: [] for name in RUNS}
-    mm: list[float] = []
+    runs = {name: run for name, run in RUNS.items() if device == "cpu" or not run[1].get("cpu_bf16")}
+    data = {preset: training_data(preset) for preset in {p for p, _ in runs.values()}}
+    flops = {name: flops_per_image(p, over, data[p], device) for name, (p, over) in runs.items()}
+    rates: dict[str, list[float]] = {name: [] for name in runs}
+    mm: dict[bool, list[float]] = {False: [], True: []}  # fp32 and (CPU) bf16 matmul rates
     for _ in range(rounds):
-        mm.append(matmul_rate(device=device))
-        for name, (preset, over) in RUNS.items():
+        mm[False].append(matmul_rate(device=device))
+        if device == "cpu":
+            mm[True].append(matmul_rate(device=device, dtype=torch.bfloat16))
+        for name, (preset, over) in runs.items():
             rates[name] += train_steps(preset, over, data[preset], steps, log_every, device)[1:]
-    mm_rate = statistics.median(mm)
     rows = []
-    for name, (preset, _) in RUNS.items():
+    for name, (preset, over) in runs.items():
         batch = PRESETS[preset][1].batch_size
         img_s = statistics.median(rates[name])
+        mm_rate = statistics.median(mm[bool(over.get("cpu_bf16"))])
         rows.append({"run": name, "batch": batch, "img_per_s": img_s, "gflop_per_img": flops[name] / 1e9,
                      "gflop_s": img_s * flops[name] / 1e9, "matmul_gflop_s": mm_rate / 1e9,
                      "share": img_s * flops[name] / mm_rate, "intervals": len(rates[name])})
@@ -112,7 +118,8 @@ def run(steps: int = 30, rounds: int = 2, faces: int = 200, parts: tuple[str, ..
     print(f"# train bench\n{json.dumps(info, indent=1)}", flush=True)
     rows = training(steps, rounds, device=device) if "training" in parts else []
     if rows:
-        header = ["run", "batch", "img/s", "GFLOP/img (fwd+bwd)", "GFLOP/s", "matmul GFLOP/s", "share", "intervals"]
+        header = ["run", "batch", "img/s", "GFLOP/img (fwd+bwd)", "GFLOP/s", "matmul GFLOP/s (same dtype)", "share",
+                  "intervals"]
         print(markdown_table(header, [[r["run"], r["batch"], r["img_per_s"], r["gflop_per_img"], r["gflop_s"],
                                        r["matmul_gflop_s"], f"{100 * r['share']:.0f} %", r["intervals"]]
                                       for r in rows]))

@@ -120,6 +120,8 @@ def test_train_bench_numbers_are_well_formed(monkeypatch):
     with_pairs = train_bench.flops_per_image("tiny", {}, data)
     without = train_bench.flops_per_image("tiny", {"swap_weight": 0.0}, data)
     assert with_pairs > without > 0  # the swap term decodes every image a second time
+    assert train_bench.train_steps("tiny", {"cpu_bf16": True}, data, steps=4, log_every=2)[-1] > 0
+    assert {name for name, (_, over) in train_bench.RUNS.items() if over.get("cpu_bf16")}  # measured side by side
     render = train_bench.rendering(n=2, workers=(0,), rounds=1)
     assert render[0] > 0
 
