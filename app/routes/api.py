@@ -131,9 +131,13 @@ def prepare_field(data: bytes, policy: imaging.ImagePolicy, field: str = "image"
         raise
 
 
-def is_raw_image(content_type: str | None) -> bool:
-    """Whether a request's Content-Type says its body is the image itself (``image/*`` or octet-stream)."""
-    media = (content_type or "").split(";", 1)[0].strip().lower()
+def media_type(content_type: str | None) -> str:
+    """A Content-Type header without its parameters, lower case ("" when absent)."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def is_raw_image(media: str) -> bool:
+    """Whether a request of this media type carries the image itself as its body (``image/*`` or octet-stream)."""
     return media.startswith("image/") or media == "application/octet-stream"
 
 
@@ -142,10 +146,9 @@ async def single_image(request: Request, upload: UploadFile | None, policy: imag
     Bounded like an upload: the middleware caps the body, the upload limit applies to the image (413)."""
     if upload is not None:
         return await read_image(upload, policy)
-    content_type = request.headers.get("content-type")
-    if not is_raw_image(content_type):
+    media = media_type(request.headers.get("content-type"))
+    if not is_raw_image(media):
         how = "as the multipart field 'image' or as the whole body with an image/* Content-Type"
-        media = (content_type or "").split(";", 1)[0].strip().lower()
         if media in ("", "multipart/form-data", "application/x-www-form-urlencoded"):
             raise InvalidInput(f"image: required, {how}")
         raise UnsupportedMediaType(f"image: a {media[:60]} body is not an image; send it {how}")
