@@ -1,6 +1,9 @@
 #!/bin/bash
 # Session 7: the session-6 from-scratch hour again, under CPU bf16 autocast; then the post stages, timed.
-cd /work/main
+# Run from anywhere: bash experiments/results/session7/scratch_bf16.sh (outputs in runs/s7/). The first run
+# renders and caches the 60,000 training pairs (minutes; not counted in the hour).
+cd "$(dirname "$0")/../../.." || exit 1
+mkdir -p runs/s7
 export OMP_NUM_THREADS=2 MKL_NUM_THREADS=2
 S=runs/s7
 /usr/bin/time -f "train %e s" vcn train --preset faces64 --out $S/scratch --data-cache runs/faces64_cache60k.safetensors --train-size 60000 --lr-schedule cosine --max-time 3000 --cpu-bf16 1 --no-progress > $S/scratch.log 2>&1
