@@ -17,7 +17,7 @@ from model.data.mnist import load_mnist
 from model.evaluate import load_model
 
 
-@torch.inference_mode()
+@torch.no_grad()  # not inference_mode: the offsets below are fitted by autograd on these tensors
 def capsule_kls(model, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     """(N, 10) KLs of every image of the split, and the labels (N,)."""
     x, y = load_mnist(None, split)
@@ -47,7 +47,7 @@ def main() -> None:
         loss.backward()
         opt.step()
     offset = offset.detach()
-    print(f"offsets {offset.numpy().round(3).tolist()}, temperature {float(log_t.exp()):.3f}")
+    print(f"offsets {[round(v, 3) for v in offset.tolist()]}, temperature {float(log_t.detach().exp()):.3f}")
     print(f"with offsets: train error {error(train_kl, train_y, offset):.4%}, test error "
           f"{error(test_kl, test_y, offset):.4%}")
 
