@@ -45,9 +45,8 @@ def main() -> None:
     else:  # where vcn calibrate-styles chooses
         reader, seed = load_oracle(a.reader), CALIBRATION_SEED
         images, attrs = style_faces(a.n, 64)
-    for s in a.strengths:
-        t0 = time.time()
-        (r,) = style_readings(model, reader, images, attrs, [s], seed, N_STYLE).values()
+    t0 = time.time()
+    for s, r in style_readings(model, reader, images, attrs, a.strengths, seed, N_STYLE):
         mean = {key: round(v, 4) for key, v in zip(KEYS, style_means(r).values(), strict=True)}
         print(json.dumps({"style_strength": s, "reader": "oracle" if a.oracle else Path(a.reader).name,
                           "mean": mean,
@@ -55,6 +54,7 @@ def main() -> None:
                              for name in TARGETS if name in r["style_diversity"]},
                           "all": {k: round(v, 2) for k, v in r["style_diversity"].items()},
                           "seconds": round(time.time() - t0)}), flush=True)
+        t0 = time.time()
 
 
 if __name__ == "__main__":

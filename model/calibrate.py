@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -87,23 +87,20 @@ def style_faces(n: int, size: int) -> tuple[Tensor, Tensor]:
     return torch.as_tensor(faces.render(batch, size=size, workers=2)), torch.as_tensor(batch.attrs).bool()
 
 
-@torch.inference_mode()
 def style_readings(model: nn.Module, reader: nn.Module, images: Tensor, attrs: Tensor, strengths: Sequence[float],
                    seed: int = CALIBRATION_SEED, n_style: int = 30, batch_size: int = 100,
-                   device: torch.device | None = None) -> dict[float, dict]:
-    """{strength: model.evaluate.style_metrics of the model at that style strength, read by `reader`} over
-    the reader's style attributes the model has."""
+                   device: torch.device | None = None) -> Iterator[tuple[float, dict]]:
+    """(strength, model.evaluate.style_metrics of the model at that style strength, read by `reader` over its
+    style attributes the model has), one strength at a time, so a caller can report each as it comes."""
     from model.evaluate import style_metrics
 
     device = device or model.device
     reader = reader.to(device).eval()
     styles = tuple(s for s in reader.cfg.style_names if s in model.cfg.capsule_names)
-    out = {}
     for s in strengths:
         probe = copy.copy(model)
         probe.cfg = dataclasses.replace(model.cfg, style_strength=float(s))
-        out[float(s)] = style_metrics(probe, reader, images, attrs, styles, n_style, seed, batch_size, device)
-    return out
+        yield float(s), style_metrics(probe, reader, images, attrs, styles, n_style, seed, batch_size, device)
 
 
 def style_means(r: dict) -> dict[str, float]:
@@ -122,9 +119,9 @@ def calibrate_style_strength(model: nn.Module, reader: nn.Module, n: int = 2000,
     chosen strength, {strength: {"diversity", "presence", "kept"}: means over the style attributes})."""
     images, attrs = style_faces(n, model.cfg.image_size)
     table: dict[float, dict] = {}
-    for s in strengths:
-        (r,) = style_readings(model, reader, images, attrs, [s], CALIBRATION_SEED, n_style, batch_size, device).values()
-        row = table[float(s)] = style_means(r)
+    for s, r in style_readings(model, reader, images, attrs, strengths, CALIBRATION_SEED, n_style, batch_size,
+                               device):
+        row = table[s] = style_means(r)
         if log:
             log(f"style strength {s}: {row['diversity']:.3f} distinct styles in 10 resamples, "
                 f"{row['presence']:.3f} still present, {row['kept']:.4f} of the rest kept (reader)")

@@ -233,9 +233,9 @@ class VCN(nn.Module):
         g = torch.Generator().manual_seed(int(seed))
         feats = self.transfer_inputs(c, mask, ctx)
         self._set_states(c, mask, dict(set or {}), g, resolve_conflicts, feats)
+        rows = torch.arange(c.shape[0])
         for name in resample:
             slot = self._active_slot(mask, name)
-            rows = torch.arange(c.shape[0])
             c[rows, slot] = self.restyled(c[rows, slot], slot, feats, g, style_strength)
         s = self.strengths() if strength is None else float(strength)
         read = mask if isinstance(s, float) and s == 1.0 else torch.lerp(before, mask, s)
