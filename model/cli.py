@@ -17,7 +17,7 @@ RECIPE_FLAGS: list[tuple[str, type]] = [
     ("down_weight", float), ("recon_weight", float), ("adv_weight", float), ("swap_weight", float),
     ("judge_weight", float), ("mmd_weight", float), ("context_kl_weight", float), ("train_size", int),
     ("seed", int), ("recon", str), ("style_share", float), ("augment_shift", int),
-    ("donor_weight", float), ("perceptual_weight", float)]
+    ("augment_rotate", float), ("augment_scale", float), ("donor_weight", float), ("perceptual_weight", float)]
 
 
 def _train_overrides(p: argparse.ArgumentParser) -> None:

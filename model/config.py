@@ -163,6 +163,8 @@ class TrainConfig:
     # A frozen CNN's activations of each reconstruction must match those of its image (losses.perceptual_loss)
     perceptual_weight: float = 0.0
     augment_shift: int = 0  # random translation by up to this many pixels (MNIST, as CapsNet does)
+    augment_rotate: float = 0.0  # and rotation by up to this many degrees (augment.random_affine)
+    augment_scale: float = 0.0  # and zoom by a factor in 1 +- this
     # The judge reads generated images through a random shift, brightness change and noise (augment.judge_view)
     # so the generator cannot please it with changes no other reader sees.
     judge_augment: bool = False

@@ -28,7 +28,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from model.augment import random_shift
+from model.augment import random_affine
 from model.capsules import exclusive_pairs
 from model.checkpoint import (
     flatten_optimizer,
@@ -66,14 +66,14 @@ class TensorData:
         return TensorData(**move)
 
     def batch(self, idx: Tensor, counterfactual: bool, shift: int = 0,
-              generator: torch.Generator | None = None) -> Batch:
+              generator: torch.Generator | None = None, rotate: float = 0.0, scale: float = 0.0) -> Batch:
         x = self.images[idx].float().div_(255)
         tgt = self.targets[idx]
         pairs = counterfactual and self.cf_images is not None
         if pairs:  # stacked along channels so that both images of a pair get the same shift
             x = torch.cat([x, self.cf_images[idx].float().div_(255)], dim=1)
-        if shift > 0:
-            x = random_shift(x, shift, generator)
+        if shift > 0 or rotate > 0 or scale > 0:
+            x = random_affine(x, shift, rotate, scale, generator)
         if pairs:
             x, x_cf = x.chunk(2, dim=1)
             changed = self.cf_changed[idx] if self.cf_changed is not None else None
@@ -276,7 +276,8 @@ def train(vcfg: VCNConfig, tcfg: TrainConfig, out_dir: str | os.PathLike, *, dev
         for group in opt.param_groups:
             group["lr"] = tcfg.lr_at(done)
         idx = torch.randint(data.images.shape[0], (tcfg.batch_size,), generator=gens["data"]).to(dev)
-        batch = data.batch(idx, counterfactual, tcfg.augment_shift, gens["data"])
+        batch = data.batch(idx, counterfactual, tcfg.augment_shift, gens["data"], tcfg.augment_rotate,
+                           tcfg.augment_scale)
         with autocast(dev, tcfg.cpu_bf16):
             losses = runner(batch, gens["noise"])
         opt.zero_grad(set_to_none=True)

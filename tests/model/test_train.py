@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from model.augment import random_shift
+from model.augment import random_affine, random_shift
 from model.checkpoint import load_vcn, read_checkpoint, save_vcn
 from model.config import PRESETS, TrainConfig, VCNConfig, from_dict
 from model.train import TensorData, face_pairs, load_face_pairs, train
@@ -244,6 +244,33 @@ def test_random_shift_moves_pixels_by_at_most_the_shift():
     assert torch.equal(y, random_shift(x, shift, torch.Generator().manual_seed(1)))
     data = TensorData((x * 255).round().to(torch.uint8), torch.zeros(64, dtype=torch.long))
     assert torch.equal(data.batch(torch.arange(4), False).x, x[:4])
+
+
+def test_random_affine_rotates_and_zooms_about_the_centre():
+    # A bright bar along the x axis through the centre: a rotation tilts it, a zoom lengthens it.
+    x = torch.zeros(1, 1, 29, 29)
+    x[0, 0, 14, 4:25] = 1.0
+    batch = x.repeat(256, 1, 1, 1)
+    y = random_affine(batch, 0, rotate=30.0, scale=0.0, generator=torch.Generator().manual_seed(0))
+    assert y.shape == batch.shape
+    # The mass stays about the centre (rotation about it, no shift) and the bar leaves its row
+    rows = torch.arange(29.0)[:, None]
+    centre_row = (y[:, 0] * rows).sum((1, 2)) / y[:, 0].sum((1, 2))
+    assert torch.allclose(centre_row, torch.full_like(centre_row, 14.0), atol=0.2)
+    off_row = 1.0 - y[:, 0, 14].sum(1) / y[:, 0].sum((1, 2))
+    assert off_row.max() > 0.5 and off_row.min() < 0.2  # up to 30 degrees: some tilt a lot, some barely
+    z = random_affine(batch, 0, rotate=0.0, scale=0.3, generator=torch.Generator().manual_seed(0))
+    length = (z[:, 0, 14] > 0.5).sum(1).float()
+    assert length.min() < 21 and length.max() > 23  # shrunk and grown bars, from the 21 px one
+    # Reproducible from the generator; gradients reach the input; the batch method applies it
+    again = random_affine(batch, 0, rotate=30.0, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(y, again)
+    leaf = batch.clone().requires_grad_(True)
+    random_affine(leaf, 2, 10.0, 0.1, torch.Generator().manual_seed(0)).sum().backward()
+    assert leaf.grad is not None and leaf.grad.abs().sum() > 0
+    data = TensorData((batch * 255).to(torch.uint8), torch.zeros(256, dtype=torch.long))
+    b = data.batch(torch.arange(256), False, 0, torch.Generator().manual_seed(0), rotate=30.0)
+    assert torch.allclose(b.x, y, atol=1e-6)
 
 
 def test_both_images_of_a_pair_get_the_same_shift():
