@@ -1,5 +1,5 @@
-"""The judge's view of generated images (model/augment.py). random_shift is tested with training data in
-test_train.py."""
+"""The judge's view of generated images (model/augment.py). random_shift and random_affine are tested with
+training data in test_train.py."""
 
 import torch
 
