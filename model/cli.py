@@ -150,17 +150,25 @@ def cmd_transfer(a: argparse.Namespace) -> None:
           f"median {fitted.median():.2f}, min {fitted.min():.2f}")
 
 
+def _faces_model(a: argparse.Namespace):
+    """`--weights` on `--device`, refused unless it is an attribute (faces) model: what the calibrations read."""
+    from model.checkpoint import load_vcn
+    from model.devices import pick_device
+
+    model = load_vcn(a.weights, pick_device(a.device))
+    if model.cfg.kind != "multilabel":
+        raise SystemExit(f"vcn {a.command}: for attribute (faces) models")
+    return model
+
+
 def cmd_calibrate(a: argparse.Namespace) -> None:
     import torch
 
     from model.calibrate import calibrate_strengths
-    from model.checkpoint import load_vcn, resave_vcn
-    from model.devices import pick_device
+    from model.checkpoint import resave_vcn
     from model.oracle import load_oracle
 
-    model = load_vcn(a.weights, pick_device(a.device))
-    if model.cfg.kind != "multilabel":
-        raise SystemExit("vcn calibrate: for attribute (faces) models")
+    model = _faces_model(a)
     if a.blend is not None:  # strengths are chosen for the edits as they will be made
         model.cfg = dataclasses.replace(model.cfg, edit_blend=a.blend)
     reader = load_oracle(a.reader)
@@ -179,13 +187,10 @@ def cmd_calibrate_styles(a: argparse.Namespace) -> None:
     import torch
 
     from model.calibrate import calibrate_style_strength
-    from model.checkpoint import load_vcn, resave_vcn
-    from model.devices import pick_device
+    from model.checkpoint import resave_vcn
     from model.oracle import load_oracle
 
-    model = load_vcn(a.weights, pick_device(a.device))
-    if model.cfg.kind != "multilabel":
-        raise SystemExit("vcn calibrate-styles: for attribute (faces) models")
+    model = _faces_model(a)
     chosen, table = calibrate_style_strength(model, load_oracle(a.reader), n=a.n, strengths=a.strengths, log=print)
     model.cfg = dataclasses.replace(model.cfg, style_strength=chosen)
     resave_vcn(a.out, model, dtype=torch.float16 if a.half else None,

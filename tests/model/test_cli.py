@@ -49,7 +49,8 @@ def test_train_command_passes_preset_with_overrides(monkeypatch, tmp_path):
     main(["train", "--preset", "faces64", "--out", str(tmp_path), "--swap-weight", "2", "--capsule-dim", "4",
           "--steps", "7", "--context-dim", "0", "--lr", "0.01", "--seed", "3", "--ckpt-every", "5",
           "--max-time", "12.5", "--resume", "--device", "cpu", "--no-progress", "--mask-input", "0",
-          "--judge-augment", "1", "--style-share", "0.25", "--cpu-bf16", "1"])
+          "--judge-augment", "1", "--style-share", "0.25", "--cpu-bf16", "1", "--augment-rotate", "12",
+          "--augment-scale", "0.1"])
     (vcfg, tcfg, out, kw), = calls
     pv, pt = PRESETS["faces64"]
     assert vcfg.capsule_dim == 4 and vcfg.context_dim == 0
@@ -59,6 +60,7 @@ def test_train_command_passes_preset_with_overrides(monkeypatch, tmp_path):
     assert tcfg.swap_weight == 2.0 and tcfg.steps == 7 and tcfg.lr == 0.01 and tcfg.seed == 3
     assert tcfg.judge_augment is True and tcfg.style_share == 0.25 and not pt.judge_augment
     assert tcfg.cpu_bf16 is True and not pt.cpu_bf16
+    assert (tcfg.augment_rotate, tcfg.augment_scale) == (12.0, 0.1) and pt.augment_rotate == pt.augment_scale == 0
     assert (tcfg.batch_size, tcfg.margin, tcfg.recon_weight) == (pt.batch_size, pt.margin, pt.recon_weight)
     assert out == str(tmp_path)
     assert kw["device"] == "cpu" and kw["max_time"] == 12.5 and kw["resume"] is True
@@ -75,6 +77,14 @@ def test_unknown_preset_is_a_usage_error():
     with pytest.raises(SystemExit) as e:
         build_parser().parse_args([])  # a subcommand is required
     assert e.value.code == 2
+
+
+@pytest.mark.parametrize("command", ["calibrate", "calibrate-styles"])
+def test_calibrations_refuse_a_digit_model(command, tmp_path):
+    with pytest.raises(SystemExit, match=f"vcn {command}: for attribute \\(faces\\) models"):
+        main([command, "--weights", str(REPO / "weights" / "mnist.safetensors"), "--out", str(tmp_path / "x"),
+              "--device", "cpu"])
+    assert not (tmp_path / "x").exists()
 
 
 def test_baseline_command_trains_and_saves_a_cvae(monkeypatch, tmp_path):
