@@ -17,6 +17,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -125,6 +126,11 @@ def test_two_gloo_processes_stay_in_step_and_only_rank_0_writes(tmp_path):
     try:
         for p in procs:
             outputs.append(p.communicate(timeout=120)[0])
+    except subprocess.TimeoutExpired:  # seen once under load (8 s normally): say what each rank was doing
+        for p in procs:
+            p.kill()
+        outputs = [p.communicate()[0] for p in procs]
+        pytest.fail("a rank hung for 120 s:\n" + "\n".join(f"rank {r}: {o[-3000:]}" for r, o in enumerate(outputs)))
     finally:
         for p in procs:
             if p.poll() is None:
