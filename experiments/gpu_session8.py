@@ -31,17 +31,18 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 os.environ.setdefault("VCN_WORK", "/tmp/vcn_s8")
 from gpu_round import pack_logs  # noqa: E402  (this folder is on sys.path when run as a script)
 from gpu_session3 import OUT, WORK, finish, log, spawn  # noqa: E402
-from gpu_session4 import chain, now, read_json, train_cmd, unpack_mnist, vcn  # noqa: E402
+from gpu_session4 import digits_post, now, read_json, train_cmd, unpack_mnist, vcn  # noqa: E402
 
 DRY = os.environ.get("VCN_DRY_RUN") == "1"
 N_FACES = 300 if DRY else 60_000
 CACHE = WORK / "cache_style.safetensors"
 SMALL = {  # per-stage flags that make a dry run quick
-    "bank": ["--n", "300"] if DRY else ["--n", "8000"],
+    "bank": ["--n", "300"] if DRY else ["--n", "8000"],  # the digit runs use gpu_session4's, the same
     "calibrate": ["--n", "4", "--strengths", "1", "2"] if DRY else [],
     "transfer": ["--n", "20"] if DRY else ["--n", "4000"],
     "styles": ["--n", "20", "--strengths", "1", "2"] if DRY else [],
@@ -97,19 +98,11 @@ def faces_post(name: str) -> subprocess.Popen:
         vcn("eval", "--weights", f"{s}_recal.safetensors", "--json", f"{s}_recal.json", *SMALL["eval"])))
 
 
-def digits_post(name: str) -> subprocess.Popen:
-    w, s = WORK / name / "model.safetensors", WORK / name
-    return spawn(f"post_{name}", chain(
-        vcn("bank", "--weights", str(w), "--out", f"{s}.safetensors", *SMALL["bank"], "--size", "256", "--half",
-            "--data-root", "data/mnist"),
-        vcn("eval", "--weights", f"{s}.safetensors", "--data-root", "data/mnist", "--json", f"{s}.json")))
-
-
-def bring(path, name: str | None = None) -> None:
+def bring(path: Path) -> None:
     """Copy a finished file into $OUT at once, so a call cut off at its limit still returns it."""
     if path.is_file():
-        shutil.copy(path, OUT / (name or path.name))
-        log(f"brought back {name or path.name}")
+        shutil.copy(path, OUT / path.name)
+        log(f"brought back {path.name}")
 
 
 def main() -> None:
