@@ -160,6 +160,8 @@ class TrainConfig:
     judge_weight: float = 0.0  # a judge trained on real images reads edits / prior samples (generator only)
     donor_weight: float = 0.0  # the swap with the changed pair from another face in that state (rendered pairs)
     mmd_weight: float = 0.0  # aggregate posterior of active capsules vs N(0, I)
+    choice_weight: float = 0.0  # cross-entropy of each group's smallest-KL choice (losses.capsule_choice_loss)
+    choice_temperature: float = 1.0  # of that softmax over -KL (nats)
     # A frozen CNN's activations of each reconstruction must match those of its image (losses.perceptual_loss)
     perceptual_weight: float = 0.0
     augment_shift: int = 0  # random translation by up to this many pixels (MNIST, as CapsNet does)

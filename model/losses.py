@@ -24,6 +24,22 @@ def capsule_margin_loss(kl: Tensor, targets: Tensor, margin: float, down_weight:
     return per_capsule.sum(dim=-1).mean()
 
 
+def capsule_choice_loss(kl: Tensor, targets: Tensor, group_size: int, temperature: float = 1.0) -> Tensor:
+    """Cross-entropy of each group's choice by smallest KL: softmax over -KL_k / temperature within each group
+    of `group_size` capsules (all ten digits; an attribute's present/absent pair), the true capsule as the
+    label; summed over groups, averaged over the batch. Eq. 3 asks each KL to sit on its side of the margin
+    on its own; this asks the true capsule's KL to undercut its rivals', which is what prediction reads. At
+    temperature 1 (KLs are in nats) it has gradient only where the choice is close; a higher temperature
+    keeps widening the gap on every image, like a soft, larger margin.
+
+    kl: (B, K); targets: (B, K) mask with exactly one 1 per group of consecutive capsules.
+    """
+    b, k = kl.shape
+    logits = -kl.float().reshape(b * (k // group_size), group_size) / temperature
+    labels = targets.reshape(b * (k // group_size), group_size).argmax(-1)
+    return F.cross_entropy(logits, labels, reduction="sum") / b
+
+
 def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
     """KL of a diagonal Gaussian (B, D) to N(0, I), summed over D, averaged over the batch (the context
     capsule's VAE term). Zero for D = 0."""

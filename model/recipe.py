@@ -3,6 +3,8 @@
 `VCNObjective` wraps a VCN so that one forward call computes every term of a step (DistributedDataParallel
 wants exactly one forward per backward). Terms, each weighted by a TrainConfig field (0 = off):
 - margin (Eq. 3) on every capsule's KL, reconstruction (Eq. 4), KL of the context capsule;
+- choice: cross-entropy of the smallest-KL choice within each group (the ten digits, an attribute's pair),
+  so the true capsule's KL must undercut its rivals' rather than only sit below the margin.
 - swap: counterfactual pairs (x, x') from the renderer, same face with one attribute flipped or restyled.
   Decoding x's capsules with the changed attributes' pairs taken from x' must give x' (and the reverse).
   This makes the flipped pair the only carrier of that attribute (the other capsules and the context come
@@ -35,6 +37,7 @@ from model.config import TrainConfig
 from model.data.faces_attributes import STYLE_COUNTS
 from model.losses import (
     attribute_judge_loss,
+    capsule_choice_loss,
     capsule_margin_loss,
     gaussian_kl,
     lsgan_generator_loss,
@@ -156,6 +159,10 @@ class VCNObjective(nn.Module):
             "ctx_kl": gaussian_kl(caps.ctx_mu, caps.ctx_logvar),
         }
         total = losses["margin"] + t.recon_weight * losses["recon"] + t.context_kl_weight * losses["ctx_kl"]
+        if t.choice_weight > 0:
+            group = 2 if cfg.kind == "multilabel" else cfg.num_capsules
+            losses["choice"] = capsule_choice_loss(caps.kl, truth, group, t.choice_temperature)
+            total = total + t.choice_weight * losses["choice"]
         if self._perceptual and t.perceptual_weight > 0:
             net = self._perceptual[0]
             with torch.no_grad():

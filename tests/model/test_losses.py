@@ -9,6 +9,7 @@ from torch import nn
 from model.capsules import capsule_kl
 from model.losses import (
     attribute_judge_loss,
+    capsule_choice_loss,
     capsule_margin_loss,
     gaussian_kl,
     lsgan_discriminator_loss,
@@ -174,3 +175,24 @@ def test_perceptual_loss_gradient_reaches_the_fake_side_only():
     assert real_img.grad is None  # the real side is detached inside the loss
     assert gen.weight.grad is not None and gen.weight.grad.abs().sum() > 0
     assert all(p.grad is None for p in net.parameters())
+
+
+def test_capsule_choice_loss_hand_value_groups_and_gradient():
+    kl = torch.tensor([[1.0, 3.0, 40.0, 0.5]], requires_grad=True)
+    truth = torch.tensor([[1.0, 0.0, 0.0, 1.0]])
+    # Two pairs: -log softmax(-1, -3)[0] + -log softmax(-40, -0.5)[1].
+    want = math.log(1 + math.exp(-2.0)) + math.log(1 + math.exp(-39.5))
+    assert capsule_choice_loss(kl, truth, 2).item() == pytest.approx(want, rel=1e-5)
+    # One group of four: the true capsule is the first.
+    one = torch.tensor([[1.0, 0.0, 0.0, 0.0]])
+    assert capsule_choice_loss(kl, one, 4).item() == pytest.approx(
+        1.0 + math.log(sum(math.exp(-v) for v in (1.0, 3.0, 40.0, 0.5))), rel=1e-5)
+    capsule_choice_loss(kl, truth, 2).backward()
+    # The true capsule's KL is pushed down, its rival's up; a pair already decided far apart barely moves.
+    assert kl.grad[0, 0] > 0 and kl.grad[0, 1] < 0 and abs(kl.grad[0, 2]) < 1e-12 < kl.grad[0, 0]
+    # Averaged over the batch.
+    two = capsule_choice_loss(torch.cat([kl, kl]).detach(), torch.cat([truth, truth]), 2)
+    assert two.item() == pytest.approx(want, rel=1e-5)
+    # A temperature divides the logits: at 10 the decided pair (40 vs 0.5) still has a say.
+    hot = math.log(1 + math.exp(-0.2)) + math.log(1 + math.exp(-3.95))
+    assert capsule_choice_loss(kl.detach(), truth, 2, temperature=10.0).item() == pytest.approx(hot, rel=1e-5)

@@ -10,7 +10,7 @@ from torch import nn
 
 from model.capsules import mask_to_states, partner_matrix, targets_to_mask
 from model.config import TrainConfig, VCNConfig
-from model.losses import attribute_judge_loss, reconstruction_loss
+from model.losses import attribute_judge_loss, capsule_choice_loss, reconstruction_loss
 from model.networks import MultiScaleDiscriminator
 from model.recipe import Batch, VCNObjective, donor_rows, flip_with_prior, swapped_slots
 from model.vcn import VCN
@@ -20,7 +20,7 @@ MC = VCNConfig(arch="mnist", kind="multiclass", capsule_names=("0", "1", "2"), i
                capsule_dim=4, context_dim=0, width=2, dataset="mnist")
 # Distinct weights so that a term counted with the wrong weight (or twice) changes the total.
 WEIGHTS = dict(recon_weight=0.5, context_kl_weight=2.0, swap_weight=3.0, mmd_weight=5.0, judge_weight=7.0,
-               adv_weight=11.0, donor_weight=13.0)
+               adv_weight=11.0, donor_weight=13.0, choice_weight=17.0)
 
 
 def _model(cfg: VCNConfig = ML) -> VCN:
@@ -72,6 +72,8 @@ CASES = [
     (ML, {"swap_weight": 3.0, "mmd_weight": 5.0, "judge_weight": 7.0, "adv_weight": 11.0}, True, True, True,
      {"swap", "mmd", "judge", "adv"}),
     (MC, {"mmd_weight": 5.0}, False, False, False, {"mmd"}),
+    (ML, {"choice_weight": 17.0}, False, False, False, {"choice"}),
+    (MC, {"choice_weight": 17.0}, False, False, False, {"choice"}),
     (MC, {"judge_weight": 7.0}, False, True, False, set()),  # prior edits are multilabel only
     (MC, {"adv_weight": 11.0}, False, False, True, {"adv"}),
 ]
@@ -359,3 +361,12 @@ def test_perceptual_term_compares_each_reconstruction_with_its_image():
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.generator.parameters())
     # Weight 0: the term is not computed at all.
     assert "perceptual" not in _run(VCNObjective(_model(), TrainConfig(), perceptual=net), batch)
+
+
+@pytest.mark.parametrize(("cfg", "group"), [(ML, 2), (MC, 3)])
+def test_choice_term_groups_pairs_for_attributes_and_all_capsules_for_digits(cfg, group):
+    model, batch = _model(cfg), _batch(cfg)
+    losses = _run(VCNObjective(model, TrainConfig(choice_weight=1.0, choice_temperature=4.0)), batch)
+    caps = model.encode(batch.x)
+    truth = targets_to_mask(batch.targets, cfg.kind, cfg.num_capsules)
+    assert torch.allclose(losses["choice"], capsule_choice_loss(caps.kl, truth, group, 4.0), rtol=1e-5)

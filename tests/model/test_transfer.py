@@ -212,3 +212,25 @@ def test_vcn_transfer_refuses_models_it_cannot_fit(tmp_path):
         ML, capsule_names=tuple("0123"), kind="multiclass", dataset="mnist")))
     with pytest.raises(SystemExit, match="procedural faces"):
         main(["transfer", "--weights", str(tmp_path / "d.safetensors"), "--out", str(tmp_path / "x.safetensors")])
+
+
+def test_cached_flip_pairs_are_the_rendered_ones_and_are_rendered_once(tmp_path, monkeypatch):
+    from model import transfer
+    from model.data import faces
+
+    cache = tmp_path / "pairs.safetensors"
+    plain = list(transfer.rendered_flip_pairs(3, 16, batch_size=2))
+    first = list(transfer.rendered_flip_pairs(3, 16, batch_size=2, cache=cache))
+    assert cache.is_file() and len(first) == len(plain) == 2 * len(faces.ATTRIBUTES)
+    for (x, y), (cx, cy) in zip(plain, first, strict=True):
+        assert torch.equal(x, cx) and torch.equal(y, cy)
+    assert first[0][0] is first[1][0]  # one base batch per 40 flips: fit_transfer encodes it once
+
+    def no_render(*args, **kwargs):
+        raise AssertionError("rendered again despite a matching cache")
+
+    monkeypatch.setattr(transfer, "_render", no_render)
+    again = list(transfer.rendered_flip_pairs(3, 16, batch_size=2, cache=cache))
+    assert all(torch.equal(a[1], b[1]) for a, b in zip(first, again, strict=True))
+    with pytest.raises(AssertionError, match="rendered again"):  # other faces than the cache holds
+        next(iter(transfer.rendered_flip_pairs(2, 16, cache=cache)))
