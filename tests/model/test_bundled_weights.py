@@ -18,9 +18,9 @@ CARD = (WEIGHTS / "README.md").read_text()
 
 # These very calls measured 99.85 % / 96.9 % / 97.3 % / 97.6 % (faces: session 4's H200 fine-tune with
 # calibrated per-attribute strengths, session 5's transfer maps and blend, session 6's style strength, session 8's
-# perceptual decoder; 99.85 / 96.3 / 97.4 / 96.9 % before it) and 0.90 %
-# error, 100 % samples (digits, session 4's H200 fine-tune at recon weight 0.3) on the shipped files; the
-# card's full-size figures are in weights/README.md.
+# perceptual decoder; 99.85 / 96.3 / 97.4 / 96.9 % before it) and 0.80 %
+# error, 100 % samples (digits, session 9's longer H200 fine-tune; session 4's file measured 0.90 % / 100 %)
+# on the shipped files; the card's full-size figures are in weights/README.md.
 FACES_FLOOR = {"mean_accuracy": 0.99, "edit_success": 0.93, "edit_preservation": 0.96, "sample_accuracy": 0.945}
 MNIST_CEILING_ERROR = 0.012
 MNIST_FLOOR_SAMPLES = 0.98
