@@ -42,6 +42,14 @@ class AttributesInfo(BaseModel):
                                   "and /api/edit's resample: a new style moves the capsule this many times as far "
                                   "(`vcn calibrate-styles`); above 1 the styles differ more, and the rest of the "
                                   "face keeps a little less")
+    verify_strengths: list[float] = Field(
+        default_factory=list, examples=[[1.0, 1.5, 2.0]],
+        description="verified edits (`vcn verify`): /api/edit without `strength` decodes the edit at each of these "
+                    "strengths and at the default one, and returns the first that the model's embedded reader (a "
+                    "CNN trained apart, never the evaluation oracle) reads as showing every state in `set` with at "
+                    "least verify_confidence, else the one it finds most convincing; so each face is pushed only "
+                    "as far as it needs. Empty = off. An explicit `strength` is never verified")
+    verify_confidence: float | None = Field(None, examples=[0.999], description="see verify_strengths")
 
 
 class AttributePrediction(BaseModel):

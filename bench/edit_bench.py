@@ -1,10 +1,12 @@
-"""What the session-5 edit settings cost: vcn bench edit [--weights W] [--rounds N]
+"""What the edit settings cost: vcn bench edit [--weights W] [--rounds N]
 
 Edit latency of the server's model (model/fast.py, as app/deps.py loads it) at batch 1 and 8, interleaved
-in one process, three ways with the same network weights: as session 4 edited (capsules from the bank, no
-blend: cfg.transfer_maps and edit_blend set to 0), with the transfer maps, and as shipped (maps + blend:
-the edit and the reconstruction decode together). One edit = Smiling switched on for faces without it; a
-style resample (Eyeglasses) is timed apart, bank against maps.
+in one process, with the same network weights: as session 4 edited (capsules from the bank, no blend:
+cfg.transfer_maps and edit_blend set to 0), with the transfer maps, with maps + blend (sessions 5-8: the
+edit and the reconstruction decode together), and, when the file has a verifier, verified (session 9,
+model/verify.py: the edit at every ladder strength and the calibrated one in one decode, read by the
+embedded reader). One edit = Smiling switched on for faces without it; a style resample (Eyeglasses) is
+timed apart, bank against maps.
 """
 
 from __future__ import annotations
@@ -32,7 +34,12 @@ def main(argv: list[str] | None = None) -> None:
         m.cfg = dataclasses.replace(m.cfg, **settings)
         return m
 
-    shipped, maps, bank = variant(), variant(edit_blend=0.0), variant(edit_blend=0.0, transfer_maps=0)
+    shipped, blend = variant(), variant(verify_strengths=())
+    maps = variant(edit_blend=0.0, verify_strengths=())
+    bank = variant(edit_blend=0.0, transfer_maps=0, verify_strengths=())
+    edits = [("bank (session 4)", bank), ("maps", maps), ("maps + blend (sessions 5-8)", blend)]
+    if shipped.cfg.verify_strengths:
+        edits.append((f"verified at {list(shipped.cfg.verify_strengths)} + calibrated", shipped))
     batch = faces.sample_faces(TEST_SEED, 0, 64)
     no_smile = batch.attrs[:, faces.ATTRIBUTES.index("Smiling")] == 0
     images = torch.from_numpy(faces.render(batch.take(no_smile.nonzero()[0][:8]), 64))
@@ -40,8 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for b in (1, 8):
         x = x8[:b]
-        runs = {name: (lambda m=m, x=x: m.edit(x, {"Smiling": True}, seed=1))
-                for name, m in (("bank (session 4)", bank), ("maps", maps), ("maps + blend (shipped)", shipped))}
+        runs = {name: (lambda m=m, x=x: m.edit(x, {"Smiling": True}, seed=1)) for name, m in edits}
         runs.update({f"resample, {name}": (lambda m=m, x=x: m.edit(x, resample=["Eyeglasses"], seed=1))
                      for name, m in (("bank", bank), ("maps", shipped))})
         times = interleaved(runs, a.rounds)

@@ -34,9 +34,9 @@ STRENGTHS = (1.0, 1.5, 2.0, 2.5, 3.0)
 
 
 def with_strength(model: nn.Module, strength: float) -> nn.Module:
-    """A shallow copy of a VCN (same weights) whose edits all use this one strength."""
+    """A shallow copy of a VCN (same weights) whose edits all use this one strength (so none is verified)."""
     out = copy.copy(model)
-    out.cfg = dataclasses.replace(model.cfg, edit_strength=strength, attribute_strength=())
+    out.cfg = dataclasses.replace(model.cfg, edit_strength=strength, attribute_strength=(), verify_strengths=())
     return out
 
 

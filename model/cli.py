@@ -202,15 +202,36 @@ def cmd_calibrate_styles(a: argparse.Namespace) -> None:
     print(f"style_strength {chosen}; wrote {a.out}")
 
 
-def _calibration_parser(sub, name: str, what: str, n: int, n_help: str) -> argparse.ArgumentParser:
-    """The flags `vcn calibrate` and `vcn calibrate-styles` share: a model in, a model out, the reader."""
+def cmd_verify(a: argparse.Namespace) -> None:
+    import torch
+
+    from model.checkpoint import resave_vcn
+    from model.oracle import load_oracle
+    from model.verify import with_verifier
+
+    model = _faces_model(a)
+    try:
+        out = with_verifier(model, load_oracle(a.reader, model.device), a.strengths, a.confidence)
+    except ValueError as e:
+        raise SystemExit(f"vcn verify: {e}") from None
+    resave_vcn(a.out, out, dtype=torch.float16 if a.half else None,
+               verification={"reader": Path(a.reader).name, "strengths": list(a.strengths), "confidence": a.confidence})
+    print(f"wrote {a.out}: verified edits " + (f"at {a.strengths} then the calibrated strength, confidence "
+                                                f"{a.confidence}" if a.strengths else "off"))
+
+
+def _calibration_parser(sub, name: str, what: str, n: int | None, n_help: str = "",
+                        strengths: tuple[float, ...] = (1.0, 1.5, 2.0, 2.5, 3.0)) -> argparse.ArgumentParser:
+    """The flags `vcn calibrate`, `vcn calibrate-styles` and `vcn verify` share: a model in, a model out, the
+    reader, the strengths it reads at."""
     p = sub.add_parser(name, help=f"{what}, read by a calibration reader")
     p.add_argument("--weights", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--reader", default=str(REPO / "weights" / "reader.safetensors"),
                    help="a reader (attributes, styles) that is neither the eval oracle nor the model's training judge")
-    p.add_argument("--n", type=int, default=n, help=n_help)
-    p.add_argument("--strengths", type=float, nargs="+", default=[1.0, 1.5, 2.0, 2.5, 3.0])
+    if n is not None:
+        p.add_argument("--n", type=int, default=n, help=n_help)
+    p.add_argument("--strengths", type=float, nargs="*" if n is None else "+", default=list(strengths))
     p.add_argument("--half", action="store_true", help="store float16 weights (smaller file)")
     p.add_argument("--device", default="auto")
     return p
@@ -306,6 +327,10 @@ def build_parser() -> argparse.ArgumentParser:
     cs = _calibration_parser(sub, "calibrate-styles", "the style strength of resamples", 2000,
                              "unseen training-seed faces to take the style faces from")
     cs.set_defaults(func=cmd_calibrate_styles)
+    v = _calibration_parser(sub, "verify", "verified edits: embed a reader that stops each edit at the first "
+                            "of these strengths it believes (none: off)", None, strengths=(1.0, 1.5, 2.0))
+    v.add_argument("--confidence", type=float, default=0.999, help="the reader's probability the edit must reach")
+    v.set_defaults(func=cmd_verify)
 
     b = sub.add_parser("bank", help="add a capsule bank (capsules seen in training) and inference defaults")
     b.add_argument("--weights", required=True)

@@ -81,6 +81,13 @@ class VCNConfig:
     # maps predict for the face (so only the fit's residual, mostly style, is scaled) or, without maps, the
     # face's own capsule. Above 1 the decoder, which draws small shapes faintly, commits to the new style.
     style_strength: float = 1.0
+    # Verified edits (model/verify.py; set after training by `vcn verify`): an edit that sets attributes is
+    # decoded at each of these strengths and at the calibrated one, and the first that the embedded verifier
+    # (a calibration reader, never the evaluation oracle; `verifier` is its OracleConfig as JSON) reads as
+    # taken with at least verify_confidence is returned. Empty = off: one decode at the calibrated strength.
+    verify_strengths: tuple[float, ...] = ()
+    verify_confidence: float = 0.999
+    verifier: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in ("multilabel", "multiclass"):
@@ -107,6 +114,11 @@ class VCNConfig:
         if self.attribute_strength and (len(self.attribute_strength) != len(self.capsule_names)
                                         or not all(0.0 < v <= 4.0 for v in self.attribute_strength)):
             raise ValueError("attribute_strength needs one strength in (0, 4] per capsule name")
+        object.__setattr__(self, "verify_strengths", tuple(float(v) for v in self.verify_strengths))
+        if self.verify_strengths and (self.kind != "multilabel" or not self.verifier):
+            raise ValueError("verify_strengths needs a multilabel (attribute) model with a verifier")
+        if not all(0.0 < v <= 4.0 for v in self.verify_strengths) or not 0.5 <= self.verify_confidence < 1.0:
+            raise ValueError("verify_strengths must be in (0, 4] and verify_confidence in [0.5, 1)")
         unknown = {n for pair in self.exclusive for n in pair} - set(self.capsule_names)
         if unknown:
             raise ValueError(f"exclusive pairs name unknown attributes: {', '.join(sorted(unknown))}")

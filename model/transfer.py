@@ -4,7 +4,7 @@ An edit masks an attribute's old capsule and activates its partner, whose value 
 capsule of another training face). But the context capsule of the shipped faces model collapsed, so pose,
 brightness and background ride in attribute capsules, above all Smiling's and Mouth_Slightly_Open's (each is
 active in one state or the other on every face): resampling the Smiling capsule alone moves every nuisance
-factor, and a Smiling edit kept the face's nuisance in 35 % of readings (docs/recipes.md, session 5).
+factor, and a Smiling edit kept the face's nuisance in 35 % of readings (docs/recipes-history.md, session 5).
 
 A transfer map predicts, per capsule slot s, the capsule the encoder gives *the same face* once the
 attribute is flipped, linearly from the face's own capsules (the active one of every pair, including the

@@ -15,6 +15,7 @@ the old capsule carried is lost (measured as edit_preservation), unless the chec
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -33,8 +34,10 @@ from model.capsules import (
     targets_to_mask,
     transfer_features,
 )
-from model.config import VCNConfig
+from model.config import VCNConfig, from_dict
 from model.networks import build_encoder, build_generator
+from model.oracle import Oracle, OracleConfig
+from model.verify import first_convincing, target_confidence
 
 
 def blend_edit(edited: Tensor, recon: Tensor, threshold: float, kernel: int = 5) -> Tensor:
@@ -93,6 +96,8 @@ class VCN(nn.Module):
         feats = cfg.num_names * cfg.capsule_dim + cfg.context_dim + 1
         self.register_buffer("transfer_weight", torch.zeros(k if t else 0, feats, cfg.capsule_dim))
         self.register_buffer("transfer_residual", torch.zeros(k if t else 0, t, cfg.capsule_dim))
+        # Verified edits (model/verify.py): a calibration reader embedded in the file, so one file serves.
+        self.verifier = Oracle(from_dict(OracleConfig, json.loads(cfg.verifier))) if cfg.verifier else None
 
     # ------------------------------------------------------------------------------------------------
     # The differentiable path (training)
@@ -238,15 +243,29 @@ class VCN(nn.Module):
             slot = self._active_slot(mask, name)
             c[rows, slot] = self.restyled(c[rows, slot], slot, feats, g, style_strength)
         s = self.strengths() if strength is None else float(strength)
-        read = mask if isinstance(s, float) and s == 1.0 else torch.lerp(before, mask, s)
-        caps_mask = mask if self.cfg.mask_input else read  # a plain generator reads the mask in the capsules
-        if not self.cfg.edit_blend or not set:  # a style resample is meant to change the picture
-            return self.decode(c, caps_mask, ctx, mask_input=read)
-        # One generator call for the edit and the reconstruction it is blended into.
-        both = self.decode(torch.cat([c, original]), torch.cat([caps_mask, before]), torch.cat([ctx, ctx]),
-                           mask_input=torch.cat([read, before]))
-        edited, recon = both.chunk(2)
-        return blend_edit(edited, recon, self.cfg.edit_blend)
+        if not (set and strength is None and self.cfg.verify_strengths and self.verifier is not None):
+            return self._decode_edits(c, mask, ctx, before, original, [s], blend=bool(set))[0]
+        # A verified edit: every strength of the ladder and the calibrated one, the first the verifier believes.
+        tries = self._decode_edits(c, mask, ctx, before, original, [*self.cfg.verify_strengths, s], blend=True)
+        sure = torch.stack([target_confidence(self.verifier, t, self.cfg.capsule_names, set) for t in tries])
+        return first_convincing(tries, sure, self.cfg.verify_confidence)[0]
+
+    def _decode_edits(self, c: Tensor, mask: Tensor, ctx: Tensor, before: Tensor, original: Tensor,
+                      strengths: Sequence[float | Tensor], blend: bool) -> Tensor:
+        """The edit (capsules c, mask; before / original: the face's own) decoded at each strength, in one
+        generator call -> (L, B, C, H, W); with blend and cfg.edit_blend each is blended into the
+        reconstruction (a style resample is not: it is meant to change the picture)."""
+        reads = [mask if isinstance(s, float) and s == 1.0 else torch.lerp(before, mask, s) for s in strengths]
+        # A plain generator (no mask_input) reads the mask in the capsules.
+        caps_masks = [mask] * len(reads) if self.cfg.mask_input else reads
+        blend = blend and bool(self.cfg.edit_blend)
+        rows = len(reads) + blend  # the reconstruction to blend into is one more row block
+        out = self.decode(torch.cat([c] * len(reads) + [original] * blend), torch.cat(caps_masks + [before] * blend),
+                          ctx.repeat(rows, 1), mask_input=torch.cat(reads + [before] * blend))
+        if not blend:
+            return out.unflatten(0, (rows, c.shape[0]))
+        edited, recon = out[: -c.shape[0]], out[-c.shape[0] :]
+        return blend_edit(edited, recon.repeat(len(reads), 1, 1, 1), self.cfg.edit_blend).unflatten(0, (len(reads), -1))
 
     def strengths(self) -> float | Tensor:
         """The default edit strength: cfg.edit_strength, or (K,) per capsule from cfg.attribute_strength

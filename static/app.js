@@ -468,7 +468,9 @@ async function main() {
   const info = await (await api('/api/attributes')).json();
   state.info = info;
   $('#strength').value = String(info.edit_strength ?? 1);
-  $('#strength-value').textContent = info.attribute_strength ? 'auto' : $('#strength').value;
+  // Untouched, the server picks the strength: per face when it verifies edits, per attribute when calibrated.
+  $('#strength-value').textContent = info.verify_strengths?.length ? 'verified'
+    : info.attribute_strength ? 'auto' : $('#strength').value;
   $('#style-strength').value = String(info.style_strength ?? 1);
   $('#style-strength-value').textContent = String(info.style_strength ?? 1);
   document.body.dataset.kind = info.kind;

@@ -198,6 +198,8 @@ async def attributes(engine: EngineDep) -> AttributesInfo:
         else "bank" if getattr(cfg, "bank_size", 0) else "prior",
         edit_blend=float(getattr(cfg, "edit_blend", 0.0)),
         style_strength=float(getattr(cfg, "style_strength", 1.0)),
+        verify_strengths=list(getattr(cfg, "verify_strengths", ())),
+        verify_confidence=float(cfg.verify_confidence) if getattr(cfg, "verify_strengths", ()) else None,
     )
 
 
@@ -235,7 +237,7 @@ async def edit(
         gt=0, le=4, description="extrapolate the mask change: 1 = plain edit, more = edits take more often "
                                 "and keep a little less, the same for every attribute; default: the model's own "
                                 "(attribute_strength per attribute if calibrated, else edit_strength; "
-                                "/api/attributes)")] = None,
+                                "verified per face when the model has verify_strengths; /api/attributes)")] = None,
     style_strength: StyleStrengthField = None,
 ) -> Response:
     """Switch attributes on or off (and optionally draw a new style for some), keeping the rest."""

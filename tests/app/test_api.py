@@ -221,6 +221,8 @@ class TestDigits:
             "switched_on_from": "prior",
             "edit_blend": 0.0,
             "style_strength": 1.0,
+            "verify_strengths": [],
+            "verify_confidence": None,
         }
 
     def test_predict_one_class(self, digits_client: TestClient) -> None:
@@ -309,3 +311,28 @@ def test_style_strength_of_resamples_is_listed_overridable_and_bounded(make_app,
         for bad in ("0", "-1", "4.5", "much"):
             r = styled.post("/api/resample", files=files(), data={"attribute": "Eyeglasses", "style_strength": bad})
             assert r.status_code == 422, bad
+
+
+def test_verified_edits_are_listed_and_an_explicit_strength_skips_them(make_app, faces_weights, tmp_path):
+    """A model with an embedded verifier (vcn verify): /api/attributes lists the ladder, /api/edit without
+    `strength` returns one of the ladder's edits (or the default one), and an explicit strength is not verified."""
+    from model.checkpoint import load_vcn, resave_vcn
+    from model.oracle import Oracle, OracleConfig
+    from model.verify import with_verifier
+
+    model = load_vcn(faces_weights)
+    reader = Oracle(OracleConfig(image_size=model.cfg.image_size, attribute_names=model.cfg.capsule_names,
+                                 nuisance_names=("hue",), width=2, feature_dim=8))
+    resave_vcn(tmp_path / "verified.safetensors", with_verifier(model, reader, (1.0, 1.5), 0.99))
+    with TestClient(make_app(tmp_path / "verified.safetensors")) as verified, \
+            TestClient(make_app(faces_weights)) as plain_model:
+        info = verified.get("/api/attributes").json()
+        assert info["verify_strengths"] == [1.0, 1.5] and info["verify_confidence"] == 0.99
+
+        def edit(c: TestClient, **extra: str) -> bytes:
+            response = c.post("/api/edit", files=files(), data={"set": '{"Eyeglasses": true}', "seed": "2", **extra})
+            assert response.status_code == 200, response.text
+            return response.content
+
+        assert edit(verified) in {edit(plain_model, strength="1"), edit(plain_model, strength="1.5"), edit(plain_model)}
+        assert edit(verified, strength="2") == edit(plain_model, strength="2")

@@ -22,7 +22,7 @@ def test_help_exits_0(argv, usage):
     if argv:
         assert "--swap-weight" in done.stdout and "--resume" in done.stdout and "--max-time" in done.stdout
     else:
-        assert "{train,baseline,eval,data,calibrate,calibrate-styles,bank,transfer,bench,serve}" in done.stdout
+        assert "{train,baseline,eval,data,calibrate,calibrate-styles,verify,bank,transfer,bench,serve}" in done.stdout
 
 
 def test_unknown_preset_exits_2_from_the_command_line():

@@ -1,0 +1,62 @@
+"""Verified edits: push each edit only as far as a reader needs to see it.
+
+The calibrated strengths (model/calibrate.py) push every edit of an attribute equally hard, up to 3x the
+mask change, and the push is what costs the rest of the face: with the transfer maps an edit at strength 1
+keeps 97.1 % of the nuisance, at the calibrated strengths 95.3 % (docs/recipes-history.md, session 5; docs/recipes.md, session 9). But
+most faces do not need the push: at strength 1 the oracle already reads 80 % of edits as taken.
+
+So a verified edit is decoded at each strength of a short ladder (cfg.verify_strengths, e.g. 1, 1.5, 2) and
+at the calibrated strength, in one generator call; a *verifier* reads every try, and the first that it reads
+with at least cfg.verify_confidence as having every attribute the edit sets is returned; when none does,
+the try it finds most convincing. The verifier is a calibration reader (an attribute CNN trained from scratch
+on its own seed of rendered faces, weights/reader.safetensors) embedded in the model file by `vcn verify`:
+never the evaluation oracle, which `vcn eval` uses to judge the result, nor the training judge, which the
+generator learnt to please. A confidence well above 0.5 matters: the reader and the oracle disagree on a few
+percent of edited faces, and at 0.5 the edits that convinced only the reader cost 5 points of edit success.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import Tensor, nn
+
+
+def target_confidence(verifier: nn.Module, images: Tensor, names: Sequence[str], flags: Mapping[str, bool]
+                      ) -> Tensor:
+    """How sure the verifier is that each image shows every state in flags: images (B, C, H, W) -> (B,), the
+    smallest over the set attributes of P(state), P from the verifier's attribute logits (B, A)."""
+    prob = torch.sigmoid(verifier.attribute_logits(images).float())
+    cols = torch.tensor([names.index(n) for n in flags], device=prob.device)
+    want = torch.tensor([bool(v) for v in flags.values()], device=prob.device)
+    return torch.where(want, prob[:, cols], 1.0 - prob[:, cols]).amin(dim=1)
+
+
+def first_convincing(tries: Tensor, confidence: Tensor, threshold: float) -> tuple[Tensor, Tensor]:
+    """Per image, the first try read with at least `threshold`, else the most convincing one.
+
+    tries (L, B, C, H, W), confidence (L, B) -> (images (B, C, H, W), chosen index (B,))."""
+    sure = confidence >= threshold
+    first = sure.float().argmax(dim=0)  # argmax of a bool column: its first True
+    chosen = torch.where(sure.any(dim=0), first, confidence.argmax(dim=0))
+    return tries[chosen, torch.arange(tries.shape[1], device=tries.device)], chosen
+
+
+def with_verifier(model: nn.Module, reader: nn.Module, strengths: Sequence[float], confidence: float) -> nn.Module:
+    """A copy of a VCN (model/vcn.py) with `reader` (an Oracle of the same attributes and image size) embedded
+    as its verifier and verified edits on at these ladder strengths; no strengths: verified edits off and no
+    verifier in the file."""
+    import dataclasses
+
+    if tuple(reader.cfg.attribute_names) != tuple(model.cfg.capsule_names):
+        raise ValueError("the reader reads other attributes than the model has")
+    if reader.cfg.image_size != model.cfg.image_size:
+        raise ValueError(f"the reader reads {reader.cfg.image_size}px faces, the model makes "
+                         f"{model.cfg.image_size}px")
+    cfg = dataclasses.replace(model.cfg, verify_strengths=tuple(strengths), verify_confidence=float(confidence),
+                              verifier=reader.cfg.to_json() if strengths else "")
+    out = model.rebuilt(cfg, fresh=("verifier",))
+    if out.verifier is not None:
+        out.verifier.load_state_dict(reader.state_dict())
+    return out.eval()

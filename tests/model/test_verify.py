@@ -1,0 +1,121 @@
+"""model/verify.py: verified edits stop at the first strength the embedded reader believes."""
+
+import dataclasses
+
+import pytest
+import torch
+from torch import nn
+from vcn_inputs import MC, ML, ChosenStates, state_images, tiny_model
+
+from model.checkpoint import load_vcn, save_vcn
+from model.oracle import Oracle, OracleConfig
+from model.verify import first_convincing, target_confidence, with_verifier
+
+READER = OracleConfig(image_size=16, attribute_names=("a", "b", "c"), nuisance_names=("hue",), width=2, feature_dim=8)
+STATES = [[0, 1, 0], [1, 0, 0], [0, 0, 1], [1, 1, 0]]
+
+
+class FixedLogits(nn.Module):
+    """A verifier stub: the same attribute logits for every image, or logits from a function of the images."""
+
+    def __init__(self, logits):
+        super().__init__()
+        self.logits = logits
+
+    def attribute_logits(self, x):
+        return self.logits(x) if callable(self.logits) else self.logits.expand(len(x), -1)
+
+
+def test_target_confidence_is_the_least_sure_of_the_set_states():
+    logits = torch.logit(torch.tensor([[0.9, 0.2, 0.6]]))
+    got = target_confidence(FixedLogits(logits), torch.zeros(2, 3, 4, 4), ("a", "b", "c"), {"a": True, "b": False})
+    assert torch.allclose(got, torch.tensor([0.8, 0.8]))  # min(0.9, 1 - 0.2)
+    one = target_confidence(FixedLogits(logits), torch.zeros(1, 3, 4, 4), ("a", "b", "c"), {"c": False})
+    assert torch.allclose(one, torch.tensor([0.4]))
+
+
+def test_first_convincing_takes_the_first_sure_try_else_the_most_convincing():
+    tries = torch.arange(3.0).view(3, 1, 1, 1, 1).expand(3, 3, 1, 2, 2)  # try i is all i
+    confidence = torch.tensor([[0.2, 0.99, 0.1],   # strength 1
+                               [0.995, 0.999, 0.3],  # 1.5
+                               [0.999, 0.5, 0.6]])  # the fallback
+    images, chosen = first_convincing(tries, confidence, threshold=0.99)
+    assert chosen.tolist() == [1, 0, 2]  # image 0: first sure at 1.5; 1: at 1; 2: none sure, the most convincing
+    assert images[:, 0, 0, 0].tolist() == [1.0, 0.0, 2.0]
+
+
+def _verified(confidence: float = 0.99):
+    """A tiny attribute model with chosen states, transfer-free, verified at strengths 1 and 2 over an
+    edit_strength of 3."""
+    model = tiny_model(dataclasses.replace(ML, edit_strength=3.0, edit_blend=0.05))
+    out = with_verifier(model, Oracle(READER).eval(), (1.0, 2.0), confidence)
+    out.encoder = ChosenStates(out.encoder, ML.num_names)
+    return out
+
+
+def test_a_verified_edit_is_the_first_ladder_strength_the_verifier_believes():
+    model = _verified()
+    x = state_images(ML, len(STATES), seed=3, states=STATES)
+    at = {s: model.edit(x, {"a": True}, seed=5, strength=s) for s in (1.0, 2.0, 3.0)}  # explicit: never verified
+    assert not torch.equal(at[1.0], at[3.0])
+
+    model.verifier = FixedLogits(torch.full((1, 3), 10.0))  # sure of everything: the first rung
+    assert torch.equal(model.edit(x, {"a": True}, seed=5), at[1.0])
+    model.verifier = FixedLogits(torch.full((1, 3), -10.0))  # sure "a" is off: the most convincing, all ties
+    assert torch.equal(model.edit(x, {"a": True}, seed=5), at[1.0])
+
+    # Believes an image once it differs enough from the strength-1 edit: rung 2 (strength 2) wins.
+    def sure_past_one(images):
+        far = (images - at[1.0]).abs().flatten(1).amax(1) > 1e-6
+        return torch.where(far, 10.0, -10.0).unsqueeze(1).expand(-1, 3)
+
+    model.verifier = FixedLogits(sure_past_one)
+    assert torch.equal(model.edit(x, {"a": True}, seed=5), at[2.0])
+
+
+def test_resamples_and_explicit_strengths_are_not_verified():
+    model = _verified()
+    x = state_images(ML, len(STATES), seed=3, states=STATES)
+    model.verifier = FixedLogits(torch.full((1, 3), 10.0))
+    verified = model.edit(x, {"a": True}, seed=5)
+    model.cfg = dataclasses.replace(model.cfg, verify_strengths=())
+    assert torch.equal(model.edit(x, {}, resample=["b"], seed=5), _verified().edit(x, {}, resample=["b"], seed=5))
+    assert not torch.equal(model.edit(x, {"a": True}, seed=5), verified)  # off: the calibrated strength 3
+
+
+def test_verifier_round_trips_through_a_checkpoint_and_can_be_taken_out(tmp_path):
+    model = _verified(confidence=0.995)
+    model.encoder = model.encoder.inner
+    save_vcn(tmp_path / "v.safetensors", model, dtype=torch.float16)
+    loaded = load_vcn(tmp_path / "v.safetensors")
+    assert loaded.cfg.verify_strengths == (1.0, 2.0) and loaded.cfg.verify_confidence == 0.995
+    for (k, a), b in zip(model.verifier.state_dict().items(), loaded.verifier.state_dict().values(), strict=True):
+        assert torch.allclose(a.float(), b.float(), atol=1e-2, rtol=1e-2), k
+    off = with_verifier(loaded, Oracle(READER), (), 0.999)
+    assert off.verifier is None and off.cfg.verifier == "" and off.cfg.verify_strengths == ()
+
+
+def test_with_verifier_refuses_a_reader_of_other_faces():
+    model = tiny_model(ML)
+    with pytest.raises(ValueError, match="other attributes"):
+        with_verifier(model, Oracle(dataclasses.replace(READER, attribute_names=("a", "b"))), (1.0,), 0.99)
+    with pytest.raises(ValueError, match="32px"):
+        with_verifier(model, Oracle(dataclasses.replace(READER, image_size=32)), (1.0,), 0.99)
+    with pytest.raises(ValueError, match="verify_confidence"):
+        with_verifier(model, Oracle(READER), (1.0,), 1.0)
+
+
+def test_vcn_verify_writes_a_verified_model_and_refuses_digits(tmp_path):
+    from model.cli import main
+    from model.oracle import save_oracle
+
+    save_vcn(tmp_path / "m.safetensors", tiny_model(ML))
+    save_oracle(tmp_path / "r.safetensors", Oracle(READER))
+    main(["verify", "--weights", str(tmp_path / "m.safetensors"), "--out", str(tmp_path / "v.safetensors"),
+          "--reader", str(tmp_path / "r.safetensors"), "--strengths", "1", "1.5", "--device", "cpu"])
+    v = load_vcn(tmp_path / "v.safetensors")
+    assert v.cfg.verify_strengths == (1.0, 1.5) and v.metadata["verification"]["reader"] == "r.safetensors"
+    save_vcn(tmp_path / "d.safetensors", tiny_model(MC))
+    with pytest.raises(SystemExit, match="attribute"):
+        main(["verify", "--weights", str(tmp_path / "d.safetensors"), "--out", str(tmp_path / "x.safetensors"),
+              "--reader", str(tmp_path / "r.safetensors"), "--device", "cpu"])
