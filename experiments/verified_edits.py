@@ -7,9 +7,10 @@ The calibrated strengths push every edit of an attribute equally hard (up to 3),
 the nuisance (session 5: 97.1 % kept at strength 1 with the maps, 95.3 % calibrated). Here each edit is
 decoded at every strength of the ladder and at the calibrated one, and the first that the verifier reads as
 taken with at least C is kept (when none is: the calibrated one, or with --best the most convincing). What
-this probe found is built in as model/verify.py (`vcn verify`); docs/recipes.md, session 9, has the table. Verifier: the calibration reader (weights/reader.safetensors,
-never the oracle) or the model's own encoder ("self"). Judged by vcn eval's edit protocol and oracle on the
-first 150 test faces (6,000 edits), side by side with the plain calibrated edit.
+this probe found is built in as model/verify.py (`vcn verify`); docs/recipes.md, session 9, has the table.
+Verifier: the calibration reader (weights/reader.safetensors, never the oracle) or the model's own encoder
+("self"). Judged by vcn eval's edit protocol and oracle on the first 150 test faces (6,000 edits), side by
+side with the plain calibrated edit.
 """
 
 from __future__ import annotations
