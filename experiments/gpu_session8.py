@@ -31,6 +31,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("VCN_WORK", "/tmp/vcn_s8")
@@ -105,9 +106,13 @@ def bring(path: Path) -> None:
         log(f"brought back {path.name}")
 
 
-def main() -> None:
-    budget = float(sys.argv[1]) if len(sys.argv) > 1 else 560.0
-    mnist_end, train_end = budget * 0.5, budget - 170  # post stages ~100-150 s on the device, packing ~10
+def launch(budget: float, post_seconds: float, digits: dict[str, list[str]], faces: dict[str, list[str]]
+           ) -> tuple[float, float, dict[str, subprocess.Popen], dict[str, subprocess.Popen]]:
+    """The common opening of a call: MNIST unpacked; the training cache rendered (14 workers) while the
+    digit runs train on the GPU (session 4's stage-5 recipe plus each run's flags) until half the budget;
+    then the faces runs (`--preset faces64` plus each run's flags) until post_seconds before the end.
+    Returns (mnist_end, train_end, digit runs, faces runs)."""
+    mnist_end, train_end = budget * 0.5, budget - post_seconds
     WORK.mkdir(parents=True, exist_ok=True)
     OUT.mkdir(parents=True, exist_ok=True)
     unpack_mnist()
@@ -115,43 +120,76 @@ def main() -> None:
     render = spawn("render", ["-c", (
         "from pathlib import Path; from model.train import load_face_pairs;"
         f"load_face_pairs({N_FACES}, 0, 64, Path('{CACHE}'), workers=14, style_share=0.5)")])
-    digits = {name: spawn(name, train_cmd(name, "mnist", mnist_end - now(), [
+    digit_runs = {name: spawn(name, train_cmd(name, "mnist", mnist_end - now(), [
         "--data-root", "data/mnist", "--mask-input", "1", "--recon-weight", "0.3", *flags]))
-        for name, flags in DIGITS.items()}
+        for name, flags in digits.items()}
     finish("render", render, budget * 0.2)
     TIMES["render"] = round(now(), 1)
-    faces = {name: spawn(name, train_cmd(name, "faces64", train_end - now(), [*FACE_DATA, *flags]))
-             for name, flags in FACES.items()} if CACHE.is_file() else {}
+    face_runs = {name: spawn(name, train_cmd(name, "faces64", train_end - now(), flags))
+                 for name, flags in faces.items()} if CACHE.is_file() else {}
     TIMES["faces_start"] = round(now(), 1)
+    return mnist_end, train_end, digit_runs, face_runs
 
+
+def run_out(budget: float, mnist_end: float, train_end: float, digits: dict[str, subprocess.Popen],
+            faces: dict[str, subprocess.Popen], post: Callable[[str], subprocess.Popen],
+            before_post: Callable[[], None] = lambda: None, after_each: Callable[[str], None] = lambda _: None) -> None:
+    """The rest of a call after `launch`: each digit run finished and its bank + eval started; before_post();
+    each faces run finished and post(name) started (its stages); the digit evals awaited and the best digit
+    model brought back; each faces chain awaited, then after_each(name)."""
     for name, p in digits.items():
         finish(name, p, mnist_end + 25)
     digit_post = {name: digits_post(name) for name in digits}
+    before_post()
     for name, p in faces.items():
         finish(name, p, train_end + 25)
     TIMES["faces_end"] = round(now(), 1)
-    post = {name: faces_post(name) for name in faces}
+    chains = {name: post(name) for name in faces}
     for name, p in digit_post.items():
         finish(f"post_{name}", p, budget - 40)
-    results = {n: read_json(WORK / f"{n}.json") for n in digits}
+    bring_best_digit(digits)
+    for name, p in chains.items():
+        finish(f"post_{name}", p, budget - 15)
+        TIMES[f"post_{name}_end"] = round(now(), 1)
+        after_each(name)
+
+
+def bring_best_digit(names) -> None:
+    """Log each digit run's eval and bring back the one with the lowest error among those drawing well."""
+    results = {n: read_json(WORK / f"{n}.json") for n in names}
     log("digits: " + json.dumps({n: (r.get("error_rate"), r.get("sample_accuracy")) for n, r in results.items()}))
     fine = sorted((r["error_rate"], n) for n, r in results.items()
                   if r.get("error_rate") is not None and (r.get("sample_accuracy") or 0) >= 0.99)
     if fine:
         bring(WORK / f"{fine[0][1]}.safetensors")
-    for name, p in post.items():
-        finish(f"post_{name}", p, budget - 15)
-        TIMES[f"post_{name}_end"] = round(now(), 1)
+
+
+def main() -> None:
+    budget = float(sys.argv[1]) if len(sys.argv) > 1 else 560.0
+    # post stages ~100-150 s on the device, packing ~10
+    mnist_end, train_end, digits, faces = launch(budget, 170, DIGITS,
+                                                 {n: [*FACE_DATA, *f] for n, f in FACES.items()})
+    run_out(budget, mnist_end, train_end, digits, faces, faces_post)
     bring(WORK / "f_s_final.safetensors")
     for name in ("f_ctl", "f_p40"):
         bring(WORK / f"{name}_graft.safetensors")
     for name in faces:
         for tag in ("final", "graft", "recal"):
-            r = read_json(WORK / f"{name}_{tag}.json")
-            if r:
-                log(f"{name}_{tag}: acc {r.get('mean_accuracy')} edits {r.get('edit_success')} kept "
-                    f"{r.get('edit_preservation')} samples {r.get('sample_accuracy')} FD {r.get('frechet_distance')} "
-                    f"styles {[r.get('style_diversity', {}).get(a) for a in ('Eyeglasses', 'Bangs', 'Wearing_Hat')]}")
+            log_faces_eval(f"{name}_{tag}")
+    wrap_up()
+
+
+def log_faces_eval(stem: str) -> None:
+    """One line of a faces run's device-side eval (WORK/stem.json), if it exists."""
+    r = read_json(WORK / f"{stem}.json")
+    if r:
+        log(f"{stem}: acc {r.get('mean_accuracy')} edits {r.get('edit_success')} kept "
+            f"{r.get('edit_preservation')} samples {r.get('sample_accuracy')} FD {r.get('frechet_distance')} "
+            f"styles {[r.get('style_diversity', {}).get(a) for a in ('Eyeglasses', 'Bangs', 'Wearing_Hat')]}")
+
+
+def wrap_up() -> None:
+    """times.json, then every log, eval JSON and last sample grid into $OUT/logs.tgz."""
     (WORK / "times.json").write_text(json.dumps(TIMES, indent=1))
     pack_logs(WORK, OUT / "logs.tgz", extra=[WORK / "times.json", *sorted(WORK.glob("*.json"))])
     log("done")

@@ -28,20 +28,27 @@ With VCN_DRY_RUN=1 (tiny caches, banks, calibrations and evals) and a small budg
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
 os.environ.setdefault("VCN_WORK", "/tmp/vcn_s9")
-from gpu_round import pack_logs  # noqa: E402  (this folder is on sys.path when run as a script)
-from gpu_session3 import OUT, WORK, finish, log, spawn  # noqa: E402
-from gpu_session4 import digits_post, now, read_json, train_cmd, unpack_mnist, vcn  # noqa: E402
-from gpu_session8 import SMALL, TIMES, bring, timed  # noqa: E402
+from gpu_session3 import WORK, finish, spawn  # noqa: E402
+from gpu_session4 import now, vcn  # noqa: E402
+from gpu_session8 import (  # noqa: E402
+    CACHE,
+    N_FACES,
+    SMALL,
+    TIMES,
+    bring,
+    launch,
+    log_faces_eval,
+    run_out,
+    timed,
+    wrap_up,
+)
 
 DRY = os.environ.get("VCN_DRY_RUN") == "1"
-N_FACES = 300 if DRY else 60_000
 N_PAIRS = 20 if DRY else 4000  # the transfer fit's faces (each flipped once per attribute)
-CACHE = WORK / "cache_style.safetensors"
 PAIRS = WORK / "flip_pairs.safetensors"
 DIGITS = {  # name -> flags over --preset mnist --mask-input 1 --recon-weight 0.3 --data-root data/mnist
     f"m_t{t}": ["--init", "weights/mnist.safetensors", "--lr", "3e-4", "--choice-weight", str(t),
@@ -69,55 +76,23 @@ def faces_post(name: str):
 
 def main() -> None:
     budget = float(sys.argv[1]) if len(sys.argv) > 1 else 555.0
-    mnist_end, train_end = budget * 0.5, budget - 150  # post stages ~90 s with the cached pairs, packing ~10
-    WORK.mkdir(parents=True, exist_ok=True)
-    OUT.mkdir(parents=True, exist_ok=True)
-    unpack_mnist()
-    log(f"budget {budget:.0f}s: digits until {mnist_end:.0f}s, faces until {train_end:.0f}s")
-    render = spawn("render", ["-c", (
-        "from pathlib import Path; from model.train import load_face_pairs;"
-        f"load_face_pairs({N_FACES}, 0, 64, Path('{CACHE}'), workers=14, style_share=0.5)")])
-    digits = {name: spawn(name, train_cmd(name, "mnist", mnist_end - now(), [
-        "--data-root", "data/mnist", "--mask-input", "1", "--recon-weight", "0.3", *flags]))
-        for name, flags in DIGITS.items()}
-    finish("render", render, budget * 0.2)
-    TIMES["render"] = round(now(), 1)
-    faces = {name: spawn(name, train_cmd(name, "faces64", train_end - now(), [*FACE_DATA, *flags]))
-             for name, flags in FACES.items()} if CACHE.is_file() else {}
-    TIMES["faces_start"] = round(now(), 1)
+    # post stages ~90 s with the cached pairs, packing ~10
+    mnist_end, train_end, digits, faces = launch(budget, 150, DIGITS, {n: [*FACE_DATA, *f] for n, f in FACES.items()})
     pairs = spawn("pairs", ["-c", (
         "from pathlib import Path; from model.transfer import rendered_flip_pairs;"
         f"next(iter(rendered_flip_pairs({N_PAIRS}, 64, workers=10, cache=Path('{PAIRS}'))))")])
 
-    for name, p in digits.items():
-        finish(name, p, mnist_end + 25)
-    digit_post = {name: digits_post(name) for name in digits}
-    finish("pairs", pairs, train_end)
-    TIMES["pairs"] = round(now(), 1)
-    for name, p in faces.items():
-        finish(name, p, train_end + 25)
-    TIMES["faces_end"] = round(now(), 1)
-    post = {name: faces_post(name) for name in faces}
-    for name, p in digit_post.items():
-        finish(f"post_{name}", p, budget - 40)
-    results = {n: read_json(WORK / f"{n}.json") for n in digits}
-    log("digits: " + json.dumps({n: (r.get("error_rate"), r.get("sample_accuracy")) for n, r in results.items()}))
-    fine = sorted((r["error_rate"], n) for n, r in results.items()
-                  if r.get("error_rate") is not None and (r.get("sample_accuracy") or 0) >= 0.99)
-    if fine:
-        bring(WORK / f"{fine[0][1]}.safetensors")
-    for name, p in post.items():
-        finish(f"post_{name}", p, budget - 15)
-        TIMES[f"post_{name}_end"] = round(now(), 1)
+
+    def pairs_done() -> None:  # the chains read the cached renders: wait for them
+        finish("pairs", pairs, train_end)
+        TIMES["pairs"] = round(now(), 1)
+
+    def bring_and_log(name: str) -> None:
         bring(WORK / f"{name}_final.safetensors")
-        r = read_json(WORK / f"{name}_final.json")
-        if r:
-            log(f"{name}: acc {r.get('mean_accuracy')} edits {r.get('edit_success')} kept "
-                f"{r.get('edit_preservation')} samples {r.get('sample_accuracy')} FD {r.get('frechet_distance')} "
-                f"styles {[r.get('style_diversity', {}).get(a) for a in ('Eyeglasses', 'Bangs', 'Wearing_Hat')]}")
-    (WORK / "times.json").write_text(json.dumps(TIMES, indent=1))
-    pack_logs(WORK, OUT / "logs.tgz", extra=[WORK / "times.json", *sorted(WORK.glob("*.json"))])
-    log("done")
+        log_faces_eval(f"{name}_final")
+
+    run_out(budget, mnist_end, train_end, digits, faces, faces_post, pairs_done, bring_and_log)
+    wrap_up()
 
 
 if __name__ == "__main__":
