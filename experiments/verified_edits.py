@@ -33,8 +33,10 @@ from model.vcn import VCN
 class VerifiedEdits:
     """A VCN whose single-attribute edits stop at the first ladder strength the verifier reads as taken."""
 
-    def __init__(self, model: VCN, verify, ladder: tuple[float, ...], confidence: float = 0.5, best: bool = False):
+    def __init__(self, model: VCN, verify, ladder: tuple[float, ...], confidence: float = 0.5, best: bool = False,
+                 keep=None):
         self.model, self.verify, self.ladder, self.confidence, self.best = model, verify, ladder, confidence, best
+        self.keep = keep  # a reader: choose among the tries that take the one it sees change the least
         self.cfg, self.device = model.cfg, model.device
         self.chosen: list[Tensor] = []
 
@@ -53,6 +55,19 @@ class VerifiedEdits:
         taken = prob[:, :-1] >= self.confidence
         fallback = prob.argmax(1) if self.best else torch.full_like(taken[:, 0], len(self.ladder), dtype=torch.long)
         first = torch.where(taken.any(1), taken.float().argmax(1), fallback)
+        if self.keep is not None:  # among the tries that take, the one the reader sees change the least else
+            ref = self.keep.read(self.model.reconstruct(x))
+            drift = []
+            for t in tries:
+                r = self.keep.read(t)
+                others = (r.attrs != ref.attrs)
+                others[:, a] = False
+                visible = self.keep.nuisance_visible(ref.attrs) & self.keep.nuisance_visible(r.attrs)
+                drift.append(others.sum(1) + (visible & ((r.nuisance - ref.nuisance).abs() >= 0.1)).sum(1))
+            drift = torch.stack(drift, 1).float()  # (B, L+1)
+            ok = prob >= self.confidence
+            score = torch.where(ok, drift, torch.inf) + 1e-3 * torch.arange(len(tries))  # ties: the lower strength
+            first = torch.where(ok.any(1), score.argmin(1), first)
         self.chosen.append(first)
         out = torch.stack(tries, 1)  # (B, L+1, C, H, W)
         return out[torch.arange(len(x)), first]
@@ -65,6 +80,7 @@ def main() -> None:
     p.add_argument("--verifier", choices=["reader", "self"], default="reader")
     p.add_argument("--n", type=int, default=N_EDIT)
     p.add_argument("--blend", type=float, default=None, help="edit_blend instead of the model's")
+    p.add_argument("--keep", action="store_true", help="among tries that take: the least change the reader sees")
     p.add_argument("--best", action="store_true", help="when no ladder step passes: the most convincing try")
     p.add_argument("--confidence", type=float, default=0.5, help="the verifier's probability of the target state")
     a = p.parse_args()
@@ -83,14 +99,15 @@ def main() -> None:
     test = faces.sample_faces(TEST_SEED, 0, a.n)
     images = torch.as_tensor(faces.render(test, size=64, workers=2))
     t0 = time.time()
-    wrapped = VerifiedEdits(model, verify, tuple(a.ladder), a.confidence, a.best)
+    wrapped = VerifiedEdits(model, verify, tuple(a.ladder), a.confidence, a.best,
+                           load_oracle("weights/reader.safetensors").eval() if a.keep else None)
     e = edit_metrics(wrapped, oracle, images, test, TEST_SEED, 100, model.device)
     chosen = torch.cat(wrapped.chosen)
     share = {str(s): round(float((chosen == i).float().mean()), 3) for i, s in enumerate([*a.ladder, "calibrated"])}
     row = {k: round(e[k], 4) for k in ("edit_success", "edit_preservation", "attribute_preservation",
                                        "nuisance_preservation", "style_preservation")}
     print(json.dumps({"weights": a.weights, "verifier": a.verifier, "ladder": a.ladder, "confidence": a.confidence,
-                      "best": a.best, "blend": model.cfg.edit_blend, **row, "chosen": share,
+                      "best": a.best, "keep": a.keep, "blend": model.cfg.edit_blend, **row, "chosen": share,
                       "seconds": round(time.time() - t0)}), flush=True)
 
 
