@@ -232,7 +232,10 @@ class VCN(nn.Module):
         more often and keep a little less (measured in docs/recipes.md). A number applies to every capsule;
         None means the model's defaults: cfg.attribute_strength per attribute if calibrated, else
         cfg.edit_strength. With cfg.edit_blend an edit that sets attributes is blended into the reconstruction
-        (blend_edit). style_strength: how far a resampled capsule moves (see restyled; None = cfg's)."""
+        (blend_edit). With cfg.verify_strengths (and strength None) an edit that sets attributes is a verified
+        one (model/verify.py): decoded at each of those strengths and at the default, and the first the
+        embedded verifier believes is returned. style_strength: how far a resampled capsule moves (see
+        restyled; None = cfg's)."""
         c, ctx, mask, _ = self._posterior(x)
         before, original = mask.clone(), c.clone()
         g = torch.Generator().manual_seed(int(seed))
