@@ -37,7 +37,7 @@ from model.capsules import (
 from model.config import VCNConfig, from_dict
 from model.networks import build_encoder, build_generator
 from model.oracle import Oracle, OracleConfig
-from model.verify import first_convincing, target_confidence
+from model.verify import target_confidence, verified_tries
 
 
 def blend_edit(edited: Tensor, recon: Tensor, threshold: float, kernel: int = 5) -> Tensor:
@@ -247,28 +247,43 @@ class VCN(nn.Module):
             c[rows, slot] = self.restyled(c[rows, slot], slot, feats, g, style_strength)
         s = self.strengths() if strength is None else float(strength)
         if not (set and strength is None and self.cfg.verify_strengths and self.verifier is not None):
-            return self._decode_edits(c, mask, ctx, before, original, [s], blend=bool(set))[0]
-        # A verified edit: every strength of the ladder and the calibrated one, the first the verifier believes.
-        tries = self._decode_edits(c, mask, ctx, before, original, [*self.cfg.verify_strengths, s], blend=True)
-        sure = torch.stack([target_confidence(self.verifier, t, self.cfg.capsule_names, set) for t in tries])
-        return first_convincing(tries, sure, self.cfg.verify_confidence)[0]
+            return self._decode_edits(c, mask, ctx, before, original, [s], blend=bool(set))[0][0]
+        # A verified edit (model/verify.py): the first strength for every face, decoded with the reconstruction
+        # to blend into; the rest of the ladder and the calibrated strength at once for the faces the verifier
+        # does not yet believe.
+        recon: dict[str, Tensor | None] = {}  # the first call's reconstruction (None without a blend)
+
+        def decode_at(rows: Tensor, strengths: Sequence[float | Tensor]) -> Tensor:
+            given = recon["all"][rows] if recon.get("all") is not None else None
+            tries, r = self._decode_edits(c[rows], mask[rows], ctx[rows], before[rows], original[rows], strengths,
+                                          True, given)
+            recon.setdefault("all", r)
+            return tries
+
+        first, *rest = [*self.cfg.verify_strengths, s]
+        return verified_tries(c.shape[0], [[first], rest], decode_at,
+                              lambda images: target_confidence(self.verifier, images, self.cfg.capsule_names, set),
+                              self.cfg.verify_confidence, self.device)
 
     def _decode_edits(self, c: Tensor, mask: Tensor, ctx: Tensor, before: Tensor, original: Tensor,
-                      strengths: Sequence[float | Tensor], blend: bool) -> Tensor:
-        """The edit (capsules c, mask; before / original: the face's own) decoded at each strength, in one
-        generator call -> (L, B, C, H, W); with blend and cfg.edit_blend each is blended into the
-        reconstruction (a style resample is not: it is meant to change the picture)."""
+                      strengths: Sequence[float | Tensor], blend: bool, recon: Tensor | None = None
+                      ) -> tuple[Tensor, Tensor | None]:
+        """The edit (capsules c, mask; before / original: the face's own) decoded at each strength in one
+        generator call -> (L, B, C, H, W), and the reconstruction it was blended into (None without a blend).
+        With blend and cfg.edit_blend each is blended into the reconstruction (a style resample is not: it is
+        meant to change the picture), decoded in the same call unless given."""
         reads = [mask if isinstance(s, float) and s == 1.0 else torch.lerp(before, mask, s) for s in strengths]
-        # A plain generator (no mask_input) reads the mask in the capsules.
-        caps_masks = [mask] * len(reads) if self.cfg.mask_input else reads
+        caps_masks = [mask] * len(reads) if self.cfg.mask_input else reads  # a plain generator reads the mask there
         blend = blend and bool(self.cfg.edit_blend)
-        rows = len(reads) + blend  # the reconstruction to blend into is one more row block
-        out = self.decode(torch.cat([c] * len(reads) + [original] * blend), torch.cat(caps_masks + [before] * blend),
-                          ctx.repeat(rows, 1), mask_input=torch.cat(reads + [before] * blend))
-        if not blend:
-            return out.unflatten(0, (rows, c.shape[0]))
-        edited, recon = out[: -c.shape[0]], out[-c.shape[0] :]
-        return blend_edit(edited, recon.repeat(len(reads), 1, 1, 1), self.cfg.edit_blend).unflatten(0, (len(reads), -1))
+        extra = blend and recon is None  # the reconstruction is one more block of rows in the same call
+        n = len(reads) + extra
+        out = self.decode(torch.cat([c] * len(reads) + [original] * extra), torch.cat(caps_masks + [before] * extra),
+                          ctx.repeat(n, 1), mask_input=torch.cat(reads + [before] * extra))
+        if extra:
+            out, recon = out[: -c.shape[0]], out[-c.shape[0] :]
+        if blend:
+            out = blend_edit(out, recon.repeat(len(reads), 1, 1, 1), self.cfg.edit_blend)
+        return out.unflatten(0, (len(reads), c.shape[0])), recon
 
     def strengths(self) -> float | Tensor:
         """The default edit strength: cfg.edit_strength, or (K,) per capsule from cfg.attribute_strength

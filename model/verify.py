@@ -6,11 +6,13 @@ keeps 97.1 % of the nuisance, at the calibrated strengths 95.3 % (docs/recipes-h
 docs/recipes.md, session 9). But most faces do not need the push: at strength 1 the oracle already reads
 80 % of edits as taken.
 
-So a verified edit is decoded at each strength of a short ladder (cfg.verify_strengths, e.g. 1, 1.5, 2) and
-at the calibrated strength, in one generator call; a *verifier* reads every try, and the first that it reads
-with at least cfg.verify_confidence as having every attribute the edit sets is returned; when none does,
-the try it finds most convincing. The verifier is a calibration reader (an attribute CNN trained from scratch
-on its own seed of rendered faces, weights/reader.safetensors) embedded in the model file by `vcn verify`:
+So a verified edit is decoded at the strengths of a short ladder (cfg.verify_strengths, e.g. 1, 1.5, 2) and
+then at the calibrated strength; a *verifier* reads each try, and the first that it reads with at least
+cfg.verify_confidence as having every attribute the edit sets is returned; when none does, the try it finds
+most convincing. Decoding goes in two stages: strength 1 for every face (half of them stop there), then all
+the other strengths at once for the faces the verifier does not yet believe.
+The verifier is a calibration reader (an attribute CNN trained from scratch on its own seed of rendered
+faces, weights/reader.safetensors) embedded in the model file by `vcn verify`:
 never the evaluation oracle, which `vcn eval` uses to judge the result, nor the training judge, which the
 generator learnt to please. A confidence well above 0.5 matters: the reader and the oracle disagree on a few
 percent of edited faces, and at 0.5 the edits that convinced only the reader cost 5 points of edit success.
@@ -18,7 +20,7 @@ percent of edited faces, and at 0.5 the edits that convinced only the reader cos
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -34,14 +36,35 @@ def target_confidence(verifier: nn.Module, images: Tensor, names: Sequence[str],
     return torch.where(want, prob[:, cols], 1.0 - prob[:, cols]).amin(dim=1)
 
 
-def first_convincing(tries: Tensor, confidence: Tensor, threshold: float) -> tuple[Tensor, Tensor]:
-    """Per image, the first try read with at least `threshold`, else the most convincing one.
-
-    tries (L, B, C, H, W), confidence (L, B) -> (images (B, C, H, W), chosen index (B,))."""
-    sure = confidence >= threshold
-    first = sure.float().argmax(dim=0)  # argmax of a bool column: its first True
-    chosen = torch.where(sure.any(dim=0), first, confidence.argmax(dim=0))
-    return tries[chosen, torch.arange(tries.shape[1], device=tries.device)], chosen
+def verified_tries(n: int, stages: Sequence[Sequence[float | Tensor]],
+                   decode: Callable[[Tensor, Sequence[float | Tensor]], Tensor],
+                   confidence: Callable[[Tensor], Tensor], threshold: float, device: torch.device | str = "cpu"
+                   ) -> Tensor:
+    """A verified edit of n images, decoding no more than it needs. decode(rows, strengths) gives those rows'
+    edit at each strength (L, k, C, H, W) in one generator call; confidence(images) how sure the verifier is of
+    each (m,). Stage by stage, only the images the verifier is not yet sure of go on: with stages [[1], [1.5,
+    2, calibrated]] a face that takes at strength 1 costs one decode, any other one more. Each image ends as
+    its first try (in strength order) read with at least `threshold`, else its most convincing try (the
+    earliest of equals) -> (n, C, H, W)."""
+    todo = torch.arange(n, device=device)
+    best = torch.full((n,), -1.0, device=device)
+    out: Tensor | None = None
+    for stage in stages:
+        tries = decode(todo, stage)  # (L, k, C, H, W)
+        sure = confidence(tries.flatten(0, 1)).view(tries.shape[:2])  # (L, k)
+        if out is None:
+            out = torch.empty((n, *tries.shape[2:]), dtype=tries.dtype, device=tries.device)
+        open_ = torch.ones(len(todo), dtype=torch.bool, device=todo.device)  # not yet sure, within this stage
+        for images, conf in zip(tries, sure, strict=True):
+            better = open_ & (conf > best[todo])
+            out[todo[better]] = images[better]
+            best[todo[better]] = conf[better]
+            open_ &= conf < threshold
+        todo = todo[open_]
+        if len(todo) == 0:
+            break
+    assert out is not None, "no strengths to try"
+    return out
 
 
 def with_verifier(model: nn.Module, reader: nn.Module, strengths: Sequence[float], confidence: float) -> nn.Module:

@@ -185,7 +185,9 @@ def test_edit_cost_times_each_edit_setting(capsys):
 
     edit_bench.main(["--rounds", "1"])  # the shipped faces file verifies its edits (vcn verify)
     rows = [line.split("|")[1:-1] for line in capsys.readouterr().out.splitlines() if line.startswith("| ")][1:]
-    assert [r[0].strip() for r in rows[:6]] == ["bank (session 4)", "maps", "maps + blend (sessions 5-8)",
-                                                 "verified at [1.0, 1.5, 2.0] + calibrated", "resample, bank",
-                                                 "resample, maps"]
-    assert len(rows) == 12 and all(0 < float(r[2]) <= float(r[3]) for r in rows)
+    verified = "verified at [1.0, 1.5, 2.0] + calibrated"
+    assert [r[0].strip() for r in rows[:8]] == [
+        "bank (session 4)", "maps", "maps + blend (sessions 5-8)", verified, "resample, bank", "resample, maps",
+        "maps + blend (sessions 5-8), every attribute in turn (per edit)",
+        f"{verified}, every attribute in turn (per edit)"]
+    assert len(rows) == 14 and all(0 < float(r[2]) <= float(r[3]) for r in rows)

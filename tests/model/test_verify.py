@@ -9,7 +9,7 @@ from vcn_inputs import MC, ML, ChosenStates, state_images, tiny_model
 
 from model.checkpoint import load_vcn, save_vcn
 from model.oracle import Oracle, OracleConfig
-from model.verify import first_convincing, target_confidence, with_verifier
+from model.verify import target_confidence, verified_tries, with_verifier
 
 READER = OracleConfig(image_size=16, attribute_names=("a", "b", "c"), nuisance_names=("hue",), width=2, feature_dim=8)
 STATES = [[0, 1, 0], [1, 0, 0], [0, 0, 1], [1, 1, 0]]
@@ -34,14 +34,24 @@ def test_target_confidence_is_the_least_sure_of_the_set_states():
     assert torch.allclose(one, torch.tensor([0.4]))
 
 
-def test_first_convincing_takes_the_first_sure_try_else_the_most_convincing():
-    tries = torch.arange(3.0).view(3, 1, 1, 1, 1).expand(3, 3, 1, 2, 2)  # try i is all i
-    confidence = torch.tensor([[0.2, 0.99, 0.1],   # strength 1
-                               [0.995, 0.999, 0.3],  # 1.5
-                               [0.999, 0.5, 0.6]])  # the fallback
-    images, chosen = first_convincing(tries, confidence, threshold=0.99)
-    assert chosen.tolist() == [1, 0, 2]  # image 0: first sure at 1.5; 1: at 1; 2: none sure, the most convincing
-    assert images[:, 0, 0, 0].tolist() == [1.0, 0.0, 2.0]
+def test_verified_tries_decode_later_stages_only_for_the_unconvinced_and_keep_the_first_sure():
+    confidence = {1.0: [0.2, 0.99, 0.1, 0.5, 0.3], 1.5: [0.995, None, 0.3, 0.5, 0.999],
+                  3.0: [0.999, None, 0.6, 0.5, 0.2]}
+    calls = []
+
+    def decode(rows, strengths):  # pixel 0 of row i's image at strength s is s, pixel 1 is i
+        calls.append((list(strengths), rows.tolist()))
+        return torch.stack([torch.stack([torch.full((len(rows),), s), rows.float()], 1) for s in strengths]
+                           ).view(len(strengths), -1, 1, 1, 2)
+
+    def read(images):
+        return torch.tensor([confidence[float(s)][int(i)] for s, i in images.view(-1, 2).tolist()])
+
+    out = verified_tries(5, [[1.0], [1.5, 3.0]], decode, read, threshold=0.99)
+    assert calls == [([1.0], [0, 1, 2, 3, 4]), ([1.5, 3.0], [0, 2, 3, 4])]
+    # 0: sure at 1.5 (3.0 is surer, but later); 1: sure at 1; 2: never sure, its most convincing try (3.0);
+    # 3: all equal, the earliest; 4: sure at 1.5
+    assert out.view(-1, 2).tolist() == [[1.5, 0.0], [1.0, 1.0], [3.0, 2.0], [1.0, 3.0], [1.5, 4.0]]
 
 
 def _verified(confidence: float = 0.99):
@@ -64,9 +74,9 @@ def test_a_verified_edit_is_the_first_ladder_strength_the_verifier_believes():
     model.verifier = FixedLogits(torch.full((1, 3), -10.0))  # sure "a" is off: the most convincing, all ties
     assert torch.equal(model.edit(x, {"a": True}, seed=5), at[1.0])
 
-    # Believes an image once it differs enough from the strength-1 edit: rung 2 (strength 2) wins.
+    # Believes an image unless it is one of the strength-1 edits: strength 2 wins.
     def sure_past_one(images):
-        far = (images - at[1.0]).abs().flatten(1).amax(1) > 1e-6
+        far = (images.unsqueeze(1) - at[1.0].unsqueeze(0)).abs().flatten(2).amax(2).amin(1) > 1e-6
         return torch.where(far, 10.0, -10.0).unsqueeze(1).expand(-1, 3)
 
     model.verifier = FixedLogits(sure_past_one)
