@@ -11,6 +11,7 @@ then at the calibrated strength; a *verifier* reads each try, and the first that
 cfg.verify_confidence as having every attribute the edit sets is returned; when none does, the try it finds
 most convincing. Decoding goes in two stages: strength 1 for every face (half of them stop there), then all
 the other strengths at once for the faces the verifier does not yet believe.
+
 The verifier is a calibration reader (an attribute CNN trained from scratch on its own seed of rendered
 faces, weights/reader.safetensors) embedded in the model file by `vcn verify`:
 never the evaluation oracle, which `vcn eval` uses to judge the result, nor the training judge, which the
@@ -20,6 +21,7 @@ percent of edited faces, and at 0.5 the edits that convinced only the reader cos
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 
 import torch
@@ -71,8 +73,6 @@ def with_verifier(model: nn.Module, reader: nn.Module, strengths: Sequence[float
     """A copy of a VCN (model/vcn.py) with `reader` (an Oracle of the same attributes and image size) embedded
     as its verifier and verified edits on at these ladder strengths; no strengths: verified edits off and no
     verifier in the file."""
-    import dataclasses
-
     if tuple(reader.cfg.attribute_names) != tuple(model.cfg.capsule_names):
         raise ValueError("the reader reads other attributes than the model has")
     if reader.cfg.image_size != model.cfg.image_size:
