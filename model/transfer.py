@@ -128,20 +128,27 @@ def rendered_flip_pairs(n: int, size: int, batch_size: int = 500, seed: int = 0,
             for a in range(flipped.shape[0]):
                 yield x, _to_input(flipped[a, start : start + batch_size], device)
         return
+    x, last = None, None
+    for _, base, _, flipped in _render_pairs(n, size, seed, workers, batch_size):
+        if base is not last:  # a new chunk of faces: converted once for its 40 flips
+            x, last = _to_input(base, device), base
+        yield x, _to_input(flipped, device)
+
+
+def _render_pairs(n: int, size: int, seed: int, workers: int, batch_size: int
+                  ) -> Iterable[tuple[int, Tensor, int, Tensor]]:
+    """(start, faces start.. as uint8 (B, 3, size, size), attribute index a, the same faces with attribute a
+    flipped), chunk by chunk and attribute by attribute; one base tensor per chunk."""
     from model.data import faces
+
+    def render(batch) -> Tensor:
+        return torch.from_numpy(faces.render(batch, size, workers=workers)).permute(0, 3, 1, 2).contiguous()
 
     for start in range(0, n, batch_size):
         chunk = faces.sample_faces(seed, start, min(batch_size, n - start))
-        x = _to_input(_render(chunk, size, workers), device)
-        for name in faces.ATTRIBUTES:
-            yield x, _to_input(_render(faces.flip(chunk, name), size, workers), device)
-
-
-def _render(batch, size: int, workers: int) -> Tensor:
-    """Rendered faces as uint8 (B, 3, size, size)."""
-    from model.data import faces
-
-    return torch.from_numpy(faces.render(batch, size, workers=workers)).permute(0, 3, 1, 2).contiguous()
+        base = render(chunk)
+        for a, name in enumerate(faces.ATTRIBUTES):
+            yield start, base, a, render(faces.flip(chunk, name))
 
 
 def _to_input(pixels: Tensor, device: torch.device | str) -> Tensor:
@@ -157,13 +164,10 @@ def _flip_renders(n: int, size: int, seed: int, workers: int, cache: Path) -> tu
         t, meta = read_checkpoint(cache, role="flip_pairs")
         if (meta.get("n"), meta.get("size"), meta.get("seed")) == (n, size, seed):
             return t["base"], t["flipped"]
-    chunk = 500
     base = torch.empty(n, 3, size, size, dtype=torch.uint8)
     flipped = torch.empty(len(faces.ATTRIBUTES), n, 3, size, size, dtype=torch.uint8)
-    for start in range(0, n, chunk):
-        batch = faces.sample_faces(seed, start, min(chunk, n - start))
-        base[start : start + len(batch)] = _render(batch, size, workers)
-        for a, name in enumerate(faces.ATTRIBUTES):
-            flipped[a, start : start + len(batch)] = _render(faces.flip(batch, name), size, workers)
+    for start, chunk, a, chunk_flipped in _render_pairs(n, size, seed, workers, 500):
+        base[start : start + len(chunk)] = chunk
+        flipped[a, start : start + len(chunk)] = chunk_flipped
     save_checkpoint(cache, {"base": base, "flipped": flipped}, role="flip_pairs", n=n, size=size, seed=seed)
     return base, flipped

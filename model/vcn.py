@@ -251,13 +251,13 @@ class VCN(nn.Module):
         # A verified edit (model/verify.py): the first strength for every face, decoded with the reconstruction
         # to blend into; the rest of the ladder and the calibrated strength at once for the faces the verifier
         # does not yet believe.
-        recon: dict[str, Tensor | None] = {}  # the first call's reconstruction (None without a blend)
+        recon: Tensor | None = None  # every face's, from the first call (stays None without a blend)
 
         def decode_at(rows: Tensor, strengths: Sequence[float | Tensor]) -> Tensor:
-            given = recon["all"][rows] if recon.get("all") is not None else None
+            nonlocal recon
             tries, r = self._decode_edits(c[rows], mask[rows], ctx[rows], before[rows], original[rows], strengths,
-                                          True, given)
-            recon.setdefault("all", r)
+                                          True, None if recon is None else recon[rows])
+            recon = r if recon is None else recon
             return tries
 
         first, *rest = [*self.cfg.verify_strengths, s]

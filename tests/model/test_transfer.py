@@ -229,7 +229,7 @@ def test_cached_flip_pairs_are_the_rendered_ones_and_are_rendered_once(tmp_path,
     def no_render(*args, **kwargs):
         raise AssertionError("rendered again despite a matching cache")
 
-    monkeypatch.setattr(transfer, "_render", no_render)
+    monkeypatch.setattr(transfer, "_render_pairs", no_render)
     again = list(transfer.rendered_flip_pairs(3, 16, batch_size=2, cache=cache))
     assert all(torch.equal(a[1], b[1]) for a, b in zip(first, again, strict=True))
     with pytest.raises(AssertionError, match="rendered again"):  # other faces than the cache holds
