@@ -4,8 +4,11 @@ All model calls go through one single-thread executor, so the network never runs
 not re-entrant on every device, and on a small CPU box two concurrent passes only fight for cores).
 Predict and reconstruct are stateless per image, so concurrent requests for them are gathered into one
 forward pass: a batch starts with the first waiting request and closes when it holds ``max_size``
-requests or ``max_wait`` seconds have passed. Seeded operations (edit, resample, ...) run one request at
-a time in the same worker. ``admit()`` bounds the requests in flight; one over the bound gets 429.
+requests or ``max_wait`` seconds have passed. Edits are batched too, those with the same parameters
+(``set``, ``resample``, strengths) together, each face drawing from its own seed (model/seeds.py), so an
+edit's picture does not depend on what it was batched with. The other seeded operations (resample, swap,
+sample, ...) run one request at a time in the same worker. ``admit()`` bounds the requests in flight; one
+over the bound gets 429.
 
 A predict or reconstruct request that is alone (the only one admitted) skips the hand-offs: decoding its
 upload, the model call and encoding the answer run as one job on the model thread, since nothing else
@@ -23,10 +26,10 @@ import contextlib
 import functools
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import torch
 from fastapi.concurrency import run_in_threadpool
@@ -59,6 +62,17 @@ def _unit(value: float) -> float:
     return min(max(value, 0.0), 1.0) if math.isfinite(value) else 0.0
 
 
+@dataclass(frozen=True)
+class EditParams:
+    """What an edit request asks besides its image and seed; edits asking the same share a batch."""
+
+    set: tuple[tuple[str, bool], ...]  # name -> on/off, in the request's order (the order they are applied)
+    resample: tuple[str, ...] = ()
+    resolve_conflicts: bool = True
+    strength: float | None = None
+    style_strength: float | None = None
+
+
 class Worker:
     """The single model thread, timing every model call into ``vcn_inference_seconds``."""
 
@@ -87,8 +101,19 @@ class Worker:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
 
+class _Item(NamedTuple):
+    x: torch.Tensor  # (1, C, H, W)
+    future: asyncio.Future[Any]
+    key: Hashable  # only items of one key share a batch
+    arg: Any  # this item's own argument (e.g. its seed)
+
+
 class Batcher(Generic[R]):
     """Gather single-image calls into batches for ``fn``: (B, C, H, W) CPU tensor -> B results.
+
+    Items submitted with a key (an edit's parameters) are batched only with items of the same key, the
+    oldest waiting key first, and ``fn`` then gets ``(batch, key, args)``: the key and each item's own
+    argument (its seed).
 
     No collecting task: the request that finds the batcher idle launches a batch (at once with no wait, or
     after ``max_wait_s`` unless ``max_size`` requests arrive first), and the end of a batch, reported from
@@ -99,7 +124,7 @@ class Batcher(Generic[R]):
     def __init__(
         self,
         op: str,
-        fn: Callable[[torch.Tensor], Sequence[R]],
+        fn: Callable[..., Sequence[R]],
         worker: Worker,
         max_size: int,
         max_wait_s: float,
@@ -109,7 +134,7 @@ class Batcher(Generic[R]):
         self.worker = worker
         self.max_size = max_size
         self.max_wait_s = max_wait_s
-        self._pending: collections.deque[tuple[torch.Tensor, asyncio.Future[R]]] = collections.deque()
+        self._pending: collections.deque[_Item] = collections.deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._busy = False  # a batch is on the model thread, or waiting to fill up
         self._timer: asyncio.TimerHandle | None = None
@@ -125,17 +150,17 @@ class Batcher(Generic[R]):
             self._timer.cancel()
             self._timer = None
         while self._pending:
-            _, future = self._pending.popleft()
+            future = self._pending.popleft().future
             if not future.done():
                 future.set_exception(RuntimeError("server shutting down"))
 
-    async def submit(self, x: torch.Tensor) -> R:
-        """Queue one (1, C, H, W) image and wait for its result."""
+    async def submit(self, x: torch.Tensor, key: Hashable = None, arg: Any = None) -> R:
+        """Queue one (1, C, H, W) image (with its batch key and own argument, if any) and wait for its result."""
         loop = self._loop
         if loop is None:
             raise RuntimeError(f"{self.op} batcher is not running")
         future: asyncio.Future[R] = loop.create_future()
-        self._pending.append((x, future))
+        self._pending.append(_Item(x, future, key, arg))
         if not self._busy:
             self._schedule()
         elif self._timer is not None and len(self._pending) >= self.max_size:
@@ -154,19 +179,27 @@ class Batcher(Generic[R]):
 
     def _launch(self) -> None:
         self._timer = None
-        items = []
-        while self._pending and len(items) < self.max_size:
-            x, future = self._pending.popleft()
-            if not future.done():  # drop requests whose client went away
-                items.append((x, future))
+        items: list[_Item] = []
+        others: collections.deque[_Item] = collections.deque()  # another key's, left in order for later
+        while self._pending:
+            item = self._pending.popleft()
+            if item.future.done():  # drop requests whose client went away
+                continue
+            if len(items) < self.max_size and (not items or item.key == items[0].key):
+                items.append(item)
+            else:
+                others.append(item)
+        self._pending = others
         if not items or self._loop is None:
             self._busy = False
             return
         self.worker.metrics.batch_size.labels(self.op).observe(len(items))
         loop = self._loop
         try:
-            batch = items[0][0] if len(items) == 1 else torch.cat([x for x, _ in items])
-            done = self.worker.submit(functools.partial(self.worker.timed, self.op, self.fn, batch))
+            batch = items[0].x if len(items) == 1 else torch.cat([item.x for item in items])
+            key = items[0].key
+            extra = () if key is None else (key, [item.arg for item in items])
+            done = self.worker.submit(functools.partial(self.worker.timed, self.op, self.fn, batch, *extra))
         except Exception as exc:  # e.g. the worker already shut down
             self._settle(items, None, exc)
             return
@@ -177,7 +210,7 @@ class Batcher(Generic[R]):
 
         done.add_done_callback(report)
 
-    def _finished(self, items: list[tuple[torch.Tensor, asyncio.Future[R]]],
+    def _finished(self, items: list[_Item],
                   done: concurrent.futures.Future[Sequence[R]]) -> None:
         if done.cancelled():
             self._settle(items, None, RuntimeError("server shutting down"))
@@ -188,10 +221,11 @@ class Batcher(Generic[R]):
             results, exc = None, RuntimeError(f"{self.op}: {len(results)} results for {len(items)} images")
         self._settle(items, results, exc)
 
-    def _settle(self, items: list[tuple[torch.Tensor, asyncio.Future[R]]], results: Sequence[R] | None,
+    def _settle(self, items: list[_Item], results: Sequence[R] | None,
                 exc: BaseException | None) -> None:
         """Hand each waiting request its result (or the failure), then start the next batch, if any."""
-        for i, (_, future) in enumerate(items):
+        for i, item in enumerate(items):
+            future = item.future
             if future.done():
                 continue
             if results is None:
@@ -204,7 +238,7 @@ class Batcher(Generic[R]):
 
 
 class Engine:
-    """The loaded model behind an admission bound, a worker thread and two batchers."""
+    """The loaded model behind an admission bound, a worker thread and three batchers."""
 
     def __init__(
         self,
@@ -225,17 +259,20 @@ class Engine:
         wait_s = batch_max_wait_ms / 1000.0
         self._predict = Batcher("predict", self._predict_batch, self.worker, batch_max_size, wait_s)
         self._reconstruct = Batcher("reconstruct", self._reconstruct_batch, self.worker, batch_max_size, wait_s)
+        self._edit = Batcher("edit", self._edit_batch, self.worker, batch_max_size, wait_s)
 
     # -- lifecycle
     async def start(self) -> None:
         """Start the batchers (needs the running event loop)."""
         self._predict.start()
         self._reconstruct.start()
+        self._edit.start()
 
     async def stop(self) -> None:
         """Stop the batchers and the worker thread."""
         await self._predict.stop()
         await self._reconstruct.stop()
+        await self._edit.stop()
         await asyncio.get_running_loop().run_in_executor(None, self.worker.close)
 
     @contextlib.contextmanager
@@ -261,6 +298,11 @@ class Engine:
         """Reconstruction (C, H, W) of one (1, C, H, W) image, batched with concurrent requests."""
         return await self._reconstruct.submit(x)
 
+    async def edit(self, x: torch.Tensor, params: EditParams, seed: int) -> torch.Tensor:
+        """`model.edit` of one (1, C, H, W) image -> (1, C, H, W) on the CPU, batched with concurrent edits
+        of the same parameters (each with its own seed)."""
+        return await self._edit.submit(x, params, seed)
+
     def _to_device(self, x: torch.Tensor) -> torch.Tensor:
         return x.to(self.model.device, non_blocking=True)
 
@@ -280,6 +322,12 @@ class Engine:
 
     def _reconstruct_batch(self, x: torch.Tensor) -> list[torch.Tensor]:
         return list(self.model.reconstruct(self._to_device(x)).cpu())
+
+    def _edit_batch(self, x: torch.Tensor, params: EditParams, seeds: list[int]) -> list[torch.Tensor]:
+        out = self._call_model("edit", x, set=dict(params.set), resample=list(params.resample), seed=seeds,
+                               resolve_conflicts=params.resolve_conflicts, strength=params.strength,
+                               style_strength=params.style_strength)
+        return list(out.split(1))
 
     # -- per-request operations
     def _call_model(self, method: str, *args: Any, **kwargs: Any) -> torch.Tensor:

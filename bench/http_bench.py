@@ -12,8 +12,10 @@
    For /api/predict the lean client also sends the image as the raw body (Content-Type image/png, no
    multipart), where the server takes it.
 3. Micro-batching on (VCN_BATCH_MAX_SIZE=16, the default; with no wait, the default, and with 5 ms) against
-   off (=1): three servers up at once, driven in turn at 1 and 16 clients on /api/predict (edit is never
-   batched); the mean batch size comes from the server's /metrics.
+   off (=1): three servers up at once, driven in turn at 1 and 16 clients on /api/predict and /api/edit
+   (`--batching-ops`; "edit" sends every request the same ask, "edit-mixed" cycles through four asks, and
+   only edits asking the same are batched); the mean batch size comes from the server's /metrics.
+   `--batching-only` runs this part alone.
 
 The client runs on the same two cores as the server, so high-concurrency figures include its own cost.
 
@@ -45,6 +47,11 @@ from bench.common import interleaved, machine, markdown_table, percentile, time_
 REPO = Path(__file__).resolve().parent.parent
 WEIGHTS = REPO / "weights" / "faces.safetensors"
 EDIT_FORM = {"set": json.dumps({"Eyeglasses": True}), "seed": "0"}
+EDIT_ASKS = {  # the forms an edit client sends, in turn, per bench op
+    "edit": [EDIT_FORM],
+    "edit-mixed": [{"set": json.dumps({name: True}), "seed": str(i)}
+                   for i, name in enumerate(("Eyeglasses", "Smiling", "Bangs", "Wearing_Hat"))],
+}
 SERVER_ENV: dict[str, str] = {}  # for every server of a run (OMP_NUM_THREADS with --threads)
 SERVER_DEVICE = {"device": "cpu"}  # where every server of a run puts its model (--device)
 BATCH_CONFIGS = {  # server environment per micro-batching configuration (app/config.py)
@@ -96,11 +103,13 @@ def server_mean(before: dict[str, float], after: dict[str, float], series: str, 
 
 
 async def drive(url: str, op: str, png: bytes, concurrency: int, requests: int, max_s: float) -> dict:
-    """`concurrency` clients posting to /api/<op> until `requests` answers or `max_s` seconds."""
+    """`concurrency` clients posting to /api/<op> (an edit op: its EDIT_ASKS in turn) until `requests` answers
+    or `max_s` seconds."""
     latencies: list[float] = []
     errors: dict[str, int] = {}
     started = 0
-    data = EDIT_FORM if op == "edit" else None
+    asks = EDIT_ASKS.get(op, [None])
+    path = "/api/edit" if op in EDIT_ASKS else f"/api/{op}"
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as client:
         t0 = time.perf_counter()
@@ -108,10 +117,11 @@ async def drive(url: str, op: str, png: bytes, concurrency: int, requests: int, 
         async def one_client() -> None:
             nonlocal started
             while started < requests and time.perf_counter() - t0 < max_s:
+                data = asks[started % len(asks)]
                 started += 1
                 start = time.perf_counter()
                 try:
-                    r = await client.post(f"/api/{op}", files={"image": ("face.png", png, "image/png")}, data=data)
+                    r = await client.post(path, files={"image": ("face.png", png, "image/png")}, data=data)
                     key = None if r.status_code == 200 else str(r.status_code)
                 except httpx.HTTPError as exc:
                     key = type(exc).__name__
@@ -241,30 +251,40 @@ def breakdown(url: str, weights: str | Path, png: bytes, n: int = 50) -> dict:
 
 
 def batching(weights: str | Path, png: bytes, levels: tuple[int, ...], requests: int, max_s: float,
-             rounds: int) -> list[dict]:
-    """/api/predict on one server per BATCH_CONFIGS entry (all up at once), driven in turn at each level."""
-    rows: dict[tuple[str, int], list[dict]] = {}
+             rounds: int, ops: tuple[str, ...] = ("predict", "edit")) -> list[dict]:
+    """Each op on one server per BATCH_CONFIGS entry (all up at once), driven in turn at each level."""
+    rows: dict[tuple[str, str, int], list[dict]] = {}
     with ExitStack() as stack:
         urls = {name: stack.enter_context(server(weights, env)) for name, env in BATCH_CONFIGS.items()}
         for url in urls.values():
-            asyncio.run(drive(url, "predict", png, max(levels), 2 * max(levels), max_s))  # warm-up
+            for op in ops:
+                asyncio.run(drive(url, op, png, max(levels), 2 * max(levels), max_s))  # warm-up
         for _ in range(rounds):
-            for c in levels:
-                for name, url in urls.items():
-                    before = counters(url)
-                    r = asyncio.run(drive(url, "predict", png, c, requests, max_s))
-                    r["mean_batch"] = server_mean(before, counters(url), "vcn_batch_size", "predict")
-                    rows.setdefault((name, c), []).append(r)
+            for op in ops:
+                counted = "edit" if op in EDIT_ASKS else op
+                for c in levels:
+                    for name, url in urls.items():
+                        before = counters(url)
+                        r = asyncio.run(drive(url, op, png, c, requests, max_s))
+                        r["mean_batch"] = server_mean(before, counters(url), "vcn_batch_size", counted)
+                        rows.setdefault((op, name, c), []).append(r)
     keys = ("req_per_s", "p50_ms", "p99_ms", "mean_batch")
-    return [{"config": name, "concurrency": c, **{k: statistics.median(r[k] for r in rs) for k in keys}}
-            for (name, c), rs in rows.items()]
+    return [{"op": op, "config": name, "concurrency": c, **{k: statistics.median(r[k] for r in rs) for k in keys}}
+            for (op, name, c), rs in rows.items()]
+
+
+def batching_table(batch: list[dict]) -> str:
+    return markdown_table(["micro-batching", "config", "clients", "req/s", "p50 ms", "p99 ms", "mean batch"],
+                          [[b["op"], b["config"], b["concurrency"], b["req_per_s"], b["p50_ms"], b["p99_ms"],
+                            b["mean_batch"]] for b in batch])
 
 
 def run(weights: str | Path = WEIGHTS, concurrency: tuple[int, ...] = (1, 4, 16, 32), requests: int = 200,
         max_s: float = 30.0, upload: int = 64, rounds: int = 3, threads: int | None = None,
-        json_out: str | None = None, device: str = "cpu") -> dict:
-    """All three parts; prints markdown tables and returns the figures. threads: torch threads of the servers
-    (OMP_NUM_THREADS) and of the in-process model (None: torch's default, one per core)."""
+        json_out: str | None = None, device: str = "cpu", batching_ops: tuple[str, ...] = ("predict", "edit"),
+        batching_only: bool = False) -> dict:
+    """All three parts (or only the third); prints markdown tables and returns the figures. threads: torch
+    threads of the servers (OMP_NUM_THREADS) and of the in-process model (None: torch's default, one per core)."""
     if threads:
         SERVER_ENV["OMP_NUM_THREADS"] = str(threads)
         torch.set_num_threads(threads)
@@ -274,6 +294,20 @@ def run(weights: str | Path = WEIGHTS, concurrency: tuple[int, ...] = (1, 4, 16,
         info["gpu"] = torch.cuda.get_device_name()
     print(f"# http bench: {weights}, {upload}x{upload} PNG uploads\n{json.dumps(info, indent=1)}", flush=True)
     png = face_png(upload)
+    result: dict = {"machine": info, "upload": upload, "threads": threads}
+    if not batching_only:
+        result.update(levels_and_overhead(weights, png, concurrency, requests, max_s))
+    result["batching"] = batch = batching(weights, png, (1, 16), requests, max_s, rounds, batching_ops)
+    print(batching_table(batch))
+    result["loadavg_after"] = machine()["loadavg"]
+    if json_out:
+        Path(json_out).write_text(json.dumps(result, indent=1))
+    return result
+
+
+def levels_and_overhead(weights: str | Path, png: bytes, concurrency: tuple[int, ...], requests: int,
+                        max_s: float) -> dict:
+    """Parts 1 and 2: each endpoint at each concurrency, and the overhead at one client."""
     rows, over = [], []
     with server(weights) as url:
         for op in ("predict", "edit"):
@@ -287,15 +321,7 @@ def run(weights: str | Path = WEIGHTS, concurrency: tuple[int, ...] = (1, 4, 16,
                            r["req_per_s"]] for r in rows]))
     print(overhead_table(over))
     print(markdown_table(["part of a lone request", "p50 ms"], [[k, v] for k, v in parts.items()]))
-    batch = batching(weights, png, (1, 16), requests, max_s, rounds)
-    print(markdown_table(["micro-batching (/api/predict)", "clients", "req/s", "p50 ms", "p99 ms", "mean batch"],
-                         [[b["config"], b["concurrency"], b["req_per_s"], b["p50_ms"], b["p99_ms"], b["mean_batch"]]
-                          for b in batch]))
-    result = {"machine": info, "loadavg_after": machine()["loadavg"], "upload": upload, "threads": threads,
-              "levels": rows, "overhead": over, "parts": parts, "batching": batch}
-    if json_out:
-        Path(json_out).write_text(json.dumps(result, indent=1))
-    return result
+    return {"levels": rows, "overhead": over, "parts": parts}
 
 
 def overhead_table(over: list[dict]) -> str:
@@ -355,12 +381,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--compare", nargs="+", default=None, metavar="CHECKOUT",
                    help="only the overhead at 1 client, for a server from each checkout, side by side")
     p.add_argument("--per-round", type=int, default=40, help="with --compare: requests per server per round")
+    p.add_argument("--batching-ops", nargs="+", default=["predict", "edit"], choices=["predict", *EDIT_ASKS],
+                   help="what part 3 drives")
+    p.add_argument("--batching-only", action="store_true", help="only part 3, micro-batching on against off")
     a = p.parse_args(argv)
     if a.compare:
         compare(a.compare, a.weights, a.rounds, a.per_round, a.threads, a.json)
         return
     run(a.weights, tuple(a.concurrency), a.requests, a.max_seconds, a.upload, a.rounds, a.threads, a.json,
-        a.device)
+        a.device, tuple(a.batching_ops), a.batching_only)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from model.capsules import (
 from model.config import VCNConfig, from_dict
 from model.networks import build_encoder, build_generator
 from model.oracle import Oracle, OracleConfig
+from model.seeds import Draws, generators, normal, uniform
 from model.verify import target_confidence, verified_tries
 
 
@@ -164,17 +165,16 @@ class VCN(nn.Module):
             return a
         return 2 * a if present else 2 * a + 1
 
-    def prior(self, shape: Sequence[int], seed: int | torch.Generator) -> Tensor:
-        """Standard normal draws of the given shape on the model's device, from a CPU generator."""
-        g = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(int(seed))
-        return torch.randn(tuple(shape), generator=g).to(self.device)
+    def prior(self, shape: Sequence[int], seed: int | Draws) -> Tensor:
+        """Standard normal draws of the given shape on the model's device, from CPU generators (model/seeds.py)."""
+        return normal(shape, generators(seed)).to(self.device)
 
-    def draw(self, slots: Tensor, g: torch.Generator) -> Tensor:
+    def draw(self, slots: Tensor, g: Draws) -> Tensor:
         """New capsule values for the given capsule indices: (N,) long -> (N, D), from the bank when there
         is one and capsule_source is "bank" (slots with an empty bank fall back to the prior), else from
         N(0, I). Both random streams are always consumed, so results depend only on the seed."""
         noise = self.prior((slots.shape[0], self.cfg.capsule_dim), g)
-        pick = torch.rand(slots.shape[0], generator=g)
+        pick = uniform(slots.shape[0], g)
         if self.capsule_source != "bank" or self.bank.numel() == 0:
             return noise
         slots = slots.cpu()
@@ -183,10 +183,10 @@ class VCN(nn.Module):
         picked = self.bank[slots.to(self.device), idx.to(self.device)]
         return torch.where((count > 0).to(self.device).unsqueeze(-1), picked, noise)
 
-    def draw_context(self, n: int, g: torch.Generator) -> Tensor:
+    def draw_context(self, n: int, g: Draws) -> Tensor:
         """(n, Dc) context vectors for new images: from the bank's contexts or the prior, as `draw`."""
         noise = self.prior((n, self.cfg.context_dim), g)
-        pick = torch.rand(n, generator=g)
+        pick = uniform(n, g)
         if self.capsule_source != "bank" or self.ctx_bank.shape[0] == 0 or self.cfg.context_dim == 0:
             return noise
         return self.ctx_bank[(pick * self.ctx_bank.shape[0]).long().to(self.device)]
@@ -217,7 +217,7 @@ class VCN(nn.Module):
 
     @torch.inference_mode()
     def edit(self, x: Tensor, set: Mapping[str, bool] | None = None, resample: Sequence[str] = (),
-             seed: int = 0, resolve_conflicts: bool = True, strength: float | None = None,
+             seed: int | Sequence[int] = 0, resolve_conflicts: bool = True, strength: float | None = None,
              style_strength: float | None = None) -> Tensor:
         """Set attributes on/off and/or draw new styles for some; everything else is kept.
 
@@ -235,10 +235,11 @@ class VCN(nn.Module):
         (blend_edit). With cfg.verify_strengths (and strength None) an edit that sets attributes is a verified
         one (model/verify.py): decoded at each of those strengths and at the default, and the first the
         embedded verifier believes is returned. style_strength: how far a resampled capsule moves (see
-        restyled; None = cfg's)."""
+        restyled; None = cfg's). seed: one for the batch, or one per image (B of them), which makes each
+        image's edit the same as if it were edited alone (model/seeds.py; the server batches edits so)."""
         c, ctx, mask, _ = self._posterior(x)
         before, original = mask.clone(), c.clone()
-        g = torch.Generator().manual_seed(int(seed))
+        g = generators(seed, c.shape[0])
         feats = self.transfer_inputs(c, mask, ctx)
         self._set_states(c, mask, dict(set or {}), g, resolve_conflicts, feats)
         rows = torch.arange(c.shape[0])
@@ -301,7 +302,7 @@ class VCN(nn.Module):
         on = mask[:, self.slot(name, True)] > 0.5
         return torch.where(on, self.slot(name, True), self.slot(name, False))
 
-    def _set_states(self, c: Tensor, mask: Tensor, flags: Mapping[str, bool], g: torch.Generator,
+    def _set_states(self, c: Tensor, mask: Tensor, flags: Mapping[str, bool], g: Draws,
                     resolve_conflicts: bool = True, feats: Tensor | None = None) -> None:
         """In place: apply every name -> on/off in flags, then (resolve_conflicts) switch off the exclusive
         partners of those switched on, unless flags names them too. With feats (transfer_inputs of the face
@@ -327,7 +328,7 @@ class VCN(nn.Module):
         fitted = self.transfer_weight.flatten(1).any(1)  # (K,)
         return fitted[slots] & fitted[slots ^ 1]
 
-    def transferred(self, slots: Tensor, feats: Tensor, g: torch.Generator | None = None,
+    def transferred(self, slots: Tensor, feats: Tensor, g: Draws | None = None,
                     variety: float = 0.0) -> Tensor:
         """The capsules the transfer maps give capsule slots (B,) of faces with features feats (B, F) ->
         (B, D), plus `variety` times a residual of the fit picked with g (when g is given it is always
@@ -336,9 +337,9 @@ class VCN(nn.Module):
         predicted = torch.bmm(feats.unsqueeze(1), self.transfer_weight[slots]).squeeze(1)
         return predicted if g is None else predicted + variety * self._fit_residual(slots, g)
 
-    def _fit_residual(self, slots: Tensor, g: torch.Generator) -> Tensor:
+    def _fit_residual(self, slots: Tensor, g: Draws) -> Tensor:
         """(B,) slots -> (B, D): one residual of each slot's transfer fit, picked with g."""
-        pick = (torch.rand(slots.shape[0], generator=g) * self.cfg.transfer_maps).long()
+        pick = (uniform(slots.shape[0], g) * self.cfg.transfer_maps).long()
         return self.transfer_residual[slots, pick.clamp(max=self.cfg.transfer_maps - 1).to(self.device)]
 
     def predicted(self, slots: Tensor, feats: Tensor, active: Tensor) -> Tensor:
@@ -353,7 +354,7 @@ class VCN(nn.Module):
         same = (slots == active.to(self.device)).unsqueeze(1)
         return self.transferred(slots, torch.where(same, there, feats))
 
-    def restyled(self, old: Tensor, slots: Tensor, feats: Tensor | None, g: torch.Generator,
+    def restyled(self, old: Tensor, slots: Tensor, feats: Tensor | None, g: Draws,
                  strength: float | None = None) -> Tensor:
         """A new style for the active capsules slots (B,) whose values are old (B, D) -> (B, D).
 
@@ -370,7 +371,7 @@ class VCN(nn.Module):
             old = torch.where(mapped, pred, old)
         return torch.lerp(old, drawn, self.cfg.style_strength if strength is None else float(strength))
 
-    def _set_state(self, c: Tensor, mask: Tensor, name: str, on: bool, g: torch.Generator,
+    def _set_state(self, c: Tensor, mask: Tensor, name: str, on: bool, g: Draws,
                    feats: Tensor | None = None) -> None:
         """In place: make `name` present (on) or absent where it is not; the capsule switched on is drawn
         (bank or prior), or with feats (B, F) predicted by the transfer map."""

@@ -21,7 +21,7 @@ from fastapi.responses import Response
 from pydantic import StrictBool, TypeAdapter, ValidationError
 
 from app import imaging
-from app.batching import AttributeRow, Engine
+from app.batching import AttributeRow, EditParams, Engine
 from app.deps import AdmittedEngine, EngineDep, PolicyDep, limit_form_parts
 from app.errors import AppError, InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from app.schemas import AttributesInfo, ErrorResponse, ImagesResponse, PredictResponse
@@ -245,8 +245,8 @@ async def edit(
     check_one_class(flags, "set", engine)
     redraw = parse_names(resample, "resample", engine.names)
     prepared = await load_image(image, policy)
-    out = await engine.call("edit", "edit", prepared.tensor, set=flags, resample=redraw, seed=seed,
-                            resolve_conflicts=resolve_conflicts, strength=strength, style_strength=style_strength)
+    params = EditParams(tuple(flags.items()), tuple(redraw), resolve_conflicts, strength, style_strength)
+    out = await engine.edit(prepared.tensor, params, seed)
     return await png_response(out, _face_header(prepared.face_found))
 
 

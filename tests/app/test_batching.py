@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -18,10 +19,13 @@ from app_inputs import png
 from fastapi import FastAPI
 
 from app import batching
-from app.batching import Batcher, Worker
+from app.batching import Batcher, EditParams, Engine, Worker
+from app.imaging import uint8_to_tensor
 from app.metrics import Metrics
 from app.middleware import RequestMiddleware
 from app.routes import api as api_routes
+
+SHIPPED_WEIGHTS = Path(__file__).resolve().parents[2] / "weights" / "faces.safetensors"
 
 
 # ------------------------------------------------------------------------------------------ Batcher
@@ -135,6 +139,74 @@ def test_stop_fails_waiting_requests_and_refuses_new_ones() -> None:
         worker.close()
 
     asyncio.run(main())
+
+
+def test_keyed_items_are_batched_only_with_their_key_oldest_key_first() -> None:
+    gate = threading.Event()
+    calls: list[tuple[str, list[int]]] = []
+
+    def fn(x: torch.Tensor, key: str, args: list[int]) -> list[str]:
+        if not calls:
+            gate.wait(10)
+        calls.append((key, args))
+        return [f"{key}{arg}:{v:g}" for arg, v in zip(args, x.flatten(1)[:, 0].tolist(), strict=True)]
+
+    async def body(b: Batcher):
+        first = asyncio.ensure_future(b.submit(image(0), "A", 0))
+        await asyncio.sleep(0.05)  # on the model thread, held by the gate
+        keys = ["B", "A", "B", "A", "A"]
+        rest = [asyncio.ensure_future(b.submit(image(i + 1), k, i + 1)) for i, k in enumerate(keys)]
+        await asyncio.sleep(0.01)
+        gate.set()
+        return await first, await asyncio.gather(*rest)
+
+    first, rest = run_batcher(fn, body, max_size=2)
+    assert first == "A0:0" and rest == ["B1:1", "A2:2", "B3:3", "A4:4", "A5:5"]  # each its own answer
+    assert calls == [("A", [0]), ("B", [1, 3]), ("A", [2, 4]), ("A", [5])]
+
+
+def test_concurrent_edits_of_the_shipped_model_are_batched_and_each_is_its_own_edit_alone() -> None:
+    """Verified edits and style draws on the real faces file: a face's picture must not depend on what the
+    server batched it with (model/seeds.py), and edits asking the same are batched."""
+    from model.checkpoint import load_vcn
+    from model.data import faces as rendered
+
+    model = load_vcn(SHIPPED_WEIGHTS)
+    faces = list(uint8_to_tensor(rendered.render(rendered.sample_faces(0, 0, 5), 64)).split(1))
+    asks = [(EditParams((("Smiling", True),)), 3), (EditParams((("Eyeglasses", True),), ("Bangs",)), 4),
+            (EditParams((("Smiling", True),)), 9), (EditParams((("Smiling", True),)), 3),
+            (EditParams((("Eyeglasses", True),), ("Bangs",)), 1)]
+    sizes: list[int] = []
+    real_edit = model.edit
+
+    def counting_edit(x, **kwargs):
+        sizes.append(x.shape[0])
+        return real_edit(x, **kwargs)
+
+    async def main():
+        engine = Engine(model, metrics=Metrics(), max_in_flight=64, batch_max_size=16, batch_max_wait_ms=0)
+        await engine.start()
+        gate = threading.Event()
+        engine.worker.submit(lambda: gate.wait(10))  # the model thread is busy while the edits queue up
+        model.edit = counting_edit
+        try:
+            pending = [asyncio.ensure_future(engine.edit(x, p, seed)) for x, (p, seed) in zip(faces, asks, strict=True)]
+            await asyncio.sleep(0.05)
+            gate.set()
+            return await asyncio.gather(*pending)
+        finally:
+            model.edit = real_edit
+            await engine.stop()
+
+    batched = asyncio.run(main())
+    # the first launched alone (the batcher was idle); the other two Smiling edits went together, and so did
+    # the two Eyeglasses + Bangs ones queued between them
+    assert sizes == [1, 2, 2]
+    for x, (p, seed), out in zip(faces, asks, batched, strict=True):
+        alone = model.edit(x, set=dict(p.set), resample=list(p.resample), seed=seed)
+        assert out.shape == alone.shape == (1, 3, 64, 64)
+        torch.testing.assert_close(out, alone, atol=2e-5, rtol=0)
+    assert not torch.allclose(batched[0], batched[3])  # same ask, different faces
 
 
 # ------------------------------------------------------------------------- lone and shared requests

@@ -1,6 +1,7 @@
 """bench/ and model/fast.py: the benchmark functions return well-formed numbers (never how fast), and the
 inference optimisations give the model's own answers. Tiny untrained models, a few calls each."""
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -17,10 +18,10 @@ CFG = VCNConfig(arch="compact", image_size=16, capsule_names=("a", "b", "Eyeglas
                 context_dim=3, mask_input=True)
 
 
-def _model() -> VCN:
+def _model(cfg: VCNConfig = CFG) -> VCN:
     """A tiny VCN whose BatchNorms have non-trivial statistics, so folding them changes the weights."""
     torch.manual_seed(0)
-    model = VCN(CFG)
+    model = VCN(cfg)
     for m in model.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.uniform_(-0.5, 0.5)
@@ -146,10 +147,10 @@ def test_http_bench_drives_a_real_server(tmp_path):
     from model.checkpoint import save_vcn
 
     weights = tmp_path / "tiny.safetensors"
-    save_vcn(weights, _model())
+    save_vcn(weights, _model(dataclasses.replace(CFG, capsule_names=("Eyeglasses", "Smiling", "Bangs", "Wearing_Hat"))))
     png = http_bench.face_png(16)
     with http_bench.server(weights) as url:
-        for op in ("predict", "edit"):
+        for op in ("predict", "edit", "edit-mixed"):  # edit-mixed: four different asks in turn
             r = asyncio.run(http_bench.drive(url, op, png, concurrency=2, requests=6, max_s=60))
             assert (r["ok"], r["errors"]) == (6, {})
             assert 0 < r["p50_ms"] <= r["p99_ms"] and r["req_per_s"] > 0
