@@ -275,6 +275,22 @@ class Engine:
         await self._edit.stop()
         await asyncio.get_running_loop().run_in_executor(None, self.worker.close)
 
+    async def warm_up(self) -> float:
+        """Run predict, reconstruct and a verified edit once at every batch size up to the batchers' largest
+        (on the model thread), so no request pays a batch size's first call; returns the seconds it took."""
+
+        def run_all() -> float:
+            start = time.perf_counter()
+            flags = {self.names[0]: True}
+            for b in range(1, self._predict.max_size + 1):
+                x = torch.full((b, self.cfg.channels, self.cfg.image_size, self.cfg.image_size), 0.5)
+                self._predict_batch(x)
+                self._reconstruct_batch(x)
+                self._edit_batch(x, EditParams(tuple(flags.items())), list(range(b)))
+            return time.perf_counter() - start
+
+        return await asyncio.wrap_future(self.worker.submit(run_all))
+
     @contextlib.contextmanager
     def admit(self) -> Iterator[None]:
         """Hold one of ``max_in_flight`` slots for the duration of a request, or raise `Busy` (429)."""

@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     # outputs agree with the plain model to float rounding (~1e-6).
     optimize: bool = Field(True, description="fold BatchNorm into convolutions, channels_last on CPU")
     torch_threads: int = Field(0, ge=0, description="torch intra-op threads; 0 = torch's default")
+    # On a GPU the first call at each batch size costs 11-66 ms more (cuDNN plans; BENCHMARKS.md 2h), which a
+    # batching server would otherwise pay in its first minutes of traffic.
+    warmup: Literal["auto", "on", "off"] = Field(
+        "auto", description="before ready, run predict, reconstruct and edit once at every batch size up to "
+                            "batch_max_size; auto = on a GPU only")
     face_crop: Literal["auto", "on", "off"] = Field(
         "auto", description="crop to the detected face; auto = only for photos larger than 2x model size"
     )

@@ -45,6 +45,9 @@ def create_app(settings: Settings | None = None, *, model: Any = None) -> FastAP
             batch_max_wait_ms=settings.batch_max_wait_ms,
         )
         await engine.start()
+        if settings.warmup == "on" or (settings.warmup == "auto" and loaded.device.type == "cuda"):
+            took = await engine.warm_up()
+            log.info("warmed up batch sizes 1-%d in %.1f s", settings.batch_max_size, took)
         app.state.engine = engine
         app.state.metrics.model_loaded.set(1)
         log.info("model ready: %s, %d attributes, on %s", settings.weights, len(engine.names), loaded.device)

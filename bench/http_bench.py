@@ -269,8 +269,8 @@ def batching(weights: str | Path, png: bytes, levels: tuple[int, ...], requests:
                         r["mean_batch"] = server_mean(before, counters(url), "vcn_batch_size", counted)
                         rows.setdefault((op, name, c), []).append(r)
     keys = ("req_per_s", "p50_ms", "p99_ms", "mean_batch")
-    return [{"op": op, "config": name, "concurrency": c, **{k: statistics.median(r[k] for r in rs) for k in keys}}
-            for (op, name, c), rs in rows.items()]
+    return [{"op": op, "config": name, "concurrency": c, **{k: statistics.median(r[k] for r in rs) for k in keys},
+             "rounds_req_per_s": [r["req_per_s"] for r in rs]} for (op, name, c), rs in rows.items()]
 
 
 def batching_table(batch: list[dict]) -> str:

@@ -25,6 +25,39 @@ def test_not_ready_before_the_model_is_loaded(make_app) -> None:
     assert plain.get("/readyz").status_code == 503  # and again after shutdown
 
 
+def _recording(model, ops: tuple[str, ...]) -> dict[str, list[int]]:
+    """Wrap the model's ops so each call's batch size is recorded."""
+    seen: dict[str, list[int]] = {op: [] for op in ops}
+
+    def wrap(op: str):
+        real = getattr(model, op)
+
+        def call(x, *args, **kwargs):
+            seen[op].append(x.shape[0])
+            return real(x, *args, **kwargs)
+
+        return call
+
+    for op in ops:
+        setattr(model, op, wrap(op))
+    return seen
+
+
+def test_warm_up_runs_every_batch_size_before_ready_and_only_when_asked(faces_weights) -> None:
+    from conftest import settings_for
+
+    from app.deps import load_model
+    from app.main import create_app
+
+    for warmup, expected in (("on", [1, 2, 3]), ("auto", []), ("off", [])):  # auto: on a GPU only (CPU here)
+        settings = settings_for(faces_weights, batch_max_size=3, warmup=warmup)
+        model = load_model(settings)
+        seen = _recording(model, ("predict", "reconstruct", "edit"))
+        with TestClient(create_app(settings, model=model)) as running:
+            assert running.get("/readyz").status_code == 200
+            assert seen == {"predict": expected, "reconstruct": expected, "edit": expected}, warmup
+
+
 def test_metrics(client: TestClient) -> None:
     client.post("/api/predict", files={"image": ("a.png", png(), "image/png")})
     client.post("/api/predict", files={"image": ("a.png", b"nope", "image/png")})
