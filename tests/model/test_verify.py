@@ -92,6 +92,16 @@ def test_resamples_and_explicit_strengths_are_not_verified():
     assert torch.equal(model.edit(x, {}, resample=["b"], seed=5), _verified().edit(x, {}, resample=["b"], seed=5))
     assert not torch.equal(model.edit(x, {"a": True}, seed=5), verified)  # off: the calibrated strength 3
 
+    def refuse(images):
+        raise AssertionError("the verifier was asked")
+
+    reading = _verified()
+    reading.verifier = FixedLogits(refuse)
+    reading.edit(x, {}, resample=["b"], seed=5)  # a style resample: never read
+    reading.edit(x, {"a": True}, seed=5, strength=2.0)  # an explicit strength: never read
+    with pytest.raises(AssertionError, match="verifier was asked"):
+        reading.edit(x, {"a": True}, seed=5)  # a default edit is
+
 
 def test_verifier_round_trips_through_a_checkpoint_and_can_be_taken_out(tmp_path):
     model = _verified(confidence=0.995)
