@@ -314,9 +314,10 @@ class Engine:
         """Reconstruction (C, H, W) of one (1, C, H, W) image, batched with concurrent requests."""
         return await self._reconstruct.submit(x)
 
-    async def edit(self, x: torch.Tensor, params: EditParams, seed: int) -> torch.Tensor:
-        """`model.edit` of one (1, C, H, W) image -> (1, C, H, W) on the CPU, batched with concurrent edits
-        of the same parameters (each with its own seed)."""
+    async def edit(self, x: torch.Tensor, params: EditParams, seed: int) -> tuple[torch.Tensor, float | None]:
+        """`model.edit` of one (1, C, H, W) image -> ((1, C, H, W) on the CPU, how sure the model's verifier is
+        that it shows what was set, None where it was not verified), batched with concurrent edits of the
+        same parameters (each with its own seed)."""
         return await self._edit.submit(x, params, seed)
 
     def _to_device(self, x: torch.Tensor) -> torch.Tensor:
@@ -339,20 +340,22 @@ class Engine:
     def _reconstruct_batch(self, x: torch.Tensor) -> list[torch.Tensor]:
         return list(self.model.reconstruct(self._to_device(x)).cpu())
 
-    def _edit_batch(self, x: torch.Tensor, params: EditParams, seeds: list[int]) -> list[torch.Tensor]:
-        out = self._call_model("edit", x, set=dict(params.set), resample=list(params.resample), seed=seeds,
-                               resolve_conflicts=params.resolve_conflicts, strength=params.strength,
-                               style_strength=params.style_strength)
-        return list(out.split(1))
+    def _edit_batch(self, x: torch.Tensor, params: EditParams, seeds: list[int]
+                    ) -> list[tuple[torch.Tensor, float | None]]:
+        images, sure = self._call_model("edit", x, set=dict(params.set), resample=list(params.resample), seed=seeds,
+                                        resolve_conflicts=params.resolve_conflicts, strength=params.strength,
+                                        style_strength=params.style_strength, with_confidence=True)
+        return [(image, _finite(float(p))) for image, p in zip(images.split(1), sure.cpu().tolist(), strict=True)]
 
     # -- per-request operations
-    def _call_model(self, method: str, *args: Any, **kwargs: Any) -> torch.Tensor:
+    def _call_model(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """On the model thread: ``model.<method>(*args, **kwargs)``; tensors go to the model's device and the
-        (N, C, H, W) result comes back on the CPU."""
+        result (a tensor, or a tuple of them) comes back on the CPU."""
         moved = [self._to_device(a) if isinstance(a, torch.Tensor) else a for a in args]
         extra = {k: self._to_device(v) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
         try:
-            return getattr(self.model, method)(*moved, **extra).cpu()
+            out = getattr(self.model, method)(*moved, **extra)
+            return tuple(t.cpu() for t in out) if isinstance(out, tuple) else out.cpu()
         except (KeyError, ValueError) as exc:  # the model's word for "these arguments make no sense"
             raise InvalidInput(str(exc.args[0]) if exc.args else type(exc).__name__) from exc
 

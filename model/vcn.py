@@ -218,7 +218,7 @@ class VCN(nn.Module):
     @torch.inference_mode()
     def edit(self, x: Tensor, set: Mapping[str, bool] | None = None, resample: Sequence[str] = (),
              seed: int | Sequence[int] = 0, resolve_conflicts: bool = True, strength: float | None = None,
-             style_strength: float | None = None) -> Tensor:
+             style_strength: float | None = None, with_confidence: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         """Set attributes on/off and/or draw new styles for some; everything else is kept.
 
         A capsule switched on is predicted by the transfer maps when the model has them (a resampled one goes
@@ -236,7 +236,9 @@ class VCN(nn.Module):
         one (model/verify.py): decoded at each of those strengths and at the default, and the first the
         embedded verifier believes is returned. style_strength: how far a resampled capsule moves (see
         restyled; None = cfg's). seed: one for the batch, or one per image (B of them), which makes each
-        image's edit the same as if it were edited alone (model/seeds.py; the server batches edits so)."""
+        image's edit the same as if it were edited alone (model/seeds.py; the server batches edits so).
+        with_confidence: also return (B,) how sure the verifier is that each returned image shows what `set`
+        asks (NaN where the edit was not verified), as (images, confidence)."""
         c, ctx, mask, _ = self._posterior(x)
         before, original = mask.clone(), c.clone()
         g = generators(seed, c.shape[0])
@@ -248,7 +250,8 @@ class VCN(nn.Module):
             c[rows, slot] = self.restyled(c[rows, slot], slot, feats, g, style_strength)
         s = self.strengths() if strength is None else float(strength)
         if not (set and strength is None and self.cfg.verify_strengths and self.verifier is not None):
-            return self._decode_edits(c, mask, ctx, before, original, [s], blend=bool(set))[0][0]
+            out = self._decode_edits(c, mask, ctx, before, original, [s], blend=bool(set))[0][0]
+            return (out, torch.full((out.shape[0],), float("nan"), device=out.device)) if with_confidence else out
         # A verified edit (model/verify.py): the first strength for every face, decoded with the reconstruction
         # to blend into; the rest of the ladder and the calibrated strength at once for the faces the verifier
         # does not yet believe.
@@ -262,9 +265,10 @@ class VCN(nn.Module):
             return tries
 
         first, *rest = [*self.cfg.verify_strengths, s]
-        return verified_tries(c.shape[0], [[first], rest], decode_at,
-                              lambda images: target_confidence(self.verifier, images, self.cfg.capsule_names, set),
-                              self.cfg.verify_confidence, self.device)
+        out, sure = verified_tries(c.shape[0], [[first], rest], decode_at,
+                                   lambda images: target_confidence(self.verifier, images, self.cfg.capsule_names, set),
+                                   self.cfg.verify_confidence, self.device)
+        return (out, sure) if with_confidence else out
 
     def _decode_edits(self, c: Tensor, mask: Tensor, ctx: Tensor, before: Tensor, original: Tensor,
                       strengths: Sequence[float | Tensor], blend: bool, recon: Tensor | None = None

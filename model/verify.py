@@ -41,13 +41,13 @@ def target_confidence(verifier: nn.Module, images: Tensor, names: Sequence[str],
 def verified_tries(n: int, stages: Sequence[Sequence[float | Tensor]],
                    decode: Callable[[Tensor, Sequence[float | Tensor]], Tensor],
                    confidence: Callable[[Tensor], Tensor], threshold: float, device: torch.device | str = "cpu"
-                   ) -> Tensor:
+                   ) -> tuple[Tensor, Tensor]:
     """A verified edit of n images, decoding no more than it needs. decode(rows, strengths) gives those rows'
     edit at each strength (L, k, C, H, W) in one generator call; confidence(images) how sure the verifier is of
     each (m,). Stage by stage, only the images the verifier is not yet sure of go on: with stages [[1], [1.5,
     2, calibrated]] a face that takes at strength 1 costs one decode, any other one more. Each image ends as
     its first try (in strength order) read with at least `threshold`, else its most convincing try (the
-    earliest of equals) -> (n, C, H, W)."""
+    earliest of equals) -> (n, C, H, W), and how sure the verifier is of each chosen try (n,)."""
     todo = torch.arange(n, device=device)
     best = torch.full((n,), -1.0, device=device)
     out: Tensor | None = None
@@ -66,7 +66,7 @@ def verified_tries(n: int, stages: Sequence[Sequence[float | Tensor]],
         if len(todo) == 0:
             break
     assert out is not None, "no strengths to try"
-    return out
+    return out, best
 
 
 def with_verifier(model: nn.Module, reader: nn.Module, strengths: Sequence[float], confidence: float) -> nn.Module:

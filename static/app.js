@@ -227,16 +227,27 @@ async function runEdit() {
     const blob = await response.blob();
     if (token === state.editToken) {
       const words = Object.entries(changed).map(([n, on]) => `${on ? '+' : '−'}${pretty(n)}`);
-      setResult(blob, `Edited: ${words.join(', ')}`);
+      setResult(blob, `Edited: ${words.join(', ')}`, readerNote(response.headers));
     }
   } finally {
     if (token === state.editToken) busy('#panel-result', false);
   }
 }
 
-function setResult(blob, label) {
+// A verified edit says how sure the model's own reader is that it took (X-Edit-Confidence).
+function readerNote(headers) {
+  const sure = headers.get('X-Edit-Confidence');
+  if (sure === null) return '';
+  const percent = `${(100 * Number(sure)).toFixed(1)} %`;
+  return headers.get('X-Edit-Verified') === 'true'
+    ? `Verified: the model's reader is ${percent} sure the edit took.`
+    : `Not verified: the model's reader is only ${percent} sure; another seed may take.`;
+}
+
+function setResult(blob, label, note = '') {
   if (!blob) return;
   state.result = blob;
+  $('#result-note').textContent = note;
   const img = $('#img-result');
   show(img, blob);
   img.dataset.rev = String(Number(img.dataset.rev) + 1);

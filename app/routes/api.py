@@ -47,6 +47,21 @@ _PNG: dict[int | str, dict[str, Any]] = {
     **_ERRORS,
 }
 
+_EDIT_PNG: dict[int | str, dict[str, Any]] = {
+    **_PNG,
+    200: {**_PNG[200], "headers": {
+        "X-Face-Found": {"description": "true / false: a face was detected and cropped to; none: no detection ran",
+                         "schema": {"type": "string"}},
+        "X-Edit-Confidence": {"description": "verified edits only: how sure the model's own reader (never the "
+                                             "evaluation oracle) is that the image shows what `set` asks, 0-1",
+                              "schema": {"type": "number"}},
+        "X-Edit-Verified": {"description": "verified edits only: true when X-Edit-Confidence reaches the "
+                                           "model's verify_confidence (/api/attributes); false: the most "
+                                           "convincing try is returned, and another seed may take",
+                            "schema": {"type": "string"}},
+    }},
+}
+
 ImageField = Annotated[UploadFile, File(description="PNG, JPEG, GIF, WebP, BMP or TIFF image")]
 #: The same, for the calls that also take the image as the raw body (then the multipart field is absent).
 SingleImageField = Annotated[UploadFile | None, File(
@@ -223,7 +238,7 @@ async def reconstruct(request: Request, engine: AdmittedEngine, policy: PolicyDe
     return Response(png, media_type="image/png", headers=_face_header(prepared.face_found))
 
 
-@router.post("/edit", response_class=Response, responses=_PNG)
+@router.post("/edit", response_class=Response, responses=_EDIT_PNG)
 async def edit(
     engine: AdmittedEngine,
     policy: PolicyDep,
@@ -246,8 +261,12 @@ async def edit(
     redraw = parse_names(resample, "resample", engine.names)
     prepared = await load_image(image, policy)
     params = EditParams(tuple(flags.items()), tuple(redraw), resolve_conflicts, strength, style_strength)
-    out = await engine.edit(prepared.tensor, params, seed)
-    return await png_response(out, _face_header(prepared.face_found))
+    out, sure = await engine.edit(prepared.tensor, params, seed)
+    headers = _face_header(prepared.face_found)
+    if sure is not None:  # a verified edit: how sure the model's own reader is that it took
+        headers["X-Edit-Confidence"] = f"{sure:.4f}"
+        headers["X-Edit-Verified"] = str(sure >= engine.cfg.verify_confidence).lower()
+    return await png_response(out, headers)
 
 
 @router.post("/resample", response_model=ImagesResponse, responses=_ERRORS)

@@ -336,3 +336,13 @@ def test_verified_edits_are_listed_and_an_explicit_strength_skips_them(make_app,
 
         assert edit(verified) in {edit(plain_model, strength="1"), edit(plain_model, strength="1.5"), edit(plain_model)}
         assert edit(verified, strength="2") == edit(plain_model, strength="2")
+
+        # how sure the reader is comes back in headers, for verified edits only
+        form = {"set": '{"Eyeglasses": true}', "seed": "2"}
+        headers = verified.post("/api/edit", files=files(), data=form).headers
+        sure = float(headers["x-edit-confidence"])
+        assert 0.0 <= sure <= 1.0 and headers["x-edit-verified"] == str(sure >= 0.99).lower()
+        for c, extra in ((verified, {"strength": "2"}), (verified, {"set": "{}", "resample": '["Bangs"]'}),
+                         (plain_model, {})):
+            response = c.post("/api/edit", files=files(), data={**form, **extra})
+            assert response.status_code == 200 and "x-edit-confidence" not in response.headers, extra

@@ -198,7 +198,8 @@ def test_concurrent_edits_of_the_shipped_model_are_batched_and_each_is_its_own_e
             model.edit = real_edit
             await engine.stop()
 
-    batched = asyncio.run(main())
+    answers = asyncio.run(main())
+    batched = [out for out, _ in answers]
     # the first launched alone (the batcher was idle); the other two Smiling edits went together, and so did
     # the two Eyeglasses + Bangs ones queued between them
     assert sizes == [1, 2, 2]
@@ -206,6 +207,7 @@ def test_concurrent_edits_of_the_shipped_model_are_batched_and_each_is_its_own_e
         alone = model.edit(x, set=dict(p.set), resample=list(p.resample), seed=seed)
         assert out.shape == alone.shape == (1, 3, 64, 64)
         torch.testing.assert_close(out, alone, atol=2e-5, rtol=0)
+    assert all(sure is not None and 0.0 <= sure <= 1.0 for _, sure in answers)  # every one verified
     assert not torch.allclose(batched[0], batched[3])  # same ask, different faces
 
 

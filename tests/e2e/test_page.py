@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 import urllib.request
@@ -97,6 +98,11 @@ def _wait_rev_above(page, rev: int) -> None:
     page.wait_for_function("document.querySelector('#img-result').complete")
 
 
+def weights_verify(server: str) -> bool:
+    with urllib.request.urlopen(f"{server}/api/attributes") as response:
+        return bool(json.load(response).get("verify_strengths"))
+
+
 def test_edit_a_face_in_the_browser(browser, server: str, tmp_path: Path) -> None:
     page = browser.new_page(viewport={"width": 1360, "height": 900}, device_scale_factor=1)
     problems: list[str] = []
@@ -128,6 +134,9 @@ def test_edit_a_face_in_the_browser(browser, server: str, tmp_path: Path) -> Non
     assert page.is_checked('li[data-attr="Eyeglasses"] input') is not was_on
     assert "changed" in (glasses.get_attribute("class") or "")
     assert "Eyeglasses" in page.inner_text("#result-label")
+    if weights_verify(server):  # the shipped file verifies its edits: the label says how sure its reader is
+        assert re.search(r"(Not verified|Verified): the model's reader is (only )?\d+\.\d % sure",
+                         page.inner_text("#result-note"))
     assert page.evaluate(PIXELS_DIFFER, [page.query_selector("#img-result"), page.query_selector("#img-recon")])
 
     # New styles: a row of images appears; picking one puts it in the result panel.

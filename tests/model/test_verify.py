@@ -47,11 +47,12 @@ def test_verified_tries_decode_later_stages_only_for_the_unconvinced_and_keep_th
     def read(images):
         return torch.tensor([confidence[float(s)][int(i)] for s, i in images.view(-1, 2).tolist()])
 
-    out = verified_tries(5, [[1.0], [1.5, 3.0]], decode, read, threshold=0.99)
+    out, sure = verified_tries(5, [[1.0], [1.5, 3.0]], decode, read, threshold=0.99)
     assert calls == [([1.0], [0, 1, 2, 3, 4]), ([1.5, 3.0], [0, 2, 3, 4])]
     # 0: sure at 1.5 (3.0 is surer, but later); 1: sure at 1; 2: never sure, its most convincing try (3.0);
     # 3: all equal, the earliest; 4: sure at 1.5
     assert out.view(-1, 2).tolist() == [[1.5, 0.0], [1.0, 1.0], [3.0, 2.0], [1.0, 3.0], [1.5, 4.0]]
+    assert torch.allclose(sure, torch.tensor([0.995, 0.99, 0.6, 0.5, 0.999]))  # each chosen try's confidence
 
 
 def _verified(confidence: float = 0.99):
@@ -81,6 +82,16 @@ def test_a_verified_edit_is_the_first_ladder_strength_the_verifier_believes():
 
     model.verifier = FixedLogits(sure_past_one)
     assert torch.equal(model.edit(x, {"a": True}, seed=5), at[2.0])
+
+
+def test_with_confidence_gives_the_verifiers_reading_of_each_returned_edit_and_nan_when_unverified():
+    model = _verified()
+    x = state_images(ML, len(STATES), seed=3, states=STATES)
+    images, sure = model.edit(x, {"a": True}, seed=5, with_confidence=True)
+    assert torch.equal(images, model.edit(x, {"a": True}, seed=5))
+    torch.testing.assert_close(sure, target_confidence(model.verifier, images, ML.capsule_names, {"a": True}))
+    plain, none = model.edit(x, {"a": True}, seed=5, strength=2.0, with_confidence=True)
+    assert torch.equal(plain, model.edit(x, {"a": True}, seed=5, strength=2.0)) and none.isnan().all()
 
 
 def test_resamples_and_explicit_strengths_are_not_verified():
