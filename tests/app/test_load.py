@@ -1,7 +1,7 @@
 """Bounded load: 32 concurrent clients for a few seconds, in-process. Zero 5xx; 429 is allowed.
 
-Also: concurrent predict/reconstruct requests really share forward passes, and the in-flight bound
-answers 429 rather than queueing without limit.
+Also: concurrent predict/reconstruct requests, and edits asking the same, really share forward passes, and
+the in-flight bound answers 429 rather than queueing without limit.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ IMAGES = [png(seed=i) for i in range(4)]
 
 
 async def hammer(app: FastAPI, clients: int, seconds: float) -> collections.Counter:
-    """``clients`` loops posting predict / reconstruct for ``seconds``; returns the status counts."""
+    """``clients`` loops posting predict / reconstruct / edit (two asks) for ``seconds``; returns the status
+    counts."""
     statuses: collections.Counter = collections.Counter()
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -31,9 +32,11 @@ async def hammer(app: FastAPI, clients: int, seconds: float) -> collections.Coun
                 deadline = time.monotonic() + seconds
                 i = 0
                 while time.monotonic() < deadline:
-                    path = "/api/predict" if (k + i) % 2 else "/api/reconstruct"
+                    path = ("/api/predict", "/api/reconstruct", "/api/edit")[(k + i) % 3]
                     image = IMAGES[(k + i) % len(IMAGES)]
-                    response = await http.post(path, files={"image": ("a.png", image, "image/png")})
+                    ask = {"set": '{"Eyeglasses": true}' if k % 2 else '{"Smiling": false}', "seed": str(k)}
+                    response = await http.post(path, files={"image": ("a.png", image, "image/png")},
+                                               data=ask if path == "/api/edit" else None)
                     statuses[response.status_code] += 1
                     i += 1
                     # In-process calls never touch a socket, so nothing else would get the loop in between;
@@ -64,6 +67,7 @@ def test_32_concurrent_clients(make_app) -> None:
     assert set(statuses) <= {200, 429, "metrics"}, statuses
     assert served >= CLIENTS, statuses
     assert largest_batch(app.state.metrics_text, "predict") > 1, "concurrent requests were never batched"
+    assert largest_batch(app.state.metrics_text, "edit") > 1, "concurrent edits were never batched"
 
 
 def test_in_flight_bound_answers_429(make_app) -> None:
