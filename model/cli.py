@@ -220,6 +220,26 @@ def cmd_verify(a: argparse.Namespace) -> None:
                                                 f"{a.confidence}" if a.strengths else "off"))
 
 
+def cmd_class_evidence(a: argparse.Namespace) -> None:
+    import dataclasses
+
+    import torch
+
+    from model.checkpoint import load_vcn, resave_vcn
+
+    model = load_vcn(a.weights)
+    recipe = getattr(model, "metadata", {}).get("train_config") or {}
+    weight = a.weight if a.weight is not None else float(recipe.get("recon_weight", 0.0))
+    recon = a.recon or str(recipe.get("recon", "bce"))
+    try:
+        model.cfg = dataclasses.replace(model.cfg, class_evidence_weight=weight, class_evidence_recon=recon)
+    except ValueError as e:
+        raise SystemExit(f"vcn class-evidence: {e}") from None
+    resave_vcn(a.out, model, dtype=torch.float16 if a.half else None)
+    print(f"wrote {a.out}: the class chosen between the two of smallest KL by KL + {weight} x {recon} loss"
+          if weight else f"wrote {a.out}: the class of smallest KL")
+
+
 def _calibration_parser(sub, name: str, what: str, n: int | None, n_help: str = "",
                         strengths: tuple[float, ...] = (1.0, 1.5, 2.0, 2.5, 3.0)) -> argparse.ArgumentParser:
     """The flags `vcn calibrate`, `vcn calibrate-styles` and `vcn verify` share: a model in, a model out, the
@@ -332,6 +352,15 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--confidence", type=float, default=0.995,
                    help="the reader's probability the edit must reach (0.995: the shipped file's; docs/recipes.md)")
     v.set_defaults(func=cmd_verify)
+
+    ce = sub.add_parser("class-evidence", help="digit models: decide close calls by each class's reconstruction")
+    ce.add_argument("--weights", required=True)
+    ce.add_argument("--out", required=True)
+    ce.add_argument("--weight", type=float, default=None,
+                    help="weight of the reconstruction loss (default: the file's recipe recon_weight; 0 = off)")
+    ce.add_argument("--recon", choices=["bce", "mse"], default=None, help="default: the file's recipe recon")
+    ce.add_argument("--half", action="store_true", help="store float16 weights (smaller file)")
+    ce.set_defaults(func=cmd_class_evidence)
 
     b = sub.add_parser("bank", help="add a capsule bank (capsules seen in training) and inference defaults")
     b.add_argument("--weights", required=True)

@@ -88,6 +88,12 @@ class VCNConfig:
     verify_strengths: tuple[float, ...] = ()
     verify_confidence: float = 0.999
     verifier: str = ""
+    # Multiclass only (set after training by `vcn class-evidence`): the class is chosen between the two of
+    # smallest KL by KL + class_evidence_weight * the reconstruction's loss (class_evidence_recon, summed over
+    # pixels) under that class's mask: the training loss of "the image is this class", when the weight is the
+    # recipe's recon_weight. 0 = the smallest KL alone (the paper's rule). docs/recipes.md, session 10.
+    class_evidence_weight: float = 0.0
+    class_evidence_recon: str = "bce"
 
     def __post_init__(self) -> None:
         if self.kind not in ("multilabel", "multiclass"):
@@ -114,6 +120,10 @@ class VCNConfig:
         if self.attribute_strength and (len(self.attribute_strength) != len(self.capsule_names)
                                         or not all(0.0 < v <= 4.0 for v in self.attribute_strength)):
             raise ValueError("attribute_strength needs one strength in (0, 4] per capsule name")
+        if self.class_evidence_weight < 0 or (self.class_evidence_weight and self.kind != "multiclass"):
+            raise ValueError("class_evidence_weight is a non-negative weight, for multiclass models only")
+        if self.class_evidence_recon not in ("bce", "mse"):
+            raise ValueError(f"class_evidence_recon must be 'bce' or 'mse', got {self.class_evidence_recon!r}")
         object.__setattr__(self, "verify_strengths", tuple(float(v) for v in self.verify_strengths))
         if self.verify_strengths and (self.kind != "multilabel" or not self.verifier):
             raise ValueError("verify_strengths needs a multilabel (attribute) model with a verifier")

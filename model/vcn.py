@@ -195,16 +195,41 @@ class VCN(nn.Module):
         """The image's own capsules at their means: c (B, K, D), ctx (B, Dc), mask (B, K), kl (B, K)."""
         caps = self.encode(x)
         kl = caps.kl
-        return caps.mu.clone(), caps.ctx_mu, active_mask(kl, self.cfg.kind), kl
+        return caps.mu.clone(), caps.ctx_mu, self._active(x, caps, kl)[0], kl
+
+    def _active(self, x: Tensor, caps: Capsules, kl: Tensor) -> tuple[Tensor, Tensor]:
+        """The mask the model predicts for images x (B, C, H, W) with capsules caps -> (mask (B, K), evidence
+        (B, K): what the choice minimised, per capsule). The smallest KL (active_mask); for a multiclass model
+        with cfg.class_evidence_weight w, the class of the two of smallest KL whose KL + w * reconstruction
+        loss under its own mask is smaller: a digit whose two best capsules are close in KL is decided by
+        which of the two draws it better. The loser's evidence grows by w times its extra loss."""
+        mask, w = active_mask(kl, self.cfg.kind), self.cfg.class_evidence_weight
+        if self.cfg.kind != "multiclass" or w == 0:
+            return mask, kl
+        b, k = kl.shape
+        two = kl.topk(2, dim=1, largest=False).indices  # (B, 2)
+        masks = torch.nn.functional.one_hot(two.T.flatten(), k).to(caps.mu.dtype)  # (2B, K): first, second
+        x_hat = self.decode(caps.mu.repeat(2, 1, 1), masks, caps.ctx_mu.repeat(2, 1)).float()
+        target = x.float().repeat(2, 1, 1, 1)
+        if self.cfg.class_evidence_recon == "bce":
+            per_pixel = torch.nn.functional.binary_cross_entropy(x_hat.clamp(1e-6, 1 - 1e-6), target, reduction="none")
+        else:
+            per_pixel = (x_hat - target) ** 2
+        loss = per_pixel.flatten(1).sum(1).view(2, b).T  # (B, 2)
+        extra = w * (loss - loss.amin(1, keepdim=True))  # 0 for the one that draws the image better
+        evidence = kl.float().scatter_add(1, two, extra)
+        pick = two.gather(1, evidence.gather(1, two).argmin(1, keepdim=True)).squeeze(1)
+        return torch.nn.functional.one_hot(pick, k).to(mask.dtype), evidence
 
     # ------------------------------------------------------------------------------------------------
     # Operations
 
     @torch.inference_mode()
     def predict(self, x: Tensor) -> Prediction:
-        kl = self.encode(x).kl.float()
-        mask = active_mask(kl, self.cfg.kind)
-        score = attribute_scores(kl, self.cfg.kind)
+        caps = self.encode(x)
+        kl = caps.kl.float()
+        mask, evidence = self._active(x, caps, kl)
+        score = attribute_scores(evidence, self.cfg.kind)
         if self.cfg.kind == "multilabel":
             pairs = kl.unflatten(-1, (-1, 2))
             return Prediction(mask_to_states(mask, "multilabel").bool(), score, pairs[..., 0], pairs[..., 1])

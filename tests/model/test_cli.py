@@ -22,7 +22,8 @@ def test_help_exits_0(argv, usage):
     if argv:
         assert "--swap-weight" in done.stdout and "--resume" in done.stdout and "--max-time" in done.stdout
     else:
-        assert "{train,baseline,eval,data,calibrate,calibrate-styles,verify,bank,transfer,bench,serve}" in done.stdout
+        commands = "train,baseline,eval,data,calibrate,calibrate-styles,verify,class-evidence,bank,transfer,bench,serve"
+        assert "{" + commands + "}" in done.stdout
 
 
 def test_unknown_preset_exits_2_from_the_command_line():
@@ -85,6 +86,21 @@ def test_calibrations_refuse_a_digit_model(command, tmp_path):
         main([command, "--weights", str(REPO / "weights" / "mnist.safetensors"), "--out", str(tmp_path / "x"),
               "--device", "cpu"])
     assert not (tmp_path / "x").exists()
+
+
+def test_class_evidence_takes_the_recipe_weight_and_refuses_an_attribute_model(tmp_path, capsys):
+    from model.checkpoint import load_vcn
+
+    out = tmp_path / "digits.safetensors"
+    main(["class-evidence", "--weights", str(REPO / "weights" / "mnist.safetensors"), "--out", str(out), "--half"])
+    shipped, written = load_vcn(REPO / "weights" / "mnist.safetensors"), load_vcn(out)
+    recipe = shipped.metadata["train_config"]
+    assert written.cfg.class_evidence_weight == recipe["recon_weight"] and written.cfg.class_evidence_recon == "bce"
+    main(["class-evidence", "--weights", str(out), "--out", str(out), "--weight", "0"])
+    assert load_vcn(out).cfg.class_evidence_weight == 0.0 and "smallest KL" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="vcn class-evidence: .*multiclass"):
+        main(["class-evidence", "--weights", str(REPO / "weights" / "faces.safetensors"), "--out", str(tmp_path / "f")])
+    assert not (tmp_path / "f").exists()
 
 
 def test_baseline_command_trains_and_saves_a_cvae(monkeypatch, tmp_path):
