@@ -198,11 +198,10 @@ class VCN(nn.Module):
         return caps.mu.clone(), caps.ctx_mu, self._active(x, caps, kl)[0], kl
 
     def _active(self, x: Tensor, caps: Capsules, kl: Tensor) -> tuple[Tensor, Tensor]:
-        """The mask the model predicts for images x (B, C, H, W) with capsules caps -> (mask (B, K), evidence
-        (B, K): what the choice minimised, per capsule). The smallest KL (active_mask); for a multiclass model
-        with cfg.class_evidence_weight w, the class of the two of smallest KL whose KL + w * reconstruction
-        loss under its own mask is smaller: a digit whose two best capsules are close in KL is decided by
-        which of the two draws it better. The loser's evidence grows by w times its extra loss."""
+        """The mask the model predicts for images x (B, C, H, W) -> (mask (B, K), evidence (B, K): what the
+        choice minimised). The smallest KL (active_mask); for a multiclass model with cfg.class_evidence_weight
+        w, of the two classes of smallest KL the one with the smaller KL + w * reconstruction loss under its
+        own mask (the loser's evidence grows by w times its extra loss)."""
         mask, w = active_mask(kl, self.cfg.kind), self.cfg.class_evidence_weight
         if self.cfg.kind != "multiclass" or w == 0:
             return mask, kl
