@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Session 10's lent-GPU call: micro-batching on against off for predict and (new this session) edit, and the
 # model bench with the verified edit, on the GPU. Carry `.whl` (the service's wheels for the device's Python
-# 3.12; the device has torch, httpx, jinja2, prometheus-client, uvloop, opencv and pillow). Results in $OUT.
+# 3.12, git-excluded: fastapi starlette pydantic pydantic-core pydantic-settings python-dotenv uvicorn httptools
+# python-multipart typing-inspection annotated-types annotated-doc typing_extensions, and opentelemetry-api,
+# which fastapi 0.165 imports; the device has torch, httpx, jinja2, prometheus-client, uvloop, opencv and
+# pillow). Results in $OUT.
 #     bash experiments/gpu_session10.sh            # on the GPU machine
 #     DEVICE=cpu bash experiments/gpu_session10.sh # a dry run here (OUT defaults to /tmp/gpu10)
 set -uo pipefail
