@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from app import imaging
+from app.schemas import PredictResponse
 
 IMAGE = png(seed=1)
 IMAGE_B = png(seed=2)
@@ -79,6 +80,8 @@ def test_predict(client: TestClient) -> None:
         assert 0.0 <= row["score"] <= 1.0
         assert row["kl_present"] is not None and row["kl_absent"] is not None
     assert body["face_found"] is None  # 64x64 input: no face crop attempted
+    # the route writes its JSON without FastAPI's response validation: it must still be the documented document
+    assert PredictResponse.model_validate(body).model_dump(mode="json") == body
 
 
 @pytest.mark.parametrize("path", ["/api/predict", "/api/reconstruct"])
@@ -229,6 +232,7 @@ class TestDigits:
         body = digits_client.post("/api/predict", files=files(png((28, 28)))).json()
         assert sum(row["present"] for row in body["attributes"]) == 1
         assert all(row["kl_absent"] is None for row in body["attributes"])
+        assert PredictResponse.model_validate(body).model_dump(mode="json") == body
 
     def test_ops(self, digits_client: TestClient) -> None:
         image = png((28, 28))
