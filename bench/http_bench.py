@@ -61,6 +61,11 @@ BATCH_CONFIGS = {  # server environment per micro-batching configuration (app/co
 }
 
 
+def endpoint(op: str) -> str:
+    """The route a bench op posts to (every EDIT_ASKS op is an /api/edit)."""
+    return "edit" if op in EDIT_ASKS else op
+
+
 @contextmanager
 def server(weights: str | Path, env: dict[str, str] | None = None, ready_s: float = 180.0, repo: str | Path = REPO):
     """`vcn serve` on a free loopback port with extra environment (and SERVER_ENV), run from the checkout
@@ -109,7 +114,7 @@ async def drive(url: str, op: str, png: bytes, concurrency: int, requests: int, 
     errors: dict[str, int] = {}
     started = 0
     asks = EDIT_ASKS.get(op, [None])
-    path = "/api/edit" if op in EDIT_ASKS else f"/api/{op}"
+    path = f"/api/{endpoint(op)}"
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as client:
         t0 = time.perf_counter()
@@ -261,12 +266,11 @@ def batching(weights: str | Path, png: bytes, levels: tuple[int, ...], requests:
                 asyncio.run(drive(url, op, png, max(levels), 2 * max(levels), max_s))  # warm-up
         for _ in range(rounds):
             for op in ops:
-                counted = "edit" if op in EDIT_ASKS else op
                 for c in levels:
                     for name, url in urls.items():
                         before = counters(url)
                         r = asyncio.run(drive(url, op, png, c, requests, max_s))
-                        r["mean_batch"] = server_mean(before, counters(url), "vcn_batch_size", counted)
+                        r["mean_batch"] = server_mean(before, counters(url), "vcn_batch_size", endpoint(op))
                         rows.setdefault((op, name, c), []).append(r)
     keys = ("req_per_s", "p50_ms", "p99_ms", "mean_batch")
     return [{"op": op, "config": name, "concurrency": c, **{k: statistics.median(r[k] for r in rs) for k in keys},

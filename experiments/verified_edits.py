@@ -38,10 +38,9 @@ class VerifiedEdits:
 
     def __init__(self, model: VCN, verify, ladder: tuple[float, ...], confidence: float = 0.5, best: bool = False,
                  keep=None, seeds: int = 1):
-        self.model, self.verify, self.ladder, self.confidence, self.best = model, verify, ladder, confidence, best
-        self.seeds = seeds  # draws tried at the first rung
-        first, *rest = ladder
-        self.tries = [(first, 0), *[(first, j) for j in range(1, seeds)], *[(s, 0) for s in rest]]
+        self.model, self.verify, self.confidence, self.best = model, verify, confidence, best
+        first, *rest = ladder  # (strength, draw) per try: `seeds` draws at the first rung, one at the others
+        self.tries = [*[(first, j) for j in range(seeds)], *[(s, 0) for s in rest]]
         self.keep = keep  # a reader: choose among the tries that take the one it sees change the least
         self.cfg, self.device = model.cfg, model.device
         self.chosen: list[Tensor] = []
