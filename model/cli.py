@@ -18,7 +18,7 @@ RECIPE_FLAGS: list[tuple[str, type]] = [
     ("judge_weight", float), ("mmd_weight", float), ("context_kl_weight", float), ("train_size", int),
     ("seed", int), ("recon", str), ("style_share", float), ("augment_shift", int),
     ("augment_rotate", float), ("augment_scale", float), ("donor_weight", float), ("perceptual_weight", float),
-    ("choice_weight", float), ("choice_temperature", float), ("weight_decay", float)]
+    ("style_weight", float), ("choice_weight", float), ("choice_temperature", float), ("weight_decay", float)]
 
 
 def _train_overrides(p: argparse.ArgumentParser) -> None:
@@ -55,6 +55,7 @@ def cmd_train(a: argparse.Namespace) -> None:
                    cpu_bf16=None if a.cpu_bf16 is None else bool(a.cpu_bf16))
     path = train(vcfg, tcfg, a.out, device=a.device, max_time=a.max_time, resume=a.resume,
                  data_root=a.data_root, data_cache=a.data_cache, judge_path=a.judge,
+                 style_judge_path=a.style_judge,
                  ckpt_every=a.ckpt_every, sample_every=a.sample_every, workers=a.workers,
                  progress=not a.no_progress, init=a.init,
                  init_parts=tuple(a.init_parts) if a.init_parts else None)
@@ -291,6 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--judge", default=None,
                    help="judge weights for --judge-weight and --perceptual-weight (default for 64px faces: "
                         "weights/judge.safetensors)")
+    t.add_argument("--style-judge", default=None,
+                   help="a reader with style heads for --style-weight (default for 64px faces: "
+                        "weights/reader.safetensors; never the eval oracle)")
     t.add_argument("--ckpt-every", type=int, default=1000)
     t.add_argument("--sample-every", type=int, default=2000)
     t.add_argument("--workers", type=int, default=0)

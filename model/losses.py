@@ -103,6 +103,25 @@ def perceptual_loss(fake: list[Tensor], real: list[Tensor]) -> Tensor:
     return loss
 
 
+def style_judge_loss(fake: list[Tensor], real: list[Tensor], present: Tensor) -> Tensor:
+    """A frozen reader's style heads on generated images against its reading of their targets.
+
+    fake, real: per style attribute s, logits (B, count_s) read on the generated images and on the real
+    images they should look like; present: (B, S) bool, the attribute shows on the real image (a style is
+    only defined there). The generated image must be read as the style the reader sees on the real one
+    (cross-entropy against that argmax), summed over the present style attributes, averaged over the batch.
+
+    The target is the reader's, not the renderer's: a cached CelebA-like set has no style ids, and what the
+    decoder is asked to commit to is whatever a reader of real images tells apart. The reader must be
+    frozen; the gradient reaches the generator through `fake` alone.
+    """
+    loss = fake[0].new_zeros((), dtype=torch.float32)
+    for s, (f, r) in enumerate(zip(fake, real, strict=True)):
+        ce = F.cross_entropy(f.float(), r.detach().argmax(1), reduction="none")
+        loss = loss + (ce * present[:, s].float()).sum()
+    return loss / present.shape[0]
+
+
 def mmd_to_prior(samples: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """Maximum mean discrepancy (inverse multiquadric kernel, as WAE) between capsule samples (N, D)
     and as many draws from N(0, I): closes "prior holes" so that a capsule drawn from the prior

@@ -172,6 +172,11 @@ class Oracle(nn.Module):
         """(B, C, H, W) -> (B, A) attribute logits (what a training-time judge reads; differentiable)."""
         return self.attr_head(self.features(x))
 
+    def style_logits(self, x: Tensor) -> list[Tensor]:
+        """(B, C, H, W) -> [(B, count_s)] style logits per style attribute (differentiable, for training)."""
+        h = self.features(x)
+        return [head(h) for head in self.style_heads]
+
     def heads(self, h: Tensor) -> tuple[Tensor, list[Tensor], Tensor]:
         """features (B, F) -> attribute logits (B, A), style logits [(B, count_s)] * S, nuisance logits
         (B, N)."""

@@ -22,6 +22,11 @@ wants exactly one forward per backward). Terms, each weighted by a TrainConfig f
 - perceptual: a frozen CNN trained on real renders (the judge's trunk by default) reads each reconstruction
   and its image; their activations must match (losses.perceptual_loss). Against the blurred average of
   small shapes (which pair of glasses) a pixel MSE settles for.
+- style: a frozen reader with style heads (rendered faces) reads each reconstruction and swap and the image
+  each must look like; the generated one must show the style the reader sees on the real one, for every
+  style attribute that image has (losses.style_judge_loss). The swap of a restyled pair is where a capsule
+  must bring another pair of glasses onto the face, what a resample does. The perceptual term asks for the
+  same in general; this names the shapes.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from model.losses import (
     mmd_to_prior,
     perceptual_loss,
     reconstruction_loss,
+    style_judge_loss,
 )
 from model.vcn import VCN
 
@@ -118,7 +124,8 @@ class VCNObjective(nn.Module):
     """model + recipe -> dict of loss terms (and "total") for one batch."""
 
     def __init__(self, model: VCN, tcfg: TrainConfig, judge: nn.Module | None = None,
-                 discriminator: nn.Module | None = None, perceptual: nn.Module | None = None):
+                 discriminator: nn.Module | None = None, perceptual: nn.Module | None = None,
+                 style: nn.Module | None = None):
         super().__init__()
         self.model, self.tcfg = model, tcfg
         # Neither is trained through this objective: the judge is frozen (trained on real images only),
@@ -133,7 +140,14 @@ class VCNObjective(nn.Module):
         self._disc = [discriminator] if discriminator is not None else []
         # images (B, C, H, W) -> [(B, C_i, H_i, W_i)] activations per stage; frozen like the judge.
         self._perceptual = [perceptual] if perceptual is not None else []
-        for net in (judge, perceptual):
+        # images -> [(B, count_s)] style logits for every style attribute in STYLE_COUNTS' order; frozen. The
+        # term reads the heads of the style attributes this model has (style_heads) against its targets'
+        # columns of them (style_columns).
+        self._style = [style] if style is not None else []
+        styles = [(i, model.cfg.capsule_names.index(n)) for i, n in enumerate(STYLE_COUNTS)
+                  if model.cfg.kind == "multilabel" and n in model.cfg.capsule_names]
+        self.style_heads, self.style_columns = [i for i, _ in styles], [c for _, c in styles]
+        for net in (judge, perceptual, style):
             for p in (net.parameters() if net is not None else []):
                 p.requires_grad_(False)
 
@@ -170,15 +184,28 @@ class VCNObjective(nn.Module):
             losses["perceptual"] = perceptual_loss(net(recon), real)
             total = total + t.perceptual_weight * losses["perceptual"]
 
+        # Generated images and the real ones they must look like, with those images' targets (style term).
+        drawn, wanted, wanted_targets = [recon], [x], [targets]
         if pairs and (t.swap_weight > 0 or t.donor_weight > 0):
             b = batch.x.shape[0]
             slots = swapped_slots(truth[:b], truth[b:], batch.changed)  # (B, K): what changes hands
             if t.swap_weight > 0:
-                losses["swap"] = self._swap_loss(c, ctx, truth, x, slots)
+                losses["swap"], swapped = self._swap_loss(c, ctx, truth, x, slots)
                 total = total + t.swap_weight * losses["swap"]
+                drawn.append(swapped)
+                wanted.append(torch.cat([x[b:], x[:b]]))
+                wanted_targets.append(torch.cat([targets[b:], targets[:b]]))
             if t.donor_weight > 0:
                 losses["donor"] = self._donor_loss(c, ctx, truth, x, slots, generator)
                 total = total + t.donor_weight * losses["donor"]
+        if self._style and t.style_weight > 0 and self.style_heads:
+            net, heads = self._style[0], self.style_heads
+            with torch.no_grad():
+                real = net(torch.cat(wanted))
+            fake = net(torch.cat(drawn))
+            present = torch.cat(wanted_targets)[:, self.style_columns].bool()
+            losses["style"] = style_judge_loss([fake[i] for i in heads], [real[i] for i in heads], present)
+            total = total + t.style_weight * losses["style"]
         if t.mmd_weight > 0:
             active = c[mask > 0.5]
             if active.shape[0] > 1024:  # an unbiased subsample keeps the kernel matrix small
@@ -204,9 +231,10 @@ class VCNObjective(nn.Module):
         self.last_fakes = generated.detach()
         return losses
 
-    def _swap_loss(self, c: Tensor, ctx: Tensor, mask: Tensor, x: Tensor, slots: Tensor) -> Tensor:
+    def _swap_loss(self, c: Tensor, ctx: Tensor, mask: Tensor, x: Tensor, slots: Tensor) -> tuple[Tensor, Tensor]:
         """Cross-decoding of counterfactual pairs. c (2B, K, D) = [x; x'] capsules, mask likewise; slots
-        (B, K) the capsules each pair exchanges (swapped_slots)."""
+        (B, K) the capsules each pair exchanges (swapped_slots). Returns the loss and the decoded images
+        (2B, C, H, W), which must look like [x'; x]."""
         b = slots.shape[0]
         changed = slots.unsqueeze(-1)  # (B, K, 1)
         c_x, c_cf = c[:b], c[b:]
@@ -216,7 +244,7 @@ class VCNObjective(nn.Module):
         mixed_ctx = torch.cat([ctx[:b], ctx[b:]])
         out = self.model.decode(mixed, mixed_mask, mixed_ctx)
         target = torch.cat([x[b:], x[:b]])
-        return reconstruction_loss(out, target, self.tcfg.recon, self.tcfg.recon_reduction)
+        return reconstruction_loss(out, target, self.tcfg.recon, self.tcfg.recon_reduction), out
 
     def _donor_loss(self, c: Tensor, ctx: Tensor, mask: Tensor, x: Tensor, slots: Tensor,
                     generator: torch.Generator | None) -> Tensor:

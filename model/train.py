@@ -194,7 +194,8 @@ def load_train_state(path: Path, model: VCN, opt, gens: dict, disc=None, d_opt=N
 
 def train(vcfg: VCNConfig, tcfg: TrainConfig, out_dir: str | os.PathLike, *, device: str = "auto",
           max_time: float | None = None, resume: bool = False, data_root: str | None = None,
-          data_cache: str | None = None, judge_path: str | None = None, ckpt_every: int = 1000,
+          data_cache: str | None = None, judge_path: str | None = None, style_judge_path: str | None = None,
+          ckpt_every: int = 1000,
           sample_every: int = 2000, log_every: int = 50, workers: int = 0, progress: bool = True,
           data: TensorData | None = None, init: str | None = None,
           init_parts: tuple[str, ...] | None = None) -> Path:
@@ -234,8 +235,16 @@ def train(vcfg: VCNConfig, tcfg: TrainConfig, out_dir: str | os.PathLike, *, dev
     judge_net = _load_judge(judge_path, dev, vcfg) if tcfg.judge_weight > 0 or tcfg.perceptual_weight > 0 else None
     judge = _Reading(judge_net, "attribute_logits") if judge_net is not None and tcfg.judge_weight > 0 else None
     perceptual = _Reading(judge_net, "stages") if judge_net is not None and tcfg.perceptual_weight > 0 else None
+    style = None
+    if tcfg.style_weight > 0:
+        from model.data.faces_attributes import STYLE_ATTRIBUTES
+
+        reader = _load_judge(style_judge_path, dev, vcfg, DEFAULT_STYLE_JUDGE, "--style-judge")
+        if reader.cfg.style_names != STYLE_ATTRIBUTES:  # the objective reads its heads in this order
+            raise ValueError(f"--style-judge reads styles {reader.cfg.style_names}, not {STYLE_ATTRIBUTES}")
+        style = _Reading(reader, "style_logits")
     disc = MultiScaleDiscriminator(vcfg).to(dev) if tcfg.adv_weight > 0 else None
-    objective = VCNObjective(model, tcfg, judge, disc, perceptual)
+    objective = VCNObjective(model, tcfg, judge, disc, perceptual, style)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=tcfg.lr, betas=tcfg.betas,
                            weight_decay=tcfg.weight_decay)
     d_opt = torch.optim.Adam(disc.parameters(), lr=tcfg.lr, betas=tcfg.betas) if disc is not None else None
@@ -362,24 +371,36 @@ def _drop_log_rows_after(path: Path, step: int) -> None:
 
 
 DEFAULT_JUDGE = Path(__file__).resolve().parent.parent / "weights" / "judge.safetensors"
+# The judge has no trained style heads; the calibration reader (seed 4, neither the eval oracle's seed 1 nor
+# the VCN's) reads styles at 91 % on real renders.
+DEFAULT_STYLE_JUDGE = DEFAULT_JUDGE.with_name("reader.safetensors")
 
 
-def _load_judge(path: str | None, dev: torch.device, vcfg: VCNConfig):
-    """The frozen judge of the judge and perceptual levers: `path`, else (64x64 rendered faces) the
-    bundled one."""
-    if path is None and vcfg.dataset == "faces" and vcfg.image_size == 64 and DEFAULT_JUDGE.is_file():
-        path = str(DEFAULT_JUDGE)
+def _load_judge(path: str | None, dev: torch.device, vcfg: VCNConfig, default: Path = DEFAULT_JUDGE,
+                flag: str = "--judge"):
+    """A frozen reader for the judge, perceptual or style levers: `path`, else (64x64 rendered faces) the
+    bundled `default`. A judge file (role "judge") or a reader trained like the oracle on other faces;
+    never the eval oracle (refused by its training seed), which must not see what it will judge."""
+    if path is None and vcfg.dataset == "faces" and vcfg.image_size == 64 and default.is_file():
+        path = str(default)
     if path is None:
-        raise ValueError("judge_weight or perceptual_weight > 0 needs --judge PATH (a judge trained on real "
-                         "renders only)")
+        raise ValueError(f"this lever needs {flag} PATH (a reader trained on real renders only)")
+    from model.evaluate import DEFAULT_ORACLE
     from model.oracle import load_oracle
 
-    return load_oracle(path, dev, role="judge").eval()  # never the eval oracle
+    reader = load_oracle(path, dev).eval()
+    if reader.metadata["role"] == "oracle" and DEFAULT_ORACLE.is_file():
+        seed = reader.metadata.get("metrics", {}).get("train_seed")
+        if seed == load_oracle(DEFAULT_ORACLE).metadata.get("metrics", {}).get("train_seed"):
+            raise ValueError(f"{path} was trained on the eval oracle's faces (seed {seed}); training must not "
+                             "read through the oracle")
+    return reader
 
 
 class _Reading(torch.nn.Module):
-    """Adapter: one reading of the frozen judge as a module's forward: "attribute_logits" (the judge lever)
-    or "stages", its trunk activations per resolution (the perceptual lever)."""
+    """Adapter: one reading of a frozen reader as a module's forward: "attribute_logits" (the judge lever),
+    "stages", its trunk activations per resolution (the perceptual lever), or "style_logits" (the style
+    lever)."""
 
     def __init__(self, oracle: torch.nn.Module, reading: str):
         super().__init__()

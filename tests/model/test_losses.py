@@ -17,6 +17,7 @@ from model.losses import (
     mmd_to_prior,
     perceptual_loss,
     reconstruction_loss,
+    style_judge_loss,
 )
 
 # ----------------------------------------------------------------------------------------------------
@@ -196,3 +197,33 @@ def test_capsule_choice_loss_hand_value_groups_and_gradient():
     # A temperature divides the logits: at 10 the decided pair (40 vs 0.5) still has a say.
     hot = math.log(1 + math.exp(-0.2)) + math.log(1 + math.exp(-3.95))
     assert capsule_choice_loss(kl.detach(), truth, 2, temperature=10.0).item() == pytest.approx(hot, rel=1e-5)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Style
+
+
+def test_style_judge_loss_hand_value_counts_present_styles_only():
+    """Cross-entropy of the fake's style logits against the style read on the real image (its argmax),
+    summed over the style attributes each real image shows, averaged over the batch."""
+    real = [torch.tensor([[0.0, 5.0], [3.0, 0.0]]), torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 2.0]])]
+    fake = [torch.tensor([[0.0, 0.0], [0.0, 0.0]]), torch.tensor([[0.0, 0.0, 0.0], [9.0, 0.0, 0.0]])]
+    present = torch.tensor([[True, True], [False, True]])
+    # image 0: ln 2 (two equal logits) + ln 3; image 1: only the second attribute, target 2 against logits (9, 0, 0)
+    ce_1 = -torch.log_softmax(torch.tensor([9.0, 0.0, 0.0]), 0)[2].item()
+    assert style_judge_loss(fake, real, present).item() == pytest.approx((math.log(2) + math.log(3) + ce_1) / 2)
+    assert style_judge_loss(fake, real, torch.zeros_like(present)).item() == 0.0
+    # A fake read confidently as the real image's style costs almost nothing.
+    assert style_judge_loss([r * 50 for r in real], real, present).item() < 1e-6
+
+
+def test_style_judge_loss_gradient_reaches_the_fake_side_only():
+    reader = nn.Linear(6, 3)
+    reader.requires_grad_(False)
+    gen = nn.Linear(4, 6)
+    real_in = torch.randn(5, 6, requires_grad=True)
+    loss = style_judge_loss([reader(gen(torch.randn(5, 4)))], [reader(real_in)], torch.ones(5, 1, dtype=torch.bool))
+    loss.backward()
+    assert real_in.grad is None
+    assert reader.weight.grad is None
+    assert gen.weight.grad is not None and gen.weight.grad.abs().sum() > 0

@@ -363,6 +363,62 @@ def test_perceptual_term_compares_each_reconstruction_with_its_image():
     assert "perceptual" not in _run(VCNObjective(_model(), TrainConfig(), perceptual=net), batch)
 
 
+class _StyleReader(nn.Module):
+    """A stand-in style reader: logits for every style attribute of the renderer, remembering what it read."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        from model.data.faces_attributes import STYLE_COUNTS
+
+        torch.manual_seed(7)
+        self.heads = nn.ModuleList(nn.Linear(3 * size * size, k) for k in STYLE_COUNTS.values())
+        self.reads: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        self.reads.append(x.detach())
+        return [head(x.flatten(1)) for head in self.heads]
+
+
+def test_style_term_reads_the_heads_of_the_models_style_attributes():
+    """The reader reads the batch and the reconstructions; the term compares the heads of the model's own
+    style attributes (Bangs, Eyeglasses: not Male, which has none) where the targets say they show, is
+    weighted into the total, and its gradient reaches the generator, never the reader."""
+    from model.data.faces_attributes import STYLE_ATTRIBUTES
+    from model.losses import style_judge_loss
+
+    cfg = VCNConfig(arch="compact", capsule_names=("Eyeglasses", "Male", "Bangs"), image_size=16, width=8,
+                    capsule_dim=4, context_dim=2)
+    net, model, batch = _StyleReader(16), _model(cfg), _batch(cfg, n=6)
+    obj = VCNObjective(model, TrainConfig(recon_weight=0.5, context_kl_weight=2.0, style_weight=19.0), style=net)
+    assert obj.style_columns == [2, 0]  # the model's columns of Bangs and Eyeglasses, in the reader's order
+    assert obj.style_heads == [STYLE_ATTRIBUTES.index(n) for n in ("Bangs", "Eyeglasses")]
+    losses = _run(obj, batch)
+    real, recon = net.reads
+    assert torch.equal(real, batch.x)
+    heads = obj.style_heads
+    expected_style = style_judge_loss([net(recon)[i] for i in heads], [net(real)[i] for i in heads],
+                                      batch.targets[:, [2, 0]].bool())
+    assert torch.allclose(losses["style"], expected_style, rtol=1e-6) and losses["style"] > 0
+    expected = losses["margin"] + 0.5 * losses["recon"] + 2.0 * losses["ctx_kl"] + 19.0 * losses["style"]
+    assert torch.allclose(losses["total"], expected, rtol=1e-5)
+    losses["style"].backward()
+    assert all(p.grad is None and not p.requires_grad for p in net.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.generator.parameters())
+    # With counterfactual pairs and the swap, the swaps are read too, against the faces they must become.
+    net.reads.clear()
+    pairs = _batch(cfg, n=3, pairs=True)
+    losses = _run(VCNObjective(_model(cfg), TrainConfig(swap_weight=1.0, style_weight=1.0), style=net), pairs)
+    real, fake = net.reads
+    x, x_cf = pairs.x, pairs.x_cf
+    assert torch.equal(real, torch.cat([x, x_cf, x_cf, x])) and fake.shape == real.shape
+    targets = torch.cat([pairs.targets, pairs.targets_cf, pairs.targets_cf, pairs.targets])[:, [2, 0]].bool()
+    assert torch.allclose(losses["style"], style_judge_loss([net(fake)[i] for i in heads],
+                                                            [net(real)[i] for i in heads], targets), rtol=1e-6)
+    # Weight 0, or a model without style attributes: the term is not computed.
+    assert "style" not in _run(VCNObjective(_model(cfg), TrainConfig(), style=net), batch)
+    assert "style" not in _run(VCNObjective(_model(), TrainConfig(style_weight=1.0), style=net), _batch())
+
+
 @pytest.mark.parametrize(("cfg", "group"), [(ML, 2), (MC, 3)])
 def test_choice_term_groups_pairs_for_attributes_and_all_capsules_for_digits(cfg, group):
     model, batch = _model(cfg), _batch(cfg)

@@ -422,6 +422,32 @@ def test_perceptual_lever_reads_reconstructions_with_the_judge(tmp_path):
         train(ML, tcfg, tmp_path / "none", data=faces_data(ML, 8), **QUIET)
 
 
+def test_style_lever_reads_reconstructions_with_a_style_reader_never_the_oracle(tmp_path):
+    """--style-weight reads reconstructions with a reader that has the renderer's style heads; a reader
+    trained on the eval oracle's faces (its training seed) is refused, and so is one without those heads."""
+    from model.evaluate import DEFAULT_ORACLE
+    from model.oracle import Oracle, OracleConfig, load_oracle, save_oracle
+
+    cfg = dataclasses.replace(ML, capsule_names=("Eyeglasses", "Bangs", "Male"))
+    reader = Oracle(OracleConfig.for_faces(image_size=16, width=2, feature_dim=8))
+    save_oracle(tmp_path / "reader.safetensors", reader, {"train_seed": 12345})
+    tcfg = TrainConfig(steps=2, batch_size=4, style_weight=3.0)
+    train(cfg, tcfg, tmp_path / "run", data=faces_data(cfg, 8), style_judge_path=str(tmp_path / "reader.safetensors"),
+          log_every=1, **QUIET)
+    rows = log_rows(tmp_path / "run")
+    assert len(rows) == 2 and all(float(r["style"]) > 0 for r in rows) and "perceptual" not in rows[0]
+    oracle_seed = load_oracle(DEFAULT_ORACLE).metadata["metrics"]["train_seed"]
+    save_oracle(tmp_path / "like_oracle.safetensors", reader, {"train_seed": oracle_seed})
+    with pytest.raises(ValueError, match="eval oracle"):
+        train(cfg, tcfg, tmp_path / "o", data=faces_data(cfg, 8),
+              style_judge_path=str(tmp_path / "like_oracle.safetensors"), **QUIET)
+    save_oracle(tmp_path / "no_styles.safetensors",
+                Oracle(OracleConfig(image_size=16, attribute_names=cfg.capsule_names, width=2, feature_dim=8)))
+    with pytest.raises(ValueError, match="reads styles"):
+        train(cfg, tcfg, tmp_path / "n", data=faces_data(cfg, 8),
+              style_judge_path=str(tmp_path / "no_styles.safetensors"), **QUIET)
+
+
 def test_freeze_names_only_vcn_parts():
     with pytest.raises(ValueError):
         TrainConfig(freeze=("decoder",))
