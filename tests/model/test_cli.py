@@ -51,7 +51,7 @@ def test_train_command_passes_preset_with_overrides(monkeypatch, tmp_path):
           "--steps", "7", "--context-dim", "0", "--lr", "0.01", "--seed", "3", "--ckpt-every", "5",
           "--max-time", "12.5", "--resume", "--device", "cpu", "--no-progress", "--mask-input", "0",
           "--judge-augment", "1", "--style-share", "0.25", "--cpu-bf16", "1", "--augment-rotate", "12",
-          "--augment-scale", "0.1"])
+          "--augment-scale", "0.1", "--style-weight", "4", "--style-judge", "r.safetensors"])
     (vcfg, tcfg, out, kw), = calls
     pv, pt = PRESETS["faces64"]
     assert vcfg.capsule_dim == 4 and vcfg.context_dim == 0
@@ -66,6 +66,7 @@ def test_train_command_passes_preset_with_overrides(monkeypatch, tmp_path):
     assert out == str(tmp_path)
     assert kw["device"] == "cpu" and kw["max_time"] == 12.5 and kw["resume"] is True
     assert kw["ckpt_every"] == 5 and kw["progress"] is False and kw["judge_path"] is None
+    assert tcfg.style_weight == 4.0 and pt.style_weight == 0 and kw["style_judge_path"] == "r.safetensors"
 
 
 def test_unknown_preset_is_a_usage_error():
