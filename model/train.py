@@ -371,8 +371,8 @@ def _drop_log_rows_after(path: Path, step: int) -> None:
 
 
 DEFAULT_JUDGE = Path(__file__).resolve().parent.parent / "weights" / "judge.safetensors"
-# The judge has no trained style heads; the calibration reader (seed 4, neither the eval oracle's seed 1 nor
-# the VCN's) reads styles at 91 % on real renders.
+# The judge has no trained style heads; the calibration reader (trained on seed 4: neither the eval oracle's
+# faces, seed 3, nor the VCN's, seed 0) reads styles at 91 % on real renders.
 DEFAULT_STYLE_JUDGE = DEFAULT_JUDGE.with_name("reader.safetensors")
 
 
