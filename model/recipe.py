@@ -184,8 +184,8 @@ class VCNObjective(nn.Module):
             losses["perceptual"] = perceptual_loss(net(recon), real)
             total = total + t.perceptual_weight * losses["perceptual"]
 
-        # Generated images and the real ones they must look like, with those images' targets (style term).
-        drawn, wanted, wanted_targets = [recon], [x], [targets]
+        # Generated images and, per row, the row of x each must look like (style term).
+        drawn, wanted = [recon], [torch.arange(x.shape[0], device=x.device)]
         if pairs and (t.swap_weight > 0 or t.donor_weight > 0):
             b = batch.x.shape[0]
             slots = swapped_slots(truth[:b], truth[b:], batch.changed)  # (B, K): what changes hands
@@ -193,18 +193,17 @@ class VCNObjective(nn.Module):
                 losses["swap"], swapped = self._swap_loss(c, ctx, truth, x, slots)
                 total = total + t.swap_weight * losses["swap"]
                 drawn.append(swapped)
-                wanted.append(torch.cat([x[b:], x[:b]]))
-                wanted_targets.append(torch.cat([targets[b:], targets[:b]]))
+                wanted.append(wanted[0].roll(b))  # [x'; x]
             if t.donor_weight > 0:
                 losses["donor"] = self._donor_loss(c, ctx, truth, x, slots, generator)
                 total = total + t.donor_weight * losses["donor"]
         if self._style and t.style_weight > 0 and self.style_heads:
-            net, heads = self._style[0], self.style_heads
-            with torch.no_grad():
-                real = net(torch.cat(wanted))
+            net, heads, rows = self._style[0], self.style_heads, torch.cat(wanted)
+            with torch.no_grad():  # each real image read once, its reading reused for every image drawn after it
+                real = net(x)
             fake = net(torch.cat(drawn))
-            present = torch.cat(wanted_targets)[:, self.style_columns].bool()
-            losses["style"] = style_judge_loss([fake[i] for i in heads], [real[i] for i in heads], present)
+            present = targets[rows][:, self.style_columns].bool()
+            losses["style"] = style_judge_loss([fake[i] for i in heads], [real[i][rows] for i in heads], present)
             total = total + t.style_weight * losses["style"]
         if t.mmd_weight > 0:
             active = c[mask > 0.5]

@@ -391,7 +391,7 @@ def _load_judge(path: str | None, dev: torch.device, vcfg: VCNConfig, default: P
     reader = load_oracle(path, dev).eval()
     if reader.metadata["role"] == "oracle" and DEFAULT_ORACLE.is_file():
         seed = reader.metadata.get("metrics", {}).get("train_seed")
-        if seed == load_oracle(DEFAULT_ORACLE).metadata.get("metrics", {}).get("train_seed"):
+        if seed == read_checkpoint(DEFAULT_ORACLE)[1].get("metrics", {}).get("train_seed"):
             raise ValueError(f"{path} was trained on the eval oracle's faces (seed {seed}); training must not "
                              "read through the oracle")
     return reader

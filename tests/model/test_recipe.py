@@ -410,10 +410,11 @@ def test_style_term_reads_the_heads_of_the_models_style_attributes():
     losses = _run(VCNObjective(_model(cfg), TrainConfig(swap_weight=1.0, style_weight=1.0), style=net), pairs)
     real, fake = net.reads
     x, x_cf = pairs.x, pairs.x_cf
-    assert torch.equal(real, torch.cat([x, x_cf, x_cf, x])) and fake.shape == real.shape
+    assert torch.equal(real, torch.cat([x, x_cf])) and fake.shape == (4 * 3, *x.shape[1:])  # real faces read once
+    wanted = torch.cat([x, x_cf, x_cf, x])  # [recon of x; recon of x'; swaps that must become x'; and x]
     targets = torch.cat([pairs.targets, pairs.targets_cf, pairs.targets_cf, pairs.targets])[:, [2, 0]].bool()
     assert torch.allclose(losses["style"], style_judge_loss([net(fake)[i] for i in heads],
-                                                            [net(real)[i] for i in heads], targets), rtol=1e-6)
+                                                            [net(wanted)[i] for i in heads], targets), rtol=1e-6)
     # Weight 0, or a model without style attributes: the term is not computed.
     assert "style" not in _run(VCNObjective(_model(cfg), TrainConfig(), style=net), batch)
     assert "style" not in _run(VCNObjective(_model(), TrainConfig(style_weight=1.0), style=net), _batch())
