@@ -11,6 +11,7 @@ model/bank.py) and `capsule_source == "bank"`, picked from capsules the encoder 
 faces: the aggregate posterior instead of the prior, which has holes the decoder never saw. Whatever else
 the old capsule carried is lost (measured as edit_preservation), unless the checkpoint has transfer maps
 (model/transfer.py, cfg.transfer_maps): then the new capsule is predicted from the face's own capsules.
+How a capsule is drawn, switched or restyled lives in model/capsule_edits.py (mixed into VCN).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from model.capsule_edits import CapsuleEdits
 from model.capsules import (
     active_mask,
     attribute_scores,
@@ -29,15 +31,13 @@ from model.capsules import (
     draw_states,
     mask_capsules,
     mask_to_states,
-    partner_matrix,
     reparameterize,
     targets_to_mask,
-    transfer_features,
 )
 from model.config import VCNConfig, from_dict
 from model.networks import build_encoder, build_generator
 from model.oracle import Oracle, OracleConfig
-from model.seeds import Draws, generators, normal, uniform
+from model.seeds import generators
 from model.verify import target_confidence, verified_tries
 
 
@@ -80,7 +80,10 @@ class Prediction:
     kl_absent: Tensor
 
 
-class VCN(nn.Module):
+class VCN(CapsuleEdits, nn.Module):
+    """The network (encoder, capsules, masked generator) and its operations; how a capsule is drawn, switched
+    or restyled is model/capsule_edits.py's CapsuleEdits."""
+
     def __init__(self, cfg: VCNConfig):
         super().__init__()
         self.cfg = cfg
@@ -144,52 +147,7 @@ class VCN(nn.Module):
         return out
 
     # ------------------------------------------------------------------------------------------------
-    # Helpers for the operations
-
-    @property
-    def partners(self) -> Tensor:
-        """(A, A) bool: attribute pairs that exclude each other (cfg.exclusive; all False if none)."""
-        return partner_matrix(self.cfg.capsule_names, self.cfg.exclusive)
-
-    def index(self, name: str) -> int:
-        """Position of an attribute (or class) name; KeyError naming the valid ones otherwise."""
-        try:
-            return self.cfg.capsule_names.index(name)
-        except ValueError:
-            raise KeyError(f"unknown attribute {name!r}; known: {', '.join(self.cfg.capsule_names)}") from None
-
-    def slot(self, name: str, present: bool = True) -> int:
-        """Capsule index of a name's present (or, multilabel only, absent) capsule."""
-        a = self.index(name)
-        if self.cfg.kind == "multiclass":
-            return a
-        return 2 * a if present else 2 * a + 1
-
-    def prior(self, shape: Sequence[int], seed: int | Draws) -> Tensor:
-        """Standard normal draws of the given shape on the model's device, from CPU generators (model/seeds.py)."""
-        return normal(shape, generators(seed)).to(self.device)
-
-    def draw(self, slots: Tensor, g: Draws) -> Tensor:
-        """New capsule values for the given capsule indices: (N,) long -> (N, D), from the bank when there
-        is one and capsule_source is "bank" (slots with an empty bank fall back to the prior), else from
-        N(0, I). Both random streams are always consumed, so results depend only on the seed."""
-        noise = self.prior((slots.shape[0], self.cfg.capsule_dim), g)
-        pick = uniform(slots.shape[0], g)
-        if self.capsule_source != "bank" or self.bank.numel() == 0:
-            return noise
-        slots = slots.cpu()
-        count = self.bank_count.cpu()[slots]
-        idx = (pick * count).long().clamp(min=0, max=self.cfg.bank_size - 1)
-        picked = self.bank[slots.to(self.device), idx.to(self.device)]
-        return torch.where((count > 0).to(self.device).unsqueeze(-1), picked, noise)
-
-    def draw_context(self, n: int, g: Draws) -> Tensor:
-        """(n, Dc) context vectors for new images: from the bank's contexts or the prior, as `draw`."""
-        noise = self.prior((n, self.cfg.context_dim), g)
-        pick = uniform(n, g)
-        if self.capsule_source != "bank" or self.ctx_bank.shape[0] == 0 or self.cfg.context_dim == 0:
-            return noise
-        return self.ctx_bank[(pick * self.ctx_bank.shape[0]).long().to(self.device)]
+    # What the operations read of the image
 
     def _posterior(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """The image's own capsules at their means: c (B, K, D), ctx (B, Dc), mask (B, K), kl (B, K)."""
@@ -321,109 +279,6 @@ class VCN(nn.Module):
             return float(self.cfg.edit_strength)
         per_name = torch.tensor(self.cfg.attribute_strength, device=self.device)
         return per_name.repeat_interleave(2) if self.cfg.kind == "multilabel" else per_name
-
-    def _active_slot(self, mask: Tensor, name: str) -> Tensor:
-        """(B,) capsule index currently active for this name (per image)."""
-        if self.cfg.kind == "multiclass":
-            self.index(name)
-            return mask.argmax(dim=-1)
-        on = mask[:, self.slot(name, True)] > 0.5
-        return torch.where(on, self.slot(name, True), self.slot(name, False))
-
-    def _set_states(self, c: Tensor, mask: Tensor, flags: Mapping[str, bool], g: Draws,
-                    resolve_conflicts: bool = True, feats: Tensor | None = None) -> None:
-        """In place: apply every name -> on/off in flags, then (resolve_conflicts) switch off the exclusive
-        partners of those switched on, unless flags names them too. With feats (transfer_inputs of the face
-        before these changes), every capsule switched on is predicted by the transfer maps."""
-        for name, on in flags.items():
-            self._set_state(c, mask, name, bool(on), g, feats)
-        if not resolve_conflicts or self.cfg.kind != "multilabel" or not self.cfg.exclusive:
-            return
-        partners, names = self.partners, self.cfg.capsule_names
-        for name in [n for n, on in flags.items() if on]:
-            for p in partners[self.index(name)].nonzero().squeeze(1).tolist():
-                if names[p] not in flags:
-                    self._set_state(c, mask, names[p], False, g, feats)
-
-    def transfer_inputs(self, c: Tensor, mask: Tensor, ctx: Tensor) -> Tensor | None:
-        """What the transfer maps read of faces (capsules.transfer_features), or None without maps."""
-        return transfer_features(c, mask, ctx) if self.cfg.transfer_maps else None
-
-    def mapped(self, slots: Tensor) -> Tensor:
-        """(B,) capsule slots -> (B,) bool: the transfer fit saw this attribute switched both ways (a fit on
-        faces that never show it leaves its maps zero; those capsules are drawn as without maps)."""
-        slots = slots.to(self.device)
-        fitted = self.transfer_weight.flatten(1).any(1)  # (K,)
-        return fitted[slots] & fitted[slots ^ 1]
-
-    def transferred(self, slots: Tensor, feats: Tensor, g: Draws | None = None,
-                    variety: float = 0.0) -> Tensor:
-        """The capsules the transfer maps give capsule slots (B,) of faces with features feats (B, F) ->
-        (B, D), plus `variety` times a residual of the fit picked with g (when g is given it is always
-        drawn from, so results depend only on the seed)."""
-        slots = slots.to(self.device)
-        predicted = torch.bmm(feats.unsqueeze(1), self.transfer_weight[slots]).squeeze(1)
-        return predicted if g is None else predicted + variety * self._fit_residual(slots, g)
-
-    def _fit_residual(self, slots: Tensor, g: Draws) -> Tensor:
-        """(B,) slots -> (B, D): one residual of each slot's transfer fit, picked with g."""
-        pick = (uniform(slots.shape[0], g) * self.cfg.transfer_maps).long()
-        return self.transfer_residual[slots, pick.clamp(max=self.cfg.transfer_maps - 1).to(self.device)]
-
-    def predicted(self, slots: Tensor, feats: Tensor, active: Tensor) -> Tensor:
-        """The capsule slots (B,) the maps give faces with features feats (B, F) whose active capsule of that
-        attribute is `active` (B,): one hop where the state changes; where it stays, there and back (the
-        other state's capsule from the face, then this state's from the face holding that one)."""
-        slots = slots.to(self.device)
-        other = self.transferred(slots ^ 1, feats)
-        cols = (self.cfg.capsule_dim * (slots // 2)).unsqueeze(1) + torch.arange(self.cfg.capsule_dim,
-                                                                                 device=self.device)
-        there = feats.clone().scatter_(1, cols, other)  # the attribute's block now holds the other state
-        same = (slots == active.to(self.device)).unsqueeze(1)
-        return self.transferred(slots, torch.where(same, there, feats))
-
-    def restyled(self, old: Tensor, slots: Tensor, feats: Tensor | None, g: Draws,
-                 strength: float | None = None) -> Tensor:
-        """A new style for the active capsules slots (B,) whose values are old (B, D) -> (B, D).
-
-        With transfer maps: the maps' capsule for the face (there and back) plus a whole residual of the fit,
-        which is mostly style, so the face keeps its nuisance (drawing from the bank moved every nuisance
-        factor when the capsule was Smiling's, docs/recipes.md). Without maps (or for an attribute the fit
-        never saw switch): a bank or prior draw. Then `strength` (None: cfg.style_strength) times as far from
-        the maps' prediction (or the old capsule) as that."""
-        drawn = self.draw(slots, g)
-        if feats is not None:
-            mapped = self.mapped(slots).unsqueeze(1)
-            pred = self.predicted(slots, feats, slots)
-            drawn = torch.where(mapped, pred + self._fit_residual(slots.to(self.device), g), drawn)
-            old = torch.where(mapped, pred, old)
-        return torch.lerp(old, drawn, self.cfg.style_strength if strength is None else float(strength))
-
-    def _set_state(self, c: Tensor, mask: Tensor, name: str, on: bool, g: Draws,
-                   feats: Tensor | None = None) -> None:
-        """In place: make `name` present (on) or absent where it is not; the capsule switched on is drawn
-        (bank or prior), or with feats (B, F) predicted by the transfer map."""
-        b = c.shape[0]
-        if self.cfg.kind == "multiclass":
-            if not on:
-                raise ValueError("for a digit model, set the class you want to True")
-            k = self.index(name)
-            draw = self.draw(torch.full((b,), k), g)
-            changed = mask[:, k] < 0.5
-            mask[changed] = 0.0
-            mask[changed, k] = 1.0
-            c[changed, k] = draw[changed]
-            return
-        new, old = self.slot(name, on), self.slot(name, not on)
-        draw = self.draw(torch.full((b,), new), g)  # drawn even when replaced below: the seed's stream stays one
-        if feats is not None:
-            slots = torch.full((b,), new)
-            mapped = self.transferred(slots, feats, g, self.cfg.transfer_variety)
-            draw = torch.where(self.mapped(slots).unsqueeze(1), mapped, draw)
-        changed = mask[:, new] < 0.5
-        c[changed, new] = draw[changed]
-        mask[changed, new] = 1.0
-        mask[changed, old] = 0.0
 
     @torch.inference_mode()
     def resample(self, x: Tensor, attribute: str, n: int, seed: int = 0, style_strength: float | None = None) -> Tensor:

@@ -1,13 +1,13 @@
 // The editor page. It speaks only the public REST API (see /docs); no framework, no build step.
 // Everything model-specific (attribute names, image size, kind) comes from GET /api/attributes.
 
+import { api, blobOf, form } from './api.js';
+import { $, $$, busy, el, guard, show } from './dom.js';
+
 const STEPS = 9;      // interpolation frames
 const STYLES = 6;     // styles per "new style" request
 const GENERATE = 4;   // images per "generate"
 const EDIT_DEBOUNCE_MS = 120;
-
-const $ = (selector, root = document) => root.querySelector(selector);
-const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];
 
 const state = {
   info: null,          // GET /api/attributes
@@ -27,17 +27,6 @@ const state = {
 };
 
 // ----------------------------------------------------------------------------------------- helpers
-function el(tag, attrs = {}, children = []) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key === 'text') node.textContent = value;
-    else node.setAttribute(key, value === true ? '' : value);
-  }
-  node.append(...children);
-  return node;
-}
-
 const pretty = (name) => name.replaceAll('_', ' ');
 const isMulticlass = () => state.info?.kind === 'multiclass';
 // The slider's value once the user has moved it; until then none is sent and the model's own defaults
@@ -45,76 +34,6 @@ const isMulticlass = () => state.info?.kind === 'multiclass';
 const strength = () => (state.strengthTouched ? Number($('#strength').value) || 1 : undefined);
 const styleStrength = () => (state.styleStrengthTouched ? Number($('#style-strength').value) || 1 : undefined);
 const seed = () => Math.max(0, Math.min(4294967295, parseInt($('#seed').value, 10) || 0));
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function form(fields) {
-  const data = new FormData();
-  for (const [key, value] of Object.entries(fields)) {
-    if (value === undefined || value === null) continue;
-    if (value instanceof Blob) data.append(key, value, `${key}.png`);
-    else data.append(key, typeof value === 'string' ? value : JSON.stringify(value));
-  }
-  return data;
-}
-
-// fetch with the API's error shape ({"detail": ...}) turned into a readable Error; 429 is retried.
-async function api(path, { body, method = body ? 'POST' : 'GET' } = {}) {
-  for (let attempt = 0; ; attempt += 1) {
-    const response = await fetch(path, { method, body });
-    if (response.ok) return response;
-    if (response.status === 429 && attempt < 3) {
-      await sleep(1000 * (Number(response.headers.get('Retry-After')) || 1));
-      continue;
-    }
-    let detail = response.statusText;
-    try {
-      const payload = await response.json();
-      detail = typeof payload.detail === 'string'
-        ? payload.detail
-        : payload.detail.map((e) => `${e.loc.at(-1)}: ${e.msg}`).join('; ');
-    } catch { /* not JSON: keep the status text */ }
-    throw new Error(`${detail} (HTTP ${response.status})`);
-  }
-}
-
-const blobOf = async (dataUrl) => (await fetch(dataUrl)).blob();
-
-const urls = new WeakMap();
-function show(img, blob) {
-  const old = urls.get(img);
-  if (old) URL.revokeObjectURL(old);
-  const url = URL.createObjectURL(blob);
-  urls.set(img, url);
-  img.src = url;
-  img.closest('.panel, .thumb')?.classList.add('filled');
-}
-
-function busy(selector, on) {
-  const node = $(selector);
-  node.classList.toggle('loading', on);
-  node.setAttribute('aria-busy', String(on));
-}
-
-let toastTimer = 0;
-function toast(message, kind = 'error') {
-  const node = $('#toast');
-  node.textContent = message;
-  node.dataset.kind = kind;
-  node.hidden = false;
-  clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => { node.hidden = true; }, 6000);
-}
-
-function guard(fn) {
-  return async (...args) => {
-    try {
-      await fn(...args);
-    } catch (error) {
-      toast(error.message);
-      document.body.dataset.state = 'ready';
-    }
-  };
-}
 
 // ------------------------------------------------------------------------------------- attributes
 function buildAttributes(info) {

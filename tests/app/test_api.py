@@ -6,6 +6,7 @@ import base64
 import dataclasses
 import io
 import json
+import re
 
 import pytest
 from app_inputs import png
@@ -205,6 +206,12 @@ def test_page_is_served(client: TestClient) -> None:
     assert '<script type="module" src="/static/app.js">' in page.text
     for asset in ("/static/app.js", "/static/style.css"):
         assert client.get(asset).status_code == 200
+    # app.js imports its helpers as ES modules: each must be served, as JavaScript, or the page never starts
+    imported = re.findall(r"^import .* from '\./([\w-]+\.js)';$", client.get("/static/app.js").text, re.M)
+    assert {"api.js", "dom.js"} <= set(imported)
+    for module in imported:
+        served = client.get(f"/static/{module}")
+        assert served.status_code == 200 and "javascript" in served.headers["content-type"]
 
 
 class TestDigits:
