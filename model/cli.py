@@ -79,7 +79,7 @@ def cmd_eval(a: argparse.Namespace) -> None:
     from model.evaluate import run_eval
 
     run_eval(a.weights, dataset=a.dataset, data_root=a.data_root, oracle_path=a.oracle, json_out=a.json,
-             n=a.n, device=a.device)
+             n=a.n, device=a.device, paste=a.paste)
 
 
 def cmd_data_faces(a: argparse.Namespace) -> None:
@@ -327,6 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", default=None, help="write the metrics here")
     e.add_argument("--n", type=int, default=None, help="test images (default: the documented set)")
     e.add_argument("--device", default="auto")
+    e.add_argument("--paste", action="store_true",
+                   help="faces: paste each edit onto the input, as the server does for models that blend edits")
     e.set_defaults(func=cmd_eval)
 
     d = sub.add_parser("data", help="data sets").add_subparsers(dest="data_command", required=True)

@@ -10,6 +10,11 @@ Faces (rendered, seed 10_000 = faces.sample_faces(10_000, 0, n)):
   the visible nuisance factors (|difference| < 0.1), the share the oracle reads the same on the edit
   as on the model's reconstruction of the same face; also attribute_ and nuisance_preservation apart,
   and style_preservation (style ids of attributes present on both).
+- input_preservation (and input_attribute_, input_nuisance_, input_style_preservation): the same shares
+  counted against the oracle's reading of the input image itself rather than of its reconstruction: what
+  the edit kept of the picture the user gave. The two differ by what the reconstruction already misreads
+  (plain edits) or by what the edit leaves as the input's own pixels (`vcn eval --paste`: edits pasted onto
+  the input with VCN.edit's paste, as the server does by default for models that blend their edits).
 - reference_edit_success, reference_edit_preservation (and the rest, prefixed reference_): the same two
   metrics for the renderer's own counterfactuals (model/counterfactual.py), the most this oracle allows.
 - style_diversity: per style attribute, over n_style test faces that have it, the mean number of
@@ -117,6 +122,13 @@ def _kept_counts(oracle: Oracle, ref: OracleReading, got: OracleReading, counted
     return int(((got.attrs == ref.attrs) & counted).sum()), int(counted.sum()), int(kept.sum()), int(visible.sum())
 
 
+def _tally(kept: dict[str, list[int]], prefix: str, counts: tuple[int, int, int, int]) -> None:
+    """Add _kept_counts' (attributes kept, counted, nuisance kept, counted) to kept[prefix + "attr" / "nuisance"]."""
+    for key, pair in ((f"{prefix}attr", counts[:2]), (f"{prefix}nuisance", counts[2:])):
+        kept[key][0] += pair[0]
+        kept[key][1] += pair[1]
+
+
 def nuisance_kept(oracle: Oracle, ref: OracleReading, got: OracleReading) -> tuple[Tensor, Tensor]:
     """(kept, counted), both (B, N) bool: a nuisance factor counts where the oracle can see it in both images
     (no hat hiding the hair tone) and is kept where the two readings are within KEEP_TOLERANCE."""
@@ -146,19 +158,23 @@ def predict_accuracy(model: nn.Module, images: Tensor, attrs: Tensor, batch_size
 
 @torch.inference_mode()
 def edit_metrics(model: nn.Module, oracle: Oracle, images: Tensor, batch: Any, seed: int, batch_size: int,
-                 device: torch.device) -> dict[str, Any]:
+                 device: torch.device, paste: bool = False) -> dict[str, Any]:
     """STGAN-style edits: every attribute of every face flipped in turn (see the module docstring).
 
-    images uint8 (M, H, W, 3), batch: the FaceBatch of those M faces."""
+    images uint8 (M, H, W, 3), batch: the FaceBatch of those M faces. paste: the edits are pasted onto the
+    input (VCN.edit's paste)."""
     from model.data import faces
 
     names = tuple(model.cfg.capsule_names)
     gt = torch.as_tensor(batch.attrs).bool()
     recon, _ = _read_map(oracle, lambda x, i: model.reconstruct(x), images, batch_size, device)
+    inputs, _ = _read_map(oracle, lambda x, i: x, images, batch_size, device)
+    how = {"paste": True} if paste else {}  # only VCN.edit knows the flag
     style_of = torch.tensor(oracle.style_index, dtype=torch.long)
     success = torch.zeros(len(names), dtype=torch.float64)
     tried = torch.zeros(len(names), dtype=torch.float64)
-    kept = {"attr": [0, 0], "nuisance": [0, 0], "style": [0, 0]}  # [kept, counted]
+    # [kept, counted]; input_*: read the same on the edit as on the input image rather than its reconstruction
+    kept = {k: [0, 0] for k in ("attr", "nuisance", "style", "input_attr", "input_nuisance", "input_style")}
     for a, name in enumerate(names):
         forced = torch.as_tensor(faces.flip(batch, name).attrs).bool() != gt  # (M, A), includes a itself
         for target in (True, False):
@@ -168,31 +184,38 @@ def edit_metrics(model: nn.Module, oracle: Oracle, images: Tensor, batch: Any, s
             seed_of = seed + 1000 * (2 * a + int(target))
 
             def make(x: Tensor, i: int, name: str = name, target: bool = target, s0: int = seed_of) -> Tensor:
-                return model.edit(x, {name: target}, seed=s0 + i)
+                return model.edit(x, {name: target}, seed=s0 + i, **how)
 
             edited, _ = _read_map(oracle, make, images[idx], batch_size, device)
             success[a] += float((edited.attrs[:, a] == target).sum())
             tried[a] += len(idx)
             ref, free = _take(recon, idx), ~forced[idx]  # the reconstruction's reading; unforced attributes
-            same, n_attr, close, n_nuisance = _kept_counts(oracle, ref, edited, free)
-            kept["attr"][0] += same
-            kept["attr"][1] += n_attr
-            kept["nuisance"][0] += close
-            kept["nuisance"][1] += n_nuisance
-            if len(style_of):
-                both = ref.attrs[:, style_of] & edited.attrs[:, style_of] & free[:, style_of]
-                kept["style"][0] += int(((edited.styles == ref.styles) & both).sum())
-                kept["style"][1] += int(both.sum())
+            _tally(kept, "", _kept_counts(oracle, ref, edited, free))
+            _tally(kept, "input_", _kept_counts(oracle, _take(inputs, idx), edited, free))
+            for key, seen in (("style", ref), ("input_style", _take(inputs, idx))):
+                if len(style_of):  # style ids of the unforced style attributes present on both
+                    both = seen.attrs[:, style_of] & edited.attrs[:, style_of] & free[:, style_of]
+                    kept[key][0] += int(((edited.styles == seen.styles) & both).sum())
+                    kept[key][1] += int(both.sum())
     share = {k: (v[0] / v[1] if v[1] else None) for k, v in kept.items()}
-    counted = kept["attr"][1] + kept["nuisance"][1]
+
+    def preservation(prefix: str) -> float | None:
+        got, counted = (kept[f"{prefix}attr"][i] + kept[f"{prefix}nuisance"][i] for i in (0, 1))
+        return got / counted if counted else None
+
     per_attribute = success / tried.clamp(min=1)
     return {
         "edit_success": float(success.sum() / tried.sum().clamp(min=1)),
         "edit_success_per_attribute": named(names, per_attribute),
-        "edit_preservation": (kept["attr"][0] + kept["nuisance"][0]) / counted if counted else None,
+        "edit_preservation": preservation(""),
         "attribute_preservation": share["attr"],
         "nuisance_preservation": share["nuisance"],
         "style_preservation": share["style"],
+        "input_preservation": preservation("input_"),
+        "input_attribute_preservation": share["input_attr"],
+        "input_nuisance_preservation": share["input_nuisance"],
+        "input_style_preservation": share["input_style"],
+        "pasted": paste,
         "reconstruction_accuracy": float((recon.attrs == gt).float().mean()),
         "n_edit": len(images),
         "n_edits": int(tried.sum()),
@@ -247,8 +270,9 @@ def evaluate_faces(model: nn.Module, oracle: Oracle | None, n: int = N_TEST, see
                    n_edit: int = N_EDIT, n_style: int = N_STYLE, batch_size: int = 100,
                    style_attributes: tuple[str, ...] | None = None, workers: int = 0,
                    device: torch.device | None = None,
-                   log: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """The faces metrics (module docstring) on faces.sample_faces(seed, 0, n) rendered at the model's size."""
+                   log: Callable[[str], None] | None = None, paste: bool = False) -> dict[str, Any]:
+    """The faces metrics (module docstring) on faces.sample_faces(seed, 0, n) rendered at the model's size;
+    paste: edits pasted onto the input (edit_metrics)."""
     from model.data import faces
 
     device = device or model.device
@@ -283,8 +307,10 @@ def evaluate_faces(model: nn.Module, oracle: Oracle | None, n: int = N_TEST, see
     results["oracle_accuracy"] = float((real.attrs == attrs).float().mean())
 
     m = min(n_edit, n)
-    results.update(edit_metrics(model, oracle, images[:m], batch.take(slice(0, m)), seed, batch_size, device))
-    say(f"edits: success {results['edit_success']:.4f}, kept {results['edit_preservation']:.4f} "
+    results.update(edit_metrics(model, oracle, images[:m], batch.take(slice(0, m)), seed, batch_size, device,
+                                paste))
+    say(f"edits{' (pasted)' if paste else ''}: success {results['edit_success']:.4f}, kept "
+        f"{results['edit_preservation']:.4f} (of the input: {results['input_preservation']:.4f}) "
         f"({time.time() - t0:.0f}s)")
     results.update(reference_edit_metrics(oracle, images[:m], batch.take(slice(0, m)), seed, batch_size, device))
     say(f"the renderer's own flips: success {results['reference_edit_success']:.4f}, kept "
@@ -405,13 +431,14 @@ def evaluate(model: nn.Module, oracle: Oracle | DigitJudge | None = None, n: int
              seed: int = TEST_SEED, device: str | torch.device | None = None, n_edit: int = N_EDIT,
              n_style: int = N_STYLE, batch_size: int = 100, style_attributes: tuple[str, ...] | None = None,
              data_root: str | None = None, n_per_digit: int = 1000, workers: int = 0,
-             log: Callable[[str], None] | None = None) -> dict[str, Any]:
+             log: Callable[[str], None] | None = None, paste: bool = False) -> dict[str, Any]:
     """Evaluate a VCN or CVAE (anything with predict, reconstruct, edit, resample, sample_states and a cfg).
 
     Multilabel models are tested on n rendered faces (default 2000; oracle: an Oracle), multiclass ones
     on MNIST (oracle: a DigitJudge; n test digits, default all 10,000). Without an oracle only the
     accuracy metrics are computed. The model is put in eval mode for the call, then its training flag is
-    restored (a model not in training mode is also switched to channels_last on CPU: 2.5x faster).
+    restored (a model not in training mode is also switched to channels_last on CPU: 2.5x faster). paste:
+    faces' edits pasted onto the input (VCN.edit's paste, as the server does by default for blending models).
     Returns a JSON-able dict (see the module docstring); "seconds" is the wall time."""
     start = time.time()
     device = pick_device(str(device)) if device is not None else model.device
@@ -423,7 +450,7 @@ def evaluate(model: nn.Module, oracle: Oracle | DigitJudge | None = None, n: int
                                       max(batch_size, 500), device)
         else:
             results = evaluate_faces(model, oracle, N_TEST if n is None else n, seed, n_edit, n_style,
-                                     batch_size, style_attributes, workers, device, log)
+                                     batch_size, style_attributes, workers, device, log, paste)
     finally:
         model.train(was_training)
     results["model"] = "baseline (CVAE)" if model.__class__.__name__ == "CVAE" else "VCN"
@@ -448,7 +475,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> nn.Modul
 def run_eval(weights: str | Path, dataset: str | None = None, data_root: str | None = None,
              oracle_path: str | Path | None = None, json_out: str | Path | None = None, n: int | None = None,
              device: str = "auto", n_edit: int = N_EDIT, n_style: int = N_STYLE, workers: int | None = None,
-             echo: bool = True) -> dict[str, Any]:
+             echo: bool = True, paste: bool = False) -> dict[str, Any]:
     """What `vcn eval` runs: load the model (VCN or baseline), pick the test set (dataset: "faces",
     "mnist" or "celeba"; default: the one the model was trained on), evaluate, print the table, write
     the JSON. oracle_path defaults to weights/oracle.safetensors (faces) or weights/digit_judge.safetensors
@@ -477,7 +504,7 @@ def run_eval(weights: str | Path, dataset: str | None = None, data_root: str | N
         if (dataset == "mnist") != (model.cfg.kind == "multiclass"):
             raise ValueError(f"a {model.cfg.kind} model cannot be evaluated on {dataset}")
         results = evaluate(model, judge, n=n, device=dev, n_edit=n_edit, n_style=n_style, data_root=data_root,
-                           workers=workers, log=log)
+                           workers=workers, log=log, paste=paste)
         if note:
             results["notes"].insert(0, note)
         if judge is not None:

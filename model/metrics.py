@@ -88,6 +88,12 @@ def format_table(r: dict[str, Any]) -> str:
                                           f"{_pct(r['attribute_preservation'])}, nuisance "
                                           f"{_pct(r['nuisance_preservation'])}, styles "
                                           f"{_pct(r.get('style_preservation'))})"))
+        if "input_preservation" in r:
+            pasted = ", edits pasted onto it" if r.get("pasted") else ""
+            rows.append(("edit preservation of the input", f"{_pct(r['input_preservation'])}   (attributes "
+                                                           f"{_pct(r['input_attribute_preservation'])}, nuisance "
+                                                           f"{_pct(r['input_nuisance_preservation'])}, styles "
+                                                           f"{_pct(r.get('input_style_preservation'))}{pasted})"))
     if "reference_edit_success" in r:
         rows.append(("the renderer's own flips (reference)", f"success {_pct(r['reference_edit_success'])}, "
                                                              f"preservation {_pct(r['reference_edit_preservation'])}"))

@@ -41,17 +41,18 @@ from model.seeds import generators
 from model.verify import target_confidence, verified_tries
 
 
-def blend_edit(edited: Tensor, recon: Tensor, threshold: float, kernel: int = 5) -> Tensor:
+def blend_edit(edited: Tensor, recon: Tensor, threshold: float, kernel: int = 5, base: Tensor | None = None) -> Tensor:
     """Keep an edit where it changes the picture, the reconstruction where it barely does: edited, recon
     (B, C, H, W) -> (B, C, H, W) = recon + w * (edited - recon), with w = min(1, d / threshold) and d the
-    change (mean over channels) box-smoothed over kernel x kernel pixels.
+    change (mean over channels) box-smoothed over kernel x kernel pixels. base (B, C, H, W): what is kept
+    where the edit barely changes the picture, if not the reconstruction (the input image: a pasted edit).
 
     Why: an edit pushed past strength 1 also drifts the whole picture a little (pose, background,
     brightness), which the oracle reads as nuisance not kept; the attribute's own change is large and local.
     A mask from the edit itself, like GANimation's attention mask but not learnt."""
     d = (edited - recon).abs().mean(dim=1, keepdim=True)
     d = torch.nn.functional.avg_pool2d(d, kernel, stride=1, padding=kernel // 2, count_include_pad=False)
-    return torch.lerp(recon, edited, (d / threshold).clamp(max=1.0))
+    return torch.lerp(recon if base is None else base, edited, (d / threshold).clamp(max=1.0))
 
 
 @dataclass
@@ -200,7 +201,8 @@ class VCN(CapsuleEdits, nn.Module):
     @torch.inference_mode()
     def edit(self, x: Tensor, set: Mapping[str, bool] | None = None, resample: Sequence[str] = (),
              seed: int | Sequence[int] = 0, resolve_conflicts: bool = True, strength: float | None = None,
-             style_strength: float | None = None, with_confidence: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+             style_strength: float | None = None, with_confidence: bool = False,
+             paste: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         """Set attributes on/off and/or draw new styles for some; everything else is kept.
 
         A capsule switched on is predicted by the transfer maps when the model has them (a resampled one goes
@@ -220,7 +222,12 @@ class VCN(CapsuleEdits, nn.Module):
         restyled; None = cfg's). seed: one for the batch, or one per image (B of them), which makes each
         image's edit the same as if it were edited alone (model/seeds.py; the server batches edits so).
         with_confidence: also return (B,) how sure the verifier is that each returned image shows what `set`
-        asks (NaN where the edit was not verified), as (images, confidence)."""
+        asks (NaN where the edit was not verified), as (images, confidence). paste: blend an edit that sets
+        attributes into x itself instead of its reconstruction (blend_edit's base), so what the edit does not
+        change keeps the image's own pixels; needs cfg.edit_blend (ValueError otherwise)."""
+        if paste and not self.cfg.edit_blend:
+            raise ValueError("paste needs a model that blends its edits (cfg.edit_blend)")
+        base = x if paste else None
         c, ctx, mask, _ = self._posterior(x)
         before, original = mask.clone(), c.clone()
         g = generators(seed, c.shape[0])
@@ -232,7 +239,7 @@ class VCN(CapsuleEdits, nn.Module):
             c[rows, slot] = self.restyled(c[rows, slot], slot, feats, g, style_strength)
         s = self.strengths() if strength is None else float(strength)
         if not (set and strength is None and self.cfg.verify_strengths and self.verifier is not None):
-            out = self._decode_edits(c, mask, ctx, before, original, [s], blend=bool(set))[0][0]
+            out = self._decode_edits(c, mask, ctx, before, original, [s], blend=bool(set), base=base)[0][0]
             return (out, torch.full((out.shape[0],), float("nan"), device=out.device)) if with_confidence else out
         # A verified edit (model/verify.py): the first strength for every face, decoded with the reconstruction
         # to blend into; the rest of the ladder and the calibrated strength at once for the faces the verifier
@@ -242,7 +249,8 @@ class VCN(CapsuleEdits, nn.Module):
         def decode_at(rows: Tensor, strengths: Sequence[float | Tensor]) -> Tensor:
             nonlocal recon
             tries, r = self._decode_edits(c[rows], mask[rows], ctx[rows], before[rows], original[rows], strengths,
-                                          True, None if recon is None else recon[rows])
+                                          True, None if recon is None else recon[rows],
+                                          None if base is None else base[rows])
             recon = r if recon is None else recon
             return tries
 
@@ -253,12 +261,13 @@ class VCN(CapsuleEdits, nn.Module):
         return (out, sure) if with_confidence else out
 
     def _decode_edits(self, c: Tensor, mask: Tensor, ctx: Tensor, before: Tensor, original: Tensor,
-                      strengths: Sequence[float | Tensor], blend: bool, recon: Tensor | None = None
-                      ) -> tuple[Tensor, Tensor | None]:
+                      strengths: Sequence[float | Tensor], blend: bool, recon: Tensor | None = None,
+                      base: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """The edit (capsules c, mask; before / original: the face's own) decoded at each strength in one
         generator call -> (L, B, C, H, W), and the reconstruction it was blended into (None without a blend).
         With blend and cfg.edit_blend each is blended into the reconstruction (a style resample is not: it is
-        meant to change the picture), decoded in the same call unless given."""
+        meant to change the picture), decoded in the same call unless given; base: blended into that instead
+        (blend_edit)."""
         reads = [mask if isinstance(s, float) and s == 1.0 else torch.lerp(before, mask, s) for s in strengths]
         caps_masks = [mask] * len(reads) if self.cfg.mask_input else reads  # a plain generator reads the mask there
         blend = blend and bool(self.cfg.edit_blend)
@@ -269,7 +278,9 @@ class VCN(CapsuleEdits, nn.Module):
         if extra:
             out, recon = out[: -c.shape[0]], out[-c.shape[0] :]
         if blend:
-            out = blend_edit(out, recon.repeat(len(reads), 1, 1, 1), self.cfg.edit_blend)
+            tile = (len(reads), 1, 1, 1)
+            out = blend_edit(out, recon.repeat(tile), self.cfg.edit_blend,
+                             base=None if base is None else base.to(out.dtype).repeat(tile))
         return out.unflatten(0, (len(reads), c.shape[0])), recon
 
     def strengths(self) -> float | Tensor:

@@ -254,13 +254,20 @@ async def edit(
                                 "(attribute_strength per attribute if calibrated, else edit_strength; "
                                 "verified per face when the model has verify_strengths; /api/attributes)")] = None,
     style_strength: StyleStrengthField = None,
+    paste: Annotated[bool | None, Form(
+        description="keep the uploaded image's own pixels wherever the edit barely changes the picture (the edit "
+                    "is blended into the image itself rather than into the model's reconstruction of it); "
+                    "default: true for a model that blends its edits (edit_blend > 0 in /api/attributes), "
+                    "which it needs (422 otherwise)")] = None,
 ) -> Response:
     """Switch attributes on or off (and optionally draw a new style for some), keeping the rest."""
     flags = parse_flags(set_, "set", engine.names)
     check_one_class(flags, "set", engine)
     redraw = parse_names(resample, "resample", engine.names)
+    if paste is None:
+        paste = engine.pastes_by_default
     prepared = await load_image(image, policy)
-    params = EditParams(tuple(flags.items()), tuple(redraw), resolve_conflicts, strength, style_strength)
+    params = EditParams(tuple(flags.items()), tuple(redraw), resolve_conflicts, strength, style_strength, paste)
     out, sure = await engine.edit(prepared.tensor, params, seed)
     headers = _face_header(prepared.face_found)
     if sure is not None:  # a verified edit: how sure the model's own reader is that it took

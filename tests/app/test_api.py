@@ -8,6 +8,7 @@ import io
 import json
 import re
 
+import numpy as np
 import pytest
 from app_inputs import png
 from fastapi.testclient import TestClient
@@ -269,6 +270,30 @@ def test_edit_strength_changes_the_edit_and_is_bounded(client: TestClient) -> No
     assert plain.content == default.content and strong.content != plain.content
     for bad in ("0", "-1", "5", "lots"):
         assert edit(strength=bad).status_code == 422, bad
+
+
+def test_edits_are_pasted_onto_the_upload_by_default_when_the_model_blends_them(make_app, faces_weights, tmp_path,
+                                                                             client):
+    """A model with edit_blend: an edit keeps the upload's own pixels where it barely changes the picture unless
+    paste=false (then the model's reconstruction is kept there), so the pasted answer is nearer the upload. A
+    model that does not blend (the random test model) does not paste, and asking it to is a 422."""
+    from model.checkpoint import load_vcn, resave_vcn
+
+    model = load_vcn(faces_weights)
+    model.cfg = dataclasses.replace(model.cfg, edit_blend=0.05)
+    resave_vcn(tmp_path / "blending.safetensors", model)
+    data = {"set": json.dumps({"Eyeglasses": True, "Smiling": True}), "seed": "2"}
+    upload = np.asarray(decode_png(IMAGE).convert("RGB"), dtype=np.float64)
+    with TestClient(make_app(tmp_path / "blending.safetensors")) as blending:
+        got = {how: blending.post("/api/edit", files=files(), data={**data, **extra})
+               for how, extra in (("default", {}), ("pasted", {"paste": "true"}), ("plain", {"paste": "false"}))}
+    assert all(r.status_code == 200 for r in got.values())
+    assert got["default"].content == got["pasted"].content != got["plain"].content
+    off = {how: np.abs(np.asarray(decode_png(r.content), dtype=np.float64) - upload).mean() for how, r in got.items()}
+    assert off["pasted"] < off["plain"]
+    assert client.post("/api/edit", files=files(), data=data).status_code == 200
+    refused = client.post("/api/edit", files=files(), data={**data, "paste": "true"})
+    assert refused.status_code == 422 and "edit_blend" in refused.json()["detail"]
 
 
 def test_calibrated_strengths_are_listed_and_apply_when_the_request_names_none(make_app, faces_weights, tmp_path):

@@ -11,7 +11,7 @@ from model.baseline import CVAE, CVAEConfig, save_baseline
 from model.checkpoint import save_vcn
 from model.config import VCNConfig
 from model.data import faces
-from model.evaluate import evaluate, load_model, run_eval
+from model.evaluate import edit_metrics, evaluate, load_model, run_eval
 from model.metrics import format_table, frechet_distance
 from model.oracle import Oracle, OracleConfig, OracleReading, save_oracle
 from model.vcn import VCN, Prediction
@@ -20,7 +20,8 @@ SIZE = 16
 SHARES = ("mean_accuracy", "edit_success", "edit_preservation", "attribute_preservation",
           "nuisance_preservation", "style_preservation", "sample_accuracy", "sample_exact", "oracle_accuracy",
           "reconstruction_accuracy", "reference_edit_success", "reference_edit_preservation",
-          "reference_attribute_preservation", "reference_nuisance_preservation")
+          "reference_attribute_preservation", "reference_nuisance_preservation", "input_preservation",
+          "input_attribute_preservation", "input_nuisance_preservation", "input_style_preservation")
 FACE_KEYS = {*SHARES, "per_attribute", "edit_success_per_attribute", "style_diversity", "style_presence",
              "sample_accuracy_per_attribute", "frechet_distance", "seconds",
              "reference_edit_success_per_attribute"}
@@ -236,7 +237,8 @@ def test_metrics_of_a_perfect_editor(monkeypatch):
                  style_attributes=("Eyeglasses", "Bangs", "Wearing_Hat"))
     for key in ("mean_accuracy", "oracle_accuracy", "reconstruction_accuracy", "edit_success",
                 "attribute_preservation", "nuisance_preservation", "style_preservation", "edit_preservation",
-                "sample_accuracy", "sample_exact", "reference_edit_success", "reference_edit_preservation"):
+                "sample_accuracy", "sample_exact", "reference_edit_success", "reference_edit_preservation",
+                "input_preservation"):
         assert r[key] == pytest.approx(1.0), key
     assert r["n_edits"] == 20 * A
     assert r["style_presence"]["Eyeglasses"] == 1.0
@@ -250,6 +252,43 @@ def test_metrics_of_a_perfect_editor(monkeypatch):
     assert 0.9 < sloppy["attribute_preservation"] < 0.99  # about one leaked change in 38 kept attributes
     assert sloppy["nuisance_preservation"] == pytest.approx(1.0)
     assert 0.9 < sloppy["style_kept"]["Bangs"] < 0.99  # its resamples leak into the next attribute too
+
+
+class LossyEditor(PixelEditor):
+    """A PixelEditor whose reconstruction misreads the last attribute of every face; its plain edits carry the
+    misreading (a decoder redraws the whole face), its pasted edits keep the input there."""
+
+    def reconstruct(self, x):
+        return self._misread(x)
+
+    def edit(self, x, set=None, resample=(), seed=0, paste=False):
+        out = super().edit(x, set, resample, seed)
+        return out if paste else self._misread(out)
+
+    @staticmethod
+    def _misread(x):
+        b = _decode(x)
+        attrs = b.attrs.copy()
+        attrs[:, A - 1] ^= 1
+        return _encode(attrs, b.styles, b.nuisance)
+
+
+def test_preservation_against_the_reconstruction_and_against_the_input(monkeypatch):
+    """edit_preservation counts what the edit changed of the reconstruction, input_preservation what it changed
+    of the input: a misread the reconstruction carries into every plain edit costs only the second, a pasted
+    edit (edit_metrics' paste) that keeps the input costs only the first."""
+    monkeypatch.setattr(faces, "render", _fake_render)
+    oracle = PixelOracle(OracleConfig.for_faces(image_size=SIZE, width=4, feature_dim=16))
+    batch = faces.sample_faces(3, 0, 12)
+    images = _fake_render(batch)
+    plain = edit_metrics(LossyEditor(), oracle, images, batch, 0, 32, torch.device("cpu"))
+    pasted = edit_metrics(LossyEditor(), oracle, images, batch, 0, 32, torch.device("cpu"), paste=True)
+    one_in = 1 / (A - 1.5)  # one attribute of the ~38.5 counted per edit (the edited one and its forced partners out)
+    assert plain["edit_preservation"] == pytest.approx(1.0) and not plain["pasted"]
+    assert plain["input_attribute_preservation"] == pytest.approx(1 - one_in, abs=0.01)
+    assert pasted["input_preservation"] == pytest.approx(1.0) and pasted["pasted"]
+    assert pasted["attribute_preservation"] == pytest.approx(1 - one_in, abs=0.01)
+    assert plain["input_nuisance_preservation"] == pasted["nuisance_preservation"] == pytest.approx(1.0)
 
 
 def test_celeba_layout(tmp_path, vcn):

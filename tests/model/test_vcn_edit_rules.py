@@ -135,6 +135,11 @@ def test_blend_keeps_large_local_changes_and_fades_faint_drift():
     far = out[:, :, 14:, 14:] - recon[:, :, 14:, 14:]
     assert torch.allclose(far, torch.full_like(far, 0.01 * 0.01 / 0.05))  # outside: 1/5 of the drift
     assert torch.equal(blend_edit(recon, recon, 0.05), recon)
+    # Pasted (base = the input): the same weights, the input instead of the reconstruction where the edit is faint.
+    base = torch.full_like(recon, 0.7)
+    pasted = blend_edit(edited, recon, threshold=0.05, base=base)
+    assert torch.allclose(pasted[:, :, 5:9, 5:9], edited[:, :, 5:9, 5:9])
+    assert torch.allclose(pasted[:, :, 14:, 14:], torch.full((1, 3, 2, 2), 0.7 + 0.2 * (0.51 - 0.7)))
 
 
 def test_edit_with_blend_is_the_plain_edit_blended_into_the_reconstruction():
@@ -148,3 +153,20 @@ def test_edit_with_blend_is_the_plain_edit_blended_into_the_reconstruction():
         assert torch.allclose(got, expected, atol=1e-5)
     # A style resample is meant to change the picture: not blended.
     assert torch.equal(blended.edit(x, resample=["c"], seed=4), plain.edit(x, resample=["c"], seed=4))
+
+
+def test_a_pasted_edit_is_blended_into_the_input_and_needs_a_blending_model():
+    plain = _exclusive_model()
+    blended = tiny_model(dataclasses.replace(ML, exclusive=(("a", "b"),), edit_blend=0.05))
+    blended.encoder = plain.encoder
+    x = state_images(ML, 3, 0, [[0, 1, 1], [0, 0, 1], [1, 0, 0]])
+    for strength in (1.0, 2.0):
+        expected = blend_edit(plain.edit(x, {"a": True}, seed=4, strength=strength), plain.reconstruct(x), 0.05,
+                              base=x)
+        got = blended.edit(x, {"a": True}, seed=4, strength=strength, paste=True)
+        assert torch.allclose(got, expected, atol=1e-5)
+        assert not torch.allclose(got, blended.edit(x, {"a": True}, seed=4, strength=strength), atol=1e-3)
+    # A style resample is not blended, pasted or not.
+    assert torch.equal(blended.edit(x, resample=["c"], seed=4, paste=True), plain.edit(x, resample=["c"], seed=4))
+    with pytest.raises(ValueError, match="edit_blend"):
+        plain.edit(x, {"a": True}, seed=4, paste=True)

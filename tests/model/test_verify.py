@@ -84,6 +84,23 @@ def test_a_verified_edit_is_the_first_ladder_strength_the_verifier_believes():
     assert torch.equal(model.edit(x, {"a": True}, seed=5), at[2.0])
 
 
+def test_a_pasted_verified_edit_is_read_as_pasted_and_returned_pasted():
+    model = _verified()
+    x = state_images(ML, len(STATES), seed=3, states=STATES)
+    at = {s: model.edit(x, {"a": True}, seed=5, strength=s, paste=True) for s in (1.0, 2.0)}  # never verified
+    model.verifier = FixedLogits(torch.full((1, 3), 10.0))  # sure of everything: the first rung, pasted
+    assert torch.equal(model.edit(x, {"a": True}, seed=5, paste=True), at[1.0])
+
+    # Believes an image unless it is one of the pasted strength-1 edits: only a verifier shown the pasted
+    # tries moves on to strength 2 (one shown the unpasted ones would stop at the first rung).
+    def sure_past_one(images):
+        far = (images.unsqueeze(1) - at[1.0].unsqueeze(0)).abs().flatten(2).amax(2).amin(1) > 1e-6
+        return torch.where(far, 10.0, -10.0).unsqueeze(1).expand(-1, 3)
+
+    model.verifier = FixedLogits(sure_past_one)
+    assert torch.equal(model.edit(x, {"a": True}, seed=5, paste=True), at[2.0])
+
+
 def test_with_confidence_gives_the_verifiers_reading_of_each_returned_edit_and_nan_when_unverified():
     model = _verified()
     x = state_images(ML, len(STATES), seed=3, states=STATES)
