@@ -28,7 +28,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _ready(url: str) -> bool:
+def is_ready(url: str) -> bool:
+    """Whether a server at url answers /readyz with 200 (False while it starts, or when nothing listens)."""
     try:
         with urllib.request.urlopen(url + "/readyz", timeout=2) as response:
             return response.status == 200
@@ -51,7 +52,7 @@ def serve_in_subprocess(weights: str | Path, env: Mapping[str, str] | None = Non
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + ready_s
-        while not _ready(url):
+        while not is_ready(url):
             if proc.poll() is not None:
                 text = ""
                 if log is not None and log.seekable():
