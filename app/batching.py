@@ -254,8 +254,8 @@ class Engine:
         self.cfg = model.cfg
         self.names: tuple[str, ...] = tuple(model.cfg.capsule_names)
         # An edit keeps the upload's own pixels where it barely changes the picture (VCN.edit's paste) unless the
-        # request says otherwise, whenever the model blends its edits (the CVAE baseline and digit models do not).
-        self.pastes_by_default = bool(getattr(model.cfg, "edit_blend", 0.0))
+        # request says otherwise, whenever the model blends its edits (digit models do not).
+        self.pastes_by_default = bool(model.cfg.edit_blend)
         self.metrics = metrics
         self.max_in_flight = max_in_flight
         self.in_flight = 0
@@ -346,10 +346,10 @@ class Engine:
 
     def _edit_batch(self, x: torch.Tensor, params: EditParams, seeds: list[int]
                     ) -> list[tuple[torch.Tensor, float | None]]:
-        pasted = {"paste": True} if params.paste else {}  # a model that cannot paste (the CVAE) is never asked
         images, sure = self._call_model("edit", x, set=dict(params.set), resample=list(params.resample), seed=seeds,
                                         resolve_conflicts=params.resolve_conflicts, strength=params.strength,
-                                        style_strength=params.style_strength, with_confidence=True, **pasted)
+                                        style_strength=params.style_strength, with_confidence=True,
+                                        paste=params.paste)
         return [(image, _finite(float(p))) for image, p in zip(images.split(1), sure.cpu().tolist(), strict=True)]
 
     # -- per-request operations

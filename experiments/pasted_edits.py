@@ -11,7 +11,10 @@ oracle, each edit decoded as shipped (verified, calibrated strengths), plain and
 threshold and any given with --blend; kept is counted two ways: against the oracle's reading of the
 reconstruction (edit_preservation, as vcn eval reports it) and against its reading of the input
 (input_preservation: what a user sees as "the rest of my photo"), the latter also for the renderer's own
-counterfactuals (reference: the most this oracle allows). One JSON line per row.
+counterfactuals (reference: the most this oracle allows). One JSON line per row. With --residual, also
+pasted rows where the edit's change is added to the input instead (x + w * (edit - reconstruction), clamped
+to [0, 1]): the input's texture kept under a colour change, at the risk of ghosts where the reconstruction
+and the input differ.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ import json
 import time
 
 import torch
+from torch import Tensor
 
+import model.vcn as vcn_module
 from model.checkpoint import load_vcn
 from model.counterfactual import CounterfactualEditor
 from model.data import faces
@@ -33,12 +38,28 @@ KEYS = ("edit_success", "edit_preservation", "attribute_preservation", "nuisance
         "input_preservation", "input_attribute_preservation", "input_nuisance_preservation")
 
 
+def residual_blend(edited: Tensor, recon: Tensor, threshold: float, kernel: int = 5,
+                   base: Tensor | None = None) -> Tensor:
+    """blend_edit's weights, the change added to base (the input) rather than base replaced by the edit."""
+    if base is None:
+        return PLAIN_BLEND(edited, recon, threshold, kernel)
+    d = (edited - recon).abs().mean(dim=1, keepdim=True)
+    d = torch.nn.functional.avg_pool2d(d, kernel, stride=1, padding=kernel // 2, count_include_pad=False)
+    w = (d / threshold).clamp(max=1.0)
+    return (base + w * (edited - recon)).clamp(0, 1)
+
+
+PLAIN_BLEND = vcn_module.blend_edit
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("weights", nargs="?", default="weights/faces.safetensors")
     p.add_argument("--n", type=int, default=N_EDIT)
     p.add_argument("--blend", type=float, nargs="*", default=[], help="edit_blend thresholds besides the model's")
     p.add_argument("--no-reference", action="store_true")
+    p.add_argument("--residual", action="store_true", help="also rows with the edit's change added to the input")
+    p.add_argument("--only-residual", action="store_true", help="only those rows")
     a = p.parse_args()
     torch.set_num_threads(2)
     oracle = load_oracle(DEFAULT_ORACLE).eval()
@@ -48,9 +69,11 @@ def main() -> None:
     shipped = model.cfg
     rows = [("reference", None, None)] if not a.no_reference else []
     for blend in [shipped.edit_blend, *a.blend]:
-        rows += [("plain", blend, False), ("pasted", blend, True)]
+        rows += [] if a.only_residual else [("plain", blend, False), ("pasted", blend, True)]
+        rows += [("residual", blend, True)] if a.residual or a.only_residual else []
     for label, blend, paste in rows:
         t0 = time.time()
+        vcn_module.blend_edit = residual_blend if label == "residual" else PLAIN_BLEND
         if blend is None:
             editor = CounterfactualEditor(test, images, tuple(faces.ATTRIBUTES))
             e = edit_metrics(editor, oracle, images, test, TEST_SEED, 100, torch.device("cpu"))
