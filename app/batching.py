@@ -4,9 +4,10 @@ All model calls go through one single-thread executor, so the network never runs
 not re-entrant on every device, and on a small CPU box two concurrent passes only fight for cores).
 Predict and reconstruct are stateless per image, so concurrent requests for them are gathered into one
 forward pass: a batch starts with the first waiting request and closes when it holds ``max_size``
-requests or ``max_wait`` seconds have passed. Edits are batched too, those with the same parameters
-(``set``, ``resample``, strengths) together, each face drawing from its own seed (model/seeds.py), so an
-edit's picture does not depend on what it was batched with. The other seeded operations (resample, swap,
+requests or ``max_wait`` seconds have passed. Edits are batched too, whatever attributes each sets (every
+face gets its own ``set`` and draws from its own seed, model/seeds.py), those with the same other options
+(``resample``, strengths, ``paste``, and whether they set anything at all) together, so an edit's picture
+does not depend on what it was batched with. The other seeded operations (resample, swap,
 sample, ...) run one request at a time in the same worker. ``admit()`` bounds the requests in flight; one
 over the bound gets 429.
 
@@ -23,6 +24,7 @@ import asyncio
 import collections
 import concurrent.futures
 import contextlib
+import dataclasses
 import functools
 import math
 import time
@@ -64,7 +66,8 @@ def _unit(value: float) -> float:
 
 @dataclass(frozen=True)
 class EditParams:
-    """What an edit request asks besides its image and seed; edits asking the same share a batch."""
+    """What an edit request asks besides its image and seed. Edits share a batch when they agree on everything
+    but which attributes they set (`batch_key`)."""
 
     set: tuple[tuple[str, bool], ...]  # name -> on/off, in the request's order (the order they are applied)
     resample: tuple[str, ...] = ()
@@ -72,6 +75,11 @@ class EditParams:
     strength: float | None = None
     style_strength: float | None = None
     paste: bool = False  # blended into the input image rather than its reconstruction (VCN.edit's paste)
+
+    def batch_key(self) -> tuple[EditParams, bool]:
+        """What the edits of one batch share: every option but `set` (each face has its own), and whether it
+        sets anything (an edit that only resamples is neither blended nor verified)."""
+        return dataclasses.replace(self, set=()), bool(self.set)
 
 
 class Worker:
@@ -290,7 +298,8 @@ class Engine:
                 x = torch.full((b, self.cfg.channels, self.cfg.image_size, self.cfg.image_size), 0.5)
                 self._predict_batch(x)
                 self._reconstruct_batch(x)
-                self._edit_batch(x, EditParams(tuple(flags.items())), list(range(b)))
+                ask = EditParams(tuple(flags.items()))
+                self._edit_batch(x, ask.batch_key(), [(seed, ask.set) for seed in range(b)])
             return time.perf_counter() - start
 
         return await asyncio.wrap_future(self.worker.submit(run_all))
@@ -320,9 +329,9 @@ class Engine:
 
     async def edit(self, x: torch.Tensor, params: EditParams, seed: int) -> tuple[torch.Tensor, float | None]:
         """`model.edit` of one (1, C, H, W) image -> ((1, C, H, W) on the CPU, how sure the model's verifier is
-        that it shows what was set, None where it was not verified), batched with concurrent edits of the
-        same parameters (each with its own seed)."""
-        return await self._edit.submit(x, params, seed)
+        that it shows what was set, None where it was not verified), batched with concurrent edits that agree
+        on everything but what they set (each with its own `set` and seed)."""
+        return await self._edit.submit(x, params.batch_key(), (seed, params.set))
 
     def _to_device(self, x: torch.Tensor) -> torch.Tensor:
         return x.to(self.model.device, non_blocking=True)
@@ -344,9 +353,12 @@ class Engine:
     def _reconstruct_batch(self, x: torch.Tensor) -> list[torch.Tensor]:
         return list(self.model.reconstruct(self._to_device(x)).cpu())
 
-    def _edit_batch(self, x: torch.Tensor, params: EditParams, seeds: list[int]
+    def _edit_batch(self, x: torch.Tensor, key: tuple[EditParams, bool], asks: list[tuple[int, tuple]]
                     ) -> list[tuple[torch.Tensor, float | None]]:
-        images, sure = self._call_model("edit", x, set=dict(params.set), resample=list(params.resample), seed=seeds,
+        """One model call for edits sharing `key` (EditParams.batch_key); asks: each face's (seed, set)."""
+        params = key[0]
+        images, sure = self._call_model("edit", x, set=[dict(states) for _, states in asks],
+                                        resample=list(params.resample), seed=[seed for seed, _ in asks],
                                         resolve_conflicts=params.resolve_conflicts, strength=params.strength,
                                         style_strength=params.style_strength, with_confidence=True,
                                         paste=params.paste)

@@ -112,6 +112,24 @@ class CapsuleEdits:
                 if names[p] not in flags:
                     self._set_state(c, mask, names[p], False, g, feats)
 
+    def _set_states_per_row(self, c: Tensor, mask: Tensor, flags: Sequence[Mapping[str, bool]], g: Draws,
+                            resolve_conflicts: bool = True, feats: Tensor | None = None) -> None:
+        """_set_states with its own flags for each row (B mappings): the rows that ask the same (names, states
+        and order alike) are switched together, each drawing from its own generator (g: one per row, or one for
+        all when every row asks the same), so every row ends as it would alone."""
+        groups: dict[tuple[tuple[str, bool], ...], list[int]] = {}
+        for i, states in enumerate(flags):
+            groups.setdefault(tuple(states.items()), []).append(i)
+        if isinstance(g, torch.Generator) and len(groups) > 1:
+            raise ValueError("images asking different things need one seed each")
+        for ask, rows in groups.items():
+            idx = torch.tensor(rows, device=c.device)
+            c_rows, mask_rows = c[idx], mask[idx]
+            g_rows = g if isinstance(g, torch.Generator) else tuple(g[i] for i in rows)
+            feats_rows = None if feats is None else feats[idx]
+            self._set_states(c_rows, mask_rows, dict(ask), g_rows, resolve_conflicts, feats_rows)
+            c[idx], mask[idx] = c_rows, mask_rows
+
     def transfer_inputs(self, c: Tensor, mask: Tensor, ctx: Tensor) -> Tensor | None:
         """What the transfer maps read of faces (capsules.transfer_features), or None without maps."""
         return transfer_features(c, mask, ctx) if self.cfg.transfer_maps else None

@@ -199,7 +199,8 @@ class VCN(CapsuleEdits, nn.Module):
         return self.decode(c, mask, ctx)
 
     @torch.inference_mode()
-    def edit(self, x: Tensor, set: Mapping[str, bool] | None = None, resample: Sequence[str] = (),
+    def edit(self, x: Tensor, set: Mapping[str, bool] | Sequence[Mapping[str, bool]] | None = None,
+             resample: Sequence[str] = (),
              seed: int | Sequence[int] = 0, resolve_conflicts: bool = True, strength: float | None = None,
              style_strength: float | None = None, with_confidence: bool = False,
              paste: bool = False) -> Tensor | tuple[Tensor, Tensor]:
@@ -220,7 +221,9 @@ class VCN(CapsuleEdits, nn.Module):
         one (model/verify.py): decoded at each of those strengths and at the default, and the first the
         embedded verifier believes is returned. style_strength: how far a resampled capsule moves (see
         restyled; None = cfg's). seed: one for the batch, or one per image (B of them), which makes each
-        image's edit the same as if it were edited alone (model/seeds.py; the server batches edits so).
+        image's edit the same as if it were edited alone (model/seeds.py; the server batches edits so). `set`
+        may also be one mapping per image (with one seed per image where they differ), each image then edited
+        as if alone with its own: all of them must set something, or none (only those that do are verified).
         with_confidence: also return (B,) how sure the verifier is that each returned image shows what `set`
         asks (NaN where the edit was not verified), as (images, confidence). paste: blend an edit that sets
         attributes into x itself instead of its reconstruction (blend_edit's base), so what the edit does not
@@ -232,14 +235,23 @@ class VCN(CapsuleEdits, nn.Module):
         before, original = mask.clone(), c.clone()
         g = generators(seed, c.shape[0])
         feats = self.transfer_inputs(c, mask, ctx)
-        self._set_states(c, mask, dict(set or {}), g, resolve_conflicts, feats)
+        if isinstance(set, Mapping) or set is None:
+            sets = bool(set)  # whether the edit switches anything (then it is blended, and may be verified)
+            self._set_states(c, mask, dict(set or {}), g, resolve_conflicts, feats)
+        else:
+            set = [dict(states) for states in set]
+            if len(set) != c.shape[0] or len({bool(states) for states in set}) > 1:
+                raise ValueError(f"set: one mapping per image ({len(set)} for {c.shape[0]}), all setting something "
+                                 "or none")
+            sets = any(set)
+            self._set_states_per_row(c, mask, set, g, resolve_conflicts, feats)
         rows = torch.arange(c.shape[0])
         for name in resample:
             slot = self._active_slot(mask, name)
             c[rows, slot] = self.restyled(c[rows, slot], slot, feats, g, style_strength)
         s = self.strengths() if strength is None else float(strength)
-        if not (set and strength is None and self.cfg.verify_strengths and self.verifier is not None):
-            out = self._decode_edits(c, mask, ctx, before, original, [s], blend=bool(set), base=base)[0][0]
+        if not (sets and strength is None and self.cfg.verify_strengths and self.verifier is not None):
+            out = self._decode_edits(c, mask, ctx, before, original, [s], blend=sets, base=base)[0][0]
             return (out, torch.full((out.shape[0],), float("nan"), device=out.device)) if with_confidence else out
         # A verified edit (model/verify.py): the first strength for every face, decoded with the reconstruction
         # to blend into; the rest of the ladder and the calibrated strength at once for the faces the verifier
@@ -254,10 +266,13 @@ class VCN(CapsuleEdits, nn.Module):
             recon = r if recon is None else recon
             return tries
 
+        def confidence(rows: Tensor, images: Tensor) -> Tensor:  # images: each row's tries, strength by strength
+            asked = set if isinstance(set, Mapping) else [set[i] for i in rows.tolist()] * (len(images) // len(rows))
+            return target_confidence(self.verifier, images, self.cfg.capsule_names, asked)
+
         first, *rest = [*self.cfg.verify_strengths, s]
-        out, sure = verified_tries(c.shape[0], [[first], rest], decode_at,
-                                   lambda images: target_confidence(self.verifier, images, self.cfg.capsule_names, set),
-                                   self.cfg.verify_confidence, self.device)
+        out, sure = verified_tries(c.shape[0], [[first], rest], decode_at, confidence, self.cfg.verify_confidence,
+                                   self.device)
         return (out, sure) if with_confidence else out
 
     def _decode_edits(self, c: Tensor, mask: Tensor, ctx: Tensor, before: Tensor, original: Tensor,

@@ -28,32 +28,44 @@ import torch
 from torch import Tensor, nn
 
 
-def target_confidence(verifier: nn.Module, images: Tensor, names: Sequence[str], flags: Mapping[str, bool]
-                      ) -> Tensor:
-    """How sure the verifier is that each image shows every state in flags: images (B, C, H, W) -> (B,), the
-    smallest over the set attributes of P(state), P from the verifier's attribute logits (B, A)."""
+def target_confidence(verifier: nn.Module, images: Tensor, names: Sequence[str],
+                      flags: Mapping[str, bool] | Sequence[Mapping[str, bool]]) -> Tensor:
+    """How sure the verifier is that each image shows every state in flags (one mapping for all images, or
+    one per image, none of them empty): images (B, C, H, W) -> (B,), the smallest over the set attributes of
+    P(state), P from the verifier's attribute logits (B, A)."""
     prob = torch.sigmoid(verifier.attribute_logits(images).float())
-    cols = torch.tensor([names.index(n) for n in flags], device=prob.device)
-    want = torch.tensor([bool(v) for v in flags.values()], device=prob.device)
-    return torch.where(want, prob[:, cols], 1.0 - prob[:, cols]).amin(dim=1)
+    if isinstance(flags, Mapping):
+        cols = torch.tensor([names.index(n) for n in flags], device=prob.device)
+        want = torch.tensor([bool(v) for v in flags.values()], device=prob.device)
+        return torch.where(want, prob[:, cols], 1.0 - prob[:, cols]).amin(dim=1)
+    if len(flags) != len(images):
+        raise ValueError(f"{len(flags)} sets of states for {len(images)} images")
+    asked = torch.zeros(prob.shape, dtype=torch.bool)
+    wanted = torch.zeros(prob.shape, dtype=torch.bool)
+    for i, states in enumerate(flags):
+        for name, on in states.items():
+            asked[i, names.index(name)], wanted[i, names.index(name)] = True, bool(on)
+    asked, wanted = asked.to(prob.device), wanted.to(prob.device)
+    return torch.where(asked, torch.where(wanted, prob, 1.0 - prob), 1.0).amin(dim=1)
 
 
 def verified_tries(n: int, stages: Sequence[Sequence[float | Tensor]],
                    decode: Callable[[Tensor, Sequence[float | Tensor]], Tensor],
-                   confidence: Callable[[Tensor], Tensor], threshold: float, device: torch.device | str = "cpu"
-                   ) -> tuple[Tensor, Tensor]:
+                   confidence: Callable[[Tensor, Tensor], Tensor], threshold: float,
+                   device: torch.device | str = "cpu") -> tuple[Tensor, Tensor]:
     """A verified edit of n images, decoding no more than it needs. decode(rows, strengths) gives those rows'
-    edit at each strength (L, k, C, H, W) in one generator call; confidence(images) how sure the verifier is of
-    each (m,). Stage by stage, only the images the verifier is not yet sure of go on: with stages [[1], [1.5,
-    2, calibrated]] a face that takes at strength 1 costs one decode, any other one more. Each image ends as
-    its first try (in strength order) read with at least `threshold`, else its most convincing try (the
-    earliest of equals) -> (n, C, H, W), and how sure the verifier is of each chosen try (n,)."""
+    edit at each strength (L, k, C, H, W) in one generator call; confidence(rows, images) how sure the verifier
+    is of each of those tries, flattened (L * k, C, H, W) -> (L * k,). Stage by stage, only the images the
+    verifier is not yet sure of go on: with stages [[1], [1.5, 2, calibrated]] a face that takes at strength 1
+    costs one decode, any other one more. Each image ends as its first try (in strength order) read with at
+    least `threshold`, else its most convincing try (the earliest of equals) -> (n, C, H, W), and how sure the
+    verifier is of each chosen try (n,)."""
     todo = torch.arange(n, device=device)
     best = torch.full((n,), -1.0, device=device)
     out: Tensor | None = None
     for stage in stages:
         tries = decode(todo, stage)  # (L, k, C, H, W)
-        sure = confidence(tries.flatten(0, 1)).view(tries.shape[:2])  # (L, k)
+        sure = confidence(todo, tries.flatten(0, 1)).view(tries.shape[:2])  # (L, k)
         if out is None:
             out = torch.empty((n, *tries.shape[2:]), dtype=tries.dtype, device=tries.device)
         open_ = torch.ones(len(todo), dtype=torch.bool, device=todo.device)  # not yet sure, within this stage

@@ -167,15 +167,15 @@ def test_keyed_items_are_batched_only_with_their_key_oldest_key_first() -> None:
 
 def test_concurrent_edits_of_the_shipped_model_are_batched_and_each_is_its_own_edit_alone() -> None:
     """Verified edits and style draws on the real faces file: a face's picture must not depend on what the
-    server batched it with (model/seeds.py), and edits asking the same are batched."""
+    server batched it with (model/seeds.py), and edits that differ only in what they set are batched."""
     from model.checkpoint import load_vcn
     from model.data import faces as rendered
 
     model = load_vcn(SHIPPED_WEIGHTS)
-    faces = list(uint8_to_tensor(rendered.render(rendered.sample_faces(0, 0, 5), 64)).split(1))
+    faces = list(uint8_to_tensor(rendered.render(rendered.sample_faces(0, 0, 6), 64)).split(1))
     asks = [(EditParams((("Smiling", True),)), 3), (EditParams((("Eyeglasses", True),), ("Bangs",)), 4),
-            (EditParams((("Smiling", True),)), 9), (EditParams((("Smiling", True),)), 3),
-            (EditParams((("Eyeglasses", True),), ("Bangs",)), 1)]
+            (EditParams((("Smiling", True),)), 9), (EditParams((("Blond_Hair", True), ("Smiling", False))), 3),
+            (EditParams((("Eyeglasses", True),), ("Bangs",)), 1), (EditParams((("Bald", True),)), 5)]
     sizes: list[int] = []
     real_edit = model.edit
 
@@ -200,9 +200,10 @@ def test_concurrent_edits_of_the_shipped_model_are_batched_and_each_is_its_own_e
 
     answers = asyncio.run(main())
     batched = [out for out, _ in answers]
-    # the first launched alone (the batcher was idle); the other two Smiling edits went together, and so did
-    # the two Eyeglasses + Bangs ones queued between them
-    assert sizes == [1, 2, 2]
+    # the first launched alone (the batcher was idle); then the two Eyeglasses + Bangs resamples together, and
+    # the Smiling, Blond_Hair + Smiling and Bald edits together: they differ only in what they set (Blond_Hair
+    # and Bald also switch off their exclusive partners, each face its own)
+    assert sizes == [1, 2, 3]
     for x, (p, seed), out in zip(faces, asks, batched, strict=True):
         alone = model.edit(x, set=dict(p.set), resample=list(p.resample), seed=seed)
         assert out.shape == alone.shape == (1, 3, 64, 64)

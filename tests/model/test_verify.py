@@ -44,11 +44,15 @@ def test_verified_tries_decode_later_stages_only_for_the_unconvinced_and_keep_th
         return torch.stack([torch.stack([torch.full((len(rows),), s), rows.float()], 1) for s in strengths]
                            ).view(len(strengths), -1, 1, 1, 2)
 
-    def read(images):
+    read_rows = []
+
+    def read(rows, images):
+        read_rows.append(rows.tolist())
         return torch.tensor([confidence[float(s)][int(i)] for s, i in images.view(-1, 2).tolist()])
 
     out, sure = verified_tries(5, [[1.0], [1.5, 3.0]], decode, read, threshold=0.99)
     assert calls == [([1.0], [0, 1, 2, 3, 4]), ([1.5, 3.0], [0, 2, 3, 4])]
+    assert read_rows == [rows for _, rows in calls]  # the reader is told whose tries it reads
     # 0: sure at 1.5 (3.0 is surer, but later); 1: sure at 1; 2: never sure, its most convincing try (3.0);
     # 3: all equal, the earliest; 4: sure at 1.5
     assert out.view(-1, 2).tolist() == [[1.5, 0.0], [1.0, 1.0], [3.0, 2.0], [1.0, 3.0], [1.5, 4.0]]
@@ -82,6 +86,29 @@ def test_a_verified_edit_is_the_first_ladder_strength_the_verifier_believes():
 
     model.verifier = FixedLogits(sure_past_one)
     assert torch.equal(model.edit(x, {"a": True}, seed=5), at[2.0])
+
+
+def test_target_confidence_reads_each_image_against_its_own_states():
+    logits = torch.logit(torch.tensor([[0.9, 0.2, 0.6]]))
+    got = target_confidence(FixedLogits(logits), torch.zeros(3, 3, 4, 4), ("a", "b", "c"),
+                            [{"a": True, "b": False}, {"c": False}, {"b": True, "a": True}])
+    assert torch.allclose(got, torch.tensor([0.8, 0.4, 0.2]))
+    with pytest.raises(ValueError, match="2 sets of states for 3 images"):
+        target_confidence(FixedLogits(logits), torch.zeros(3, 3, 4, 4), ("a", "b", "c"), [{"a": True}] * 2)
+
+
+def test_a_verified_batch_asking_different_things_is_each_image_verified_alone():
+    model = _verified()
+    x = state_images(ML, len(STATES), seed=3, states=STATES)
+    asks = [{"a": True}, {"b": False}, {"a": True}, {"c": True, "a": False}]
+    alone = [model.edit(x[i : i + 1], ask, seed=[7 + i], with_confidence=True) for i, ask in enumerate(asks)]
+    images, sure = model.edit(x, asks, seed=[7, 8, 9, 10], with_confidence=True)
+    torch.testing.assert_close(images, torch.cat([image for image, _ in alone]), atol=2e-5, rtol=0)
+    torch.testing.assert_close(sure, torch.cat([conf for _, conf in alone]), atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="one seed each"):
+        model.edit(x, asks, seed=7)
+    with pytest.raises(ValueError, match="all setting something or none"):
+        model.edit(x, [{"a": True}, {}, {}, {}], seed=[1, 2, 3, 4])
 
 
 def test_a_pasted_verified_edit_is_read_as_pasted_and_returned_pasted():
