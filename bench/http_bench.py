@@ -13,8 +13,9 @@
    multipart), where the server takes it.
 3. Micro-batching on (VCN_BATCH_MAX_SIZE=16, the default; with no wait, the default, and with 5 ms) against
    off (=1): three servers up at once, driven in turn at 1 and 16 clients on /api/predict and /api/edit
-   (`--batching-ops`; "edit" sends every request the same ask, "edit-mixed" cycles through four asks, and
-   only edits asking the same are batched); the mean batch size comes from the server's /metrics.
+   (`--batching-ops`; "edit" sends every request the same ask, "edit-mixed" cycles through four asks,
+   "edit-varied" through sixteen; until session 12 only edits asking the same were batched, now edits that
+   differ only in what they set are); the mean batch size comes from the server's /metrics.
    `--batching-only` runs this part alone.
 
 The client runs on the same two cores as the server, so high-concurrency figures include its own cost.
@@ -51,6 +52,12 @@ EDIT_ASKS = {  # the forms an edit client sends, in turn, per bench op
     "edit": [EDIT_FORM],
     "edit-mixed": [{"set": json.dumps({name: True}), "seed": str(i)}
                    for i, name in enumerate(("Eyeglasses", "Smiling", "Bangs", "Wearing_Hat"))],
+    # sixteen different asks, as sixteen people at the page would send: no two clients ask the same at once
+    "edit-varied": [{"set": json.dumps({name: True}), "seed": str(i)}
+                    for i, name in enumerate(("Eyeglasses", "Smiling", "Bangs", "Wearing_Hat", "Blond_Hair",
+                                              "Black_Hair", "Mustache", "Goatee", "Bald", "Pale_Skin",
+                                              "Wearing_Lipstick", "Heavy_Makeup", "Male", "Young", "Chubby",
+                                              "Big_Nose"))],
 }
 SERVER_ENV: dict[str, str] = {}  # for every server of a run (OMP_NUM_THREADS with --threads)
 SERVER_DEVICE = {"device": "cpu"}  # where every server of a run puts its model (--device)
