@@ -20,7 +20,8 @@ import torch.nn.functional as F
 
 from model.checkpoint import load_vcn
 from model.data import faces
-from model.evaluate import DEFAULT_ORACLE, N_EDIT, TEST_SEED, edit_metrics
+from model.edit_metrics import edit_metrics
+from model.evaluate import DEFAULT_ORACLE, N_EDIT, TEST_SEED
 from model.oracle import load_oracle
 
 

@@ -1,5 +1,5 @@
 """Edit metrics of one faces checkpoint under the inference-time edit knobs, with vcn eval's protocol and
-seeds (model/evaluate.edit_metrics on the first 150 test faces, every attribute flipped: 6,000 edits).
+seeds (model.edit_metrics.edit_metrics on the first 150 test faces, every attribute flipped: 6,000 edits).
 
     python experiments/edit_knobs.py WEIGHTS [--rules 0|1] [--where mask|caps|both] [--oracle O] STRENGTH ...
 
@@ -20,7 +20,8 @@ import torch
 from model.capsules import mask_capsules
 from model.checkpoint import load_vcn
 from model.data import faces
-from model.evaluate import DEFAULT_ORACLE, N_EDIT, TEST_SEED, edit_metrics
+from model.edit_metrics import edit_metrics
+from model.evaluate import DEFAULT_ORACLE, N_EDIT, TEST_SEED
 from model.oracle import load_oracle
 
 

@@ -20,7 +20,8 @@ import torch
 from model.capsules import active_mask, transfer_features
 from model.checkpoint import load_vcn
 from model.data import faces
-from model.evaluate import DEFAULT_ORACLE, TEST_SEED, edit_metrics, style_metrics
+from model.edit_metrics import edit_metrics, style_metrics
+from model.evaluate import DEFAULT_ORACLE, TEST_SEED
 from model.oracle import load_oracle
 from model.transfer import ridge_solve
 

@@ -17,8 +17,10 @@ import torch
 
 from model.checkpoint import load_vcn
 from model.data import faces
-from model.evaluate import DEFAULT_ORACLE, N_EDIT, TEST_SEED, _read_map, _take, nuisance_kept
+from model.edit_metrics import nuisance_kept
+from model.evaluate import DEFAULT_ORACLE, N_EDIT, TEST_SEED
 from model.oracle import load_oracle
+from model.readings import read_map, take
 
 CARRIERS = ("Smiling", "Mouth_Slightly_Open")
 
@@ -36,12 +38,12 @@ def main() -> None:
     images = torch.as_tensor(faces.render(test, size=model.cfg.image_size, workers=2))
     gt = torch.as_tensor(test.attrs).bool()
     names, factors = model.cfg.capsule_names, oracle.cfg.nuisance_names
-    recon, _ = _read_map(oracle, lambda x, i: model.reconstruct(x), images, 100, model.device)
+    recon, _ = read_map(oracle, lambda x, i: model.reconstruct(x), images, 100, model.device)
 
     def drift(make, idx):
         """(kept (N,), counted (N,)) per nuisance factor, and the reading, of make(x) on faces idx."""
-        r, _ = _read_map(oracle, make, images[idx], 100, model.device)
-        kept, visible = nuisance_kept(oracle, _take(recon, idx), r)
+        r, _ = read_map(oracle, make, images[idx], 100, model.device)
+        kept, visible = nuisance_kept(oracle, take(recon, idx), r)
         return kept.sum(0).float(), visible.sum(0).float(), r
 
     for strength in strengths:
@@ -60,7 +62,7 @@ def main() -> None:
                 kept, counted = kept + k, counted + n
                 k_a, n_a = k_a + float(k.sum()), n_a + float(n.sum())
                 free = ~forced[idx]
-                side_kept += ((r.attrs == _take(recon, idx).attrs) & free).sum(0).float()
+                side_kept += ((r.attrs == take(recon, idx).attrs) & free).sum(0).float()
                 side_n += free.sum(0).float()
             by_edit[name] = k_a / max(n_a, 1.0)
         label = "calibrated strengths" if strength is None else f"strength {strength}"

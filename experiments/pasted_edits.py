@@ -31,7 +31,8 @@ import model.vcn as vcn_module
 from model.checkpoint import load_vcn
 from model.counterfactual import CounterfactualEditor
 from model.data import faces
-from model.evaluate import DEFAULT_ORACLE, N_EDIT, TEST_SEED, edit_metrics
+from model.edit_metrics import edit_metrics
+from model.evaluate import DEFAULT_ORACLE, N_EDIT, TEST_SEED
 from model.oracle import load_oracle
 
 KEYS = ("edit_success", "edit_preservation", "attribute_preservation", "nuisance_preservation",

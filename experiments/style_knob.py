@@ -9,7 +9,8 @@ import torch
 
 from model.checkpoint import load_vcn
 from model.data import faces
-from model.evaluate import DEFAULT_ORACLE, TEST_SEED, style_metrics
+from model.edit_metrics import style_metrics
+from model.evaluate import DEFAULT_ORACLE, TEST_SEED
 from model.oracle import load_oracle
 
 

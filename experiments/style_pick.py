@@ -14,8 +14,10 @@ import torch
 
 from model.checkpoint import load_vcn
 from model.data import faces
-from model.evaluate import STYLE_SEEDS, TEST_SEED, _to_input
+from model.edit_metrics import STYLE_SEEDS
+from model.evaluate import TEST_SEED
 from model.oracle import load_oracle
+from model.readings import to_input
 
 torch.set_num_threads(2)
 K = int(sys.argv[1]) if len(sys.argv) > 1 else 30
@@ -31,7 +33,7 @@ for k, name in enumerate(("Eyeglasses", "Bangs", "Wearing_Hat")):
     idx = attrs[:, a].nonzero().squeeze(1)[:30]
     base, picked, presence_b, presence_p = [], [], [], []
     for j, i in enumerate(idx.tolist()):
-        x = _to_input(images[[i] * K], model.device)
+        x = to_input(images[[i] * K], model.device)
         with torch.inference_mode():
             out = model.edit(x, resample=[name], seed=TEST_SEED + STYLE_SEEDS + 1000 * k + j)
             o, r = oracle.read(out), reader.read(out)

@@ -6,7 +6,7 @@ With --reader (default weights/reader.safetensors, the calibration reader) on un
 (model.calibrate.style_faces: the faces `vcn calibrate-styles` chooses on), which is where the setting is chosen; with
 --oracle on vcn eval's test faces and seeds, which is where it is then measured. Prints per strength, for
 every style attribute, the distinct styles read in 10 resamples, the share still present and the share of
-the rest kept (model.evaluate.style_metrics), and their means over the 17 style attributes.
+the rest kept (model.edit_metrics.style_metrics), and their means over the 17 style attributes.
 """
 
 from __future__ import annotations

@@ -28,7 +28,8 @@ from torch import Tensor
 
 from model.checkpoint import load_vcn
 from model.data import faces
-from model.evaluate import DEFAULT_ORACLE, N_EDIT, TEST_SEED, edit_metrics
+from model.edit_metrics import edit_metrics
+from model.evaluate import DEFAULT_ORACLE, N_EDIT, TEST_SEED
 from model.oracle import load_oracle
 from model.vcn import VCN
 

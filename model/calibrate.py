@@ -13,7 +13,7 @@ CALIBRATION_START on); never test faces (seed 10,000). Not the training judge: a
 judge lever has learnt to please that judge, which reads 98-100 % of its edits as taken at strength 1
 where independent readers see 81 % (measured: experiments/results/session3/calibrate_by_judge.log).
 Not the oracle: `vcn eval` must measure the calibrated model with a reader the calibration did not use.
-The protocol is vcn eval's edit protocol (model.evaluate.edit_metrics), with the reader in the oracle's
+The protocol is vcn eval's edit protocol (model.edit_metrics.edit_metrics), with the reader in the oracle's
 place.
 """
 
@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 from torch import Tensor, nn
 
-from model.evaluate import edit_metrics
+from model.edit_metrics import edit_metrics
 
 CALIBRATION_SEED = 0
 CALIBRATION_START = 500_000  # past every training set size used so far (train_size <= 200,000)
@@ -90,9 +90,9 @@ def style_faces(n: int, size: int) -> tuple[Tensor, Tensor]:
 def style_readings(model: nn.Module, reader: nn.Module, images: Tensor, attrs: Tensor, strengths: Sequence[float],
                    seed: int = CALIBRATION_SEED, n_style: int = 30, batch_size: int = 100,
                    device: torch.device | None = None) -> Iterator[tuple[float, dict]]:
-    """(strength, model.evaluate.style_metrics of the model at that style strength, read by `reader` over its
+    """(strength, model.edit_metrics.style_metrics of the model at that style strength, read by `reader` over its
     style attributes the model has), one strength at a time, so a caller can report each as it comes."""
-    from model.evaluate import style_metrics
+    from model.edit_metrics import style_metrics
 
     device = device or model.device
     reader = reader.to(device).eval()
@@ -114,7 +114,7 @@ def calibrate_style_strength(model: nn.Module, reader: nn.Module, n: int = 2000,
                              device: torch.device | None = None,
                              log: Callable[[str], None] | None = None) -> tuple[float, dict[float, dict]]:
     """The style strength whose resamples the reader reads as the most distinct styles (mean over its style
-    attributes; the smaller strength on a tie), with vcn eval's style protocol (model.evaluate.style_metrics)
+    attributes; the smaller strength on a tie), with vcn eval's style protocol (model.edit_metrics.style_metrics)
     on the first n_style of n unseen training-seed faces that wear each style attribute. Returns (the
     chosen strength, {strength: {"diversity", "presence", "kept"}: means over the style attributes})."""
     images, attrs = style_faces(n, model.cfg.image_size)

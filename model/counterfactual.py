@@ -4,7 +4,7 @@
 correlations (Male with beards, Smiling with an open mouth) and its own blind spots, so no editor can score
 100 %: the renderer itself, flipping one attribute of a face and drawing it again with everything else as
 it was (faces.flip), is read as flipped only so often and as having kept the rest only so often. Running
-model.evaluate.edit_metrics on that editor, with the same faces, seeds and rules, gives the reference any
+model.edit_metrics.edit_metrics on that editor, with the same faces, seeds and rules, gives the reference any
 model's edit_success and edit_preservation should be read against.
 """
 
@@ -53,7 +53,7 @@ def reference_edit_metrics(oracle: Any, images: Tensor, batch: Any, seed: int, b
     """edit_metrics of the CounterfactualEditor on these faces: the ceiling the oracle allows. images
     (M, H, W, 3) uint8 renders of `batch`. Returns the edit_success / preservation keys, prefixed "reference_"."""
     from model.data import faces
-    from model.evaluate import edit_metrics
+    from model.edit_metrics import edit_metrics
 
     editor = CounterfactualEditor(batch, images, tuple(faces.ATTRIBUTES))
     got = edit_metrics(editor, oracle, images, batch, seed, batch_size, device)

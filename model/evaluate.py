@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +47,10 @@ from model.checkpoint import CheckpointError, read_checkpoint
 from model.counterfactual import reference_edit_metrics
 from model.devices import pick_device
 from model.digit_judge import DigitJudge, load_digit_judge
+from model.edit_metrics import SAMPLE_SEEDS, edit_metrics, style_metrics
 from model.metrics import format_table, frechet_distance, named
 from model.oracle import Oracle, OracleReading, load_oracle
+from model.readings import cat_readings, chunks, read_map, to_input
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_ORACLE = REPO / "weights" / "oracle.safetensors"
@@ -56,84 +58,12 @@ DEFAULT_DIGIT_JUDGE = REPO / "weights" / "digit_judge.safetensors"
 TEST_SEED = 10_000
 # Default subset sizes: a 64x64 model evaluates in about 2 minutes on two free CPU cores (see run_eval).
 N_TEST, N_EDIT, N_STYLE = 2000, 150, 30
-RESAMPLES = 10  # style_diversity: resamples per face
-KEEP_TOLERANCE = 0.1  # a nuisance reading counts as kept within this absolute difference
-# Seeds: edits use seed + 1000 * (2 * attribute + target) + chunk, the other draws their own ranges.
-STYLE_SEEDS, SAMPLE_SEEDS = 100_000, 200_000
 
 __all__ = ["evaluate", "evaluate_celeba", "format_table", "frechet_distance", "load_model", "run_eval"]
 
 
 # ----------------------------------------------------------------------------------------------------
-# Batching helpers
-
-
-def _chunks(n: int, size: int) -> Iterator[tuple[int, slice]]:
-    for i, start in enumerate(range(0, n, size)):
-        yield i, slice(start, min(start + size, n))
-
-
-def _to_input(images: Tensor, device: torch.device) -> Tensor:
-    """uint8 (B, H, W, C) or float (B, C, H, W) -> float (B, C, H, W) in [0, 1] on device (channels_last
-    on CPU)."""
-    if images.dtype == torch.uint8:
-        images = images.permute(0, 3, 1, 2).float().div(255)
-    x = images.to(device, non_blocking=True)
-    return x.contiguous(memory_format=torch.channels_last) if device.type == "cpu" and x.dim() == 4 else x
-
-
-FIELDS = ("attrs", "attr_prob", "styles", "nuisance")
-
-
-def _cat_readings(readings: list[OracleReading]) -> OracleReading:
-    return OracleReading(*(torch.cat([getattr(r, f) for r in readings]) for f in FIELDS))
-
-
-def _on_cpu(reading: OracleReading) -> OracleReading:
-    return OracleReading(*(getattr(reading, f).cpu() for f in FIELDS))
-
-
-def _take(reading: OracleReading, idx: Tensor) -> OracleReading:
-    return OracleReading(*(getattr(reading, f)[idx] for f in FIELDS))
-
-
-def _read_map(oracle: Oracle, make: Callable[[Tensor, int], Tensor], images: Tensor, batch_size: int,
-              device: torch.device, features: bool = False) -> tuple[OracleReading, Tensor | None]:
-    """Oracle readings (on the CPU) of make(x, chunk_index) for every chunk of images (None = real images)."""
-    readings, feats = [], []
-    for i, sl in _chunks(len(images), batch_size):
-        r, h = oracle.read_with_features(make(_to_input(images[sl], device), i))
-        readings.append(_on_cpu(r))
-        if features:
-            feats.append(h.float().cpu())
-    return _cat_readings(readings), (torch.cat(feats) if features else None)
-
-
-def _kept_counts(oracle: Oracle, ref: OracleReading, got: OracleReading, counted: Tensor,
-                 nuisance_counted: Tensor | None = None) -> tuple[int, int, int, int]:
-    """What a change left as it was, the edit_preservation way: (attributes read the same, attributes counted,
-    nuisance factors within KEEP_TOLERANCE, nuisance factors counted). ref / got: readings (B, ...) of the
-    reconstructions and of the changed images; counted (B, A) or (A,) bool: the attributes that should not
-    change; nuisance factors count where visible on both (and in nuisance_counted (N,) if given)."""
-    counted = counted.expand_as(ref.attrs)
-    kept, visible = nuisance_kept(oracle, ref, got)
-    if nuisance_counted is not None:
-        kept, visible = kept & nuisance_counted, visible & nuisance_counted
-    return int(((got.attrs == ref.attrs) & counted).sum()), int(counted.sum()), int(kept.sum()), int(visible.sum())
-
-
-def _tally(kept: dict[str, list[int]], prefix: str, counts: tuple[int, int, int, int]) -> None:
-    """Add _kept_counts' (attributes kept, counted, nuisance kept, counted) to kept[prefix + "attr" / "nuisance"]."""
-    for key, pair in ((f"{prefix}attr", counts[:2]), (f"{prefix}nuisance", counts[2:])):
-        kept[key][0] += pair[0]
-        kept[key][1] += pair[1]
-
-
-def nuisance_kept(oracle: Oracle, ref: OracleReading, got: OracleReading) -> tuple[Tensor, Tensor]:
-    """(kept, counted), both (B, N) bool: a nuisance factor counts where the oracle can see it in both images
-    (no hat hiding the hair tone) and is kept where the two readings are within KEEP_TOLERANCE."""
-    visible = oracle.nuisance_visible(ref.attrs) & oracle.nuisance_visible(got.attrs)
-    return visible & ((got.nuisance - ref.nuisance).abs() < KEEP_TOLERANCE), visible
+# Helpers
 
 
 def _prepare(module: nn.Module, device: torch.device) -> nn.Module:
@@ -150,119 +80,10 @@ def predict_accuracy(model: nn.Module, images: Tensor, attrs: Tensor, batch_size
                      device: torch.device) -> Tensor:
     """Share of correct model.predict readings per attribute: images (N, ...), attrs (N, A) -> (A,)."""
     hits = torch.zeros(attrs.shape[1], dtype=torch.float64)
-    for _, sl in _chunks(len(images), batch_size):
-        present = model.predict(_to_input(images[sl], device)).present.cpu()
+    for _, sl in chunks(len(images), batch_size):
+        present = model.predict(to_input(images[sl], device)).present.cpu()
         hits += (present == attrs[sl].bool()).sum(0).double()
     return hits / max(len(images), 1)
-
-
-@torch.inference_mode()
-def edit_metrics(model: nn.Module, oracle: Oracle, images: Tensor, batch: Any, seed: int, batch_size: int,
-                 device: torch.device, paste: bool = False) -> dict[str, Any]:
-    """STGAN-style edits: every attribute of every face flipped in turn (see the module docstring).
-
-    images uint8 (M, H, W, 3), batch: the FaceBatch of those M faces. paste: the edits are pasted onto the
-    input (VCN.edit's paste)."""
-    from model.data import faces
-
-    names = tuple(model.cfg.capsule_names)
-    gt = torch.as_tensor(batch.attrs).bool()
-    recon, _ = _read_map(oracle, lambda x, i: model.reconstruct(x), images, batch_size, device)
-    inputs, _ = _read_map(oracle, lambda x, i: x, images, batch_size, device)
-    how = {"paste": True} if paste else {}  # only VCN.edit knows the flag
-    style_of = torch.tensor(oracle.style_index, dtype=torch.long)
-    success = torch.zeros(len(names), dtype=torch.float64)
-    tried = torch.zeros(len(names), dtype=torch.float64)
-    # [kept, counted]; input_*: read the same on the edit as on the input image rather than its reconstruction
-    kept = {k: [0, 0] for k in ("attr", "nuisance", "style", "input_attr", "input_nuisance", "input_style")}
-    for a, name in enumerate(names):
-        forced = torch.as_tensor(faces.flip(batch, name).attrs).bool() != gt  # (M, A), includes a itself
-        for target in (True, False):
-            idx = (gt[:, a] != target).nonzero().squeeze(1)
-            if len(idx) == 0:
-                continue
-            seed_of = seed + 1000 * (2 * a + int(target))
-
-            def make(x: Tensor, i: int, name: str = name, target: bool = target, s0: int = seed_of) -> Tensor:
-                return model.edit(x, {name: target}, seed=s0 + i, **how)
-
-            edited, _ = _read_map(oracle, make, images[idx], batch_size, device)
-            success[a] += float((edited.attrs[:, a] == target).sum())
-            tried[a] += len(idx)
-            ref, free = _take(recon, idx), ~forced[idx]  # the reconstruction's reading; unforced attributes
-            _tally(kept, "", _kept_counts(oracle, ref, edited, free))
-            _tally(kept, "input_", _kept_counts(oracle, _take(inputs, idx), edited, free))
-            for key, seen in (("style", ref), ("input_style", _take(inputs, idx))):
-                if len(style_of):  # style ids of the unforced style attributes present on both
-                    both = seen.attrs[:, style_of] & edited.attrs[:, style_of] & free[:, style_of]
-                    kept[key][0] += int(((edited.styles == seen.styles) & both).sum())
-                    kept[key][1] += int(both.sum())
-    share = {k: (v[0] / v[1] if v[1] else None) for k, v in kept.items()}
-
-    def preservation(prefix: str) -> float | None:
-        got, counted = (kept[f"{prefix}attr"][i] + kept[f"{prefix}nuisance"][i] for i in (0, 1))
-        return got / counted if counted else None
-
-    per_attribute = success / tried.clamp(min=1)
-    return {
-        "edit_success": float(success.sum() / tried.sum().clamp(min=1)),
-        "edit_success_per_attribute": named(names, per_attribute),
-        "edit_preservation": preservation(""),
-        "attribute_preservation": share["attr"],
-        "nuisance_preservation": share["nuisance"],
-        "style_preservation": share["style"],
-        "input_preservation": preservation("input_"),
-        "input_attribute_preservation": share["input_attr"],
-        "input_nuisance_preservation": share["input_nuisance"],
-        "input_style_preservation": share["input_style"],
-        "pasted": paste,
-        "reconstruction_accuracy": float((recon.attrs == gt).float().mean()),
-        "n_edit": len(images),
-        "n_edits": int(tried.sum()),
-    }
-
-
-@torch.inference_mode()
-def style_metrics(model: nn.Module, oracle: Oracle, images: Tensor, attrs: Tensor, styles: tuple[str, ...],
-                  n_style: int, seed: int, batch_size: int, device: torch.device) -> dict[str, Any]:
-    """Per style attribute: the first n_style test faces that have it, RESAMPLES draws of its capsule each,
-    read by the oracle. Returns style_diversity, style_presence, style_faces, and style_kept: the share of
-    the other attributes and of the visible nuisance factors (but the attribute's own, such as a hat's
-    colour) read as in the face's reconstruction, as edit_preservation counts them (the issue's "with the
-    rest preserved").
-
-    model.resample(x, a, n, seed) is model.edit(x repeated n times, resample=[a], seed); the faces of a
-    chunk go through one such edit together (batches of 10 run 3-4x slower per image on a CPU)."""
-    names = tuple(model.cfg.capsule_names)
-    diversity, presence, counts, kept = {}, {}, {}, {}
-    per_chunk = max(1, batch_size // RESAMPLES)
-    for k, name in enumerate(styles):
-        a, s = names.index(name), oracle.cfg.style_names.index(name)
-        others = torch.arange(len(names)) != a
-        own_nuisance = torch.zeros(len(oracle.cfg.nuisance_names), dtype=torch.bool)
-        for j, cond_attr, _ in oracle.conditions:
-            own_nuisance[j] |= cond_attr == a
-        idx = attrs[:, a].bool().nonzero().squeeze(1)[:n_style]
-        distinct, present_share, same = [], [], [0, 0]
-        for c, start in enumerate(range(0, len(idx), per_chunk)):
-            group = idx[start : start + per_chunk]
-            ref = _on_cpu(oracle.read(model.reconstruct(_to_input(images[group], device))))
-            x = _to_input(images[group.repeat_interleave(RESAMPLES)], device)
-            r = _on_cpu(oracle.read(model.edit(x, resample=[name], seed=seed + STYLE_SEEDS + 1000 * k + c)))
-            ref = _take(ref, torch.arange(len(group)).repeat_interleave(RESAMPLES))  # each face's, per resample
-            n_same, n_attr, n_close, n_nuisance = _kept_counts(oracle, ref, r, others, ~own_nuisance)
-            same[0] += n_same + n_close
-            same[1] += n_attr + n_nuisance
-            for j in range(len(group)):
-                present = r.attrs[j * RESAMPLES : (j + 1) * RESAMPLES, a]
-                ids = r.styles[j * RESAMPLES : (j + 1) * RESAMPLES, s][present]
-                distinct.append(len(torch.unique(ids)))
-                present_share.append(float(present.float().mean()))
-        diversity[name] = sum(distinct) / len(distinct) if distinct else None
-        presence[name] = sum(present_share) / len(present_share) if present_share else None
-        kept[name] = same[0] / same[1] if same[1] else None
-        counts[name] = int(len(idx))
-    return {"style_diversity": diversity, "style_presence": presence, "style_faces": counts, "style_kept": kept}
 
 
 @torch.inference_mode()
@@ -303,7 +124,7 @@ def evaluate_faces(model: nn.Module, oracle: Oracle | None, n: int = N_TEST, see
         results["notes"].append(f"the oracle reads {oracle.cfg.image_size}px; images were resized for it")
     oracle = _prepare(oracle, device)
 
-    real, real_feats = _read_map(oracle, lambda x, i: x, images, batch_size, device, features=True)
+    real, real_feats = read_map(oracle, lambda x, i: x, images, batch_size, device, features=True)
     results["oracle_accuracy"] = float((real.attrs == attrs).float().mean())
 
     m = min(n_edit, n)
@@ -335,12 +156,12 @@ def _sample_readings(model: nn.Module, oracle: Oracle, states: Tensor, seed: int
                      device: torch.device) -> tuple[OracleReading, Tensor]:
     """Prior samples for each row of states (N, A), read by the oracle, plus their features."""
     readings, feats = [], []
-    for i, sl in _chunks(len(states), batch_size):
+    for i, sl in chunks(len(states), batch_size):
         out = model.sample_states(states[sl].float().to(device), seed=seed + SAMPLE_SEEDS + i)
         r, h = oracle.read_with_features(out)
         readings.append(OracleReading(r.attrs.cpu(), r.attr_prob.cpu(), r.styles.cpu(), r.nuisance.cpu()))
         feats.append(h.float().cpu())
-    return _cat_readings(readings), torch.cat(feats)
+    return cat_readings(readings), torch.cat(feats)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -359,7 +180,7 @@ def evaluate_digits(model: nn.Module, judge: DigitJudge | None, data_root: str |
     x_all = images.unsqueeze(1)  # uint8 (N, 1, 28, 28)
     names = tuple(model.cfg.capsule_names)
     pred = torch.cat([model.predict(x_all[sl].float().div(255).to(device)).present.float().argmax(-1).cpu()
-                      for _, sl in _chunks(len(labels), batch_size)])
+                      for _, sl in chunks(len(labels), batch_size)])
     wrong = (pred != labels).float()
     per_class = [float(1 - wrong[labels == k].mean()) if (labels == k).any() else None
                  for k in range(len(names))]
@@ -375,15 +196,15 @@ def evaluate_digits(model: nn.Module, judge: DigitJudge | None, data_root: str |
     judge = judge.to(device).eval()
     states = torch.arange(len(names)).repeat_interleave(n_per_digit)
     read, feats = [], []
-    for i, sl in _chunks(len(states), batch_size):
+    for i, sl in chunks(len(states), batch_size):
         out = model.sample_states(states[sl].to(device), seed=seed + i)
         read.append(judge.read(out)[0].cpu())
         feats.append(judge.features(out).float().cpu())
     hit = (torch.cat(read) == states).float()
     real_feats = torch.cat([judge.features(x_all[sl].float().div(255).to(device)).float().cpu()
-                            for _, sl in _chunks(len(labels), batch_size)])
+                            for _, sl in chunks(len(labels), batch_size)])
     real_pred = torch.cat([judge.read(x_all[sl].float().div(255).to(device))[0].cpu()
-                           for _, sl in _chunks(len(labels), batch_size)])
+                           for _, sl in chunks(len(labels), batch_size)])
     results.update({
         "sample_accuracy": float(hit.mean()),
         "sample_accuracy_per_attribute": {k: float(hit[states == j].mean()) for j, k in enumerate(names)},
@@ -412,7 +233,7 @@ def evaluate_celeba(model: nn.Module, data_root: str, n: int | None = None, batc
     hits, total = torch.zeros(len(names), dtype=torch.float64), 0
     for item in torch.utils.data.DataLoader(data, batch_size=batch_size, num_workers=workers):
         x, y = item[0], item[1][:, columns]
-        present = model.predict(_to_input(x, device)).present.cpu()
+        present = model.predict(to_input(x, device)).present.cpu()
         hits += (present == (y > 0.5)).sum(0).double()
         total += len(y)
     acc = hits / max(total, 1)

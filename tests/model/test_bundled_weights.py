@@ -12,7 +12,8 @@ import torch
 from model.checkpoint import load_vcn, read_checkpoint
 from model.data import faces
 from model.digit_judge import load_digit_judge
-from model.evaluate import TEST_SEED, edit_metrics, evaluate_digits, evaluate_faces
+from model.edit_metrics import edit_metrics
+from model.evaluate import TEST_SEED, evaluate_digits, evaluate_faces
 from model.oracle import load_oracle
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights"

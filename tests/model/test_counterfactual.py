@@ -6,7 +6,7 @@ import torch
 
 from model.counterfactual import CounterfactualEditor
 from model.data import faces
-from model.evaluate import _to_input
+from model.readings import to_input
 
 SIZE = 16
 
@@ -21,12 +21,12 @@ def test_edit_renders_the_same_faces_with_the_attribute_flipped():
     editor = CounterfactualEditor(batch, images, tuple(faces.ATTRIBUTES))
     a = faces.ATTRIBUTES.index("Eyeglasses")
     rows = (batch.attrs[:, a] == 0).nonzero()[0][:3]
-    x = _to_input(images[rows], torch.device("cpu"))
+    x = to_input(images[rows], torch.device("cpu"))
     assert torch.equal(editor.reconstruct(x), x)
     edited = editor.edit(x, {"Eyeglasses": True})
     expected = faces.render(faces.flip(batch.take(rows), "Eyeglasses"), size=SIZE)
     assert torch.equal(edited.permute(0, 2, 3, 1).mul(255).round().byte(), torch.from_numpy(expected))
     assert not torch.equal(edited, x)
     with pytest.raises(ValueError, match="Eyeglasses"):  # a face that already wears glasses cannot be flipped on
-        editor.edit(_to_input(images[(batch.attrs[:, a] == 1).nonzero()[0][:1]], torch.device("cpu")),
+        editor.edit(to_input(images[(batch.attrs[:, a] == 1).nonzero()[0][:1]], torch.device("cpu")),
                     {"Eyeglasses": True})

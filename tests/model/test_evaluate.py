@@ -11,7 +11,8 @@ from model.baseline import CVAE, CVAEConfig, save_baseline
 from model.checkpoint import save_vcn
 from model.config import VCNConfig
 from model.data import faces
-from model.evaluate import edit_metrics, evaluate, load_model, run_eval
+from model.edit_metrics import edit_metrics
+from model.evaluate import evaluate, load_model, run_eval
 from model.metrics import format_table, frechet_distance
 from model.oracle import Oracle, OracleConfig, OracleReading, save_oracle
 from model.vcn import VCN, Prediction

@@ -142,31 +142,24 @@ def test_blend_keeps_large_local_changes_and_fades_faint_drift():
     assert torch.allclose(pasted[:, :, 14:, 14:], torch.full((1, 3, 2, 2), 0.7 + 0.2 * (0.51 - 0.7)))
 
 
-def test_edit_with_blend_is_the_plain_edit_blended_into_the_reconstruction():
-    plain = _exclusive_model()
-    blended = tiny_model(dataclasses.replace(ML, exclusive=(("a", "b"),), edit_blend=0.05))
-    blended.encoder = plain.encoder
-    x = state_images(ML, 3, 0, [[0, 1, 1], [0, 0, 1], [1, 0, 0]])
-    for strength in (1.0, 2.0):
-        expected = blend_edit(plain.edit(x, {"a": True}, seed=4, strength=strength), plain.reconstruct(x), 0.05)
-        got = blended.edit(x, {"a": True}, seed=4, strength=strength)
-        assert torch.allclose(got, expected, atol=1e-5)
-    # A style resample is meant to change the picture: not blended.
-    assert torch.equal(blended.edit(x, resample=["c"], seed=4), plain.edit(x, resample=["c"], seed=4))
-
-
-def test_a_pasted_edit_is_blended_into_the_input_and_needs_a_blending_model():
+@pytest.mark.parametrize("paste", [False, True])
+def test_an_edit_with_blend_is_the_plain_edit_blended_into_the_reconstruction_or_pasted_onto_the_input(paste):
     plain = _exclusive_model()
     blended = tiny_model(dataclasses.replace(ML, exclusive=(("a", "b"),), edit_blend=0.05))
     blended.encoder = plain.encoder
     x = state_images(ML, 3, 0, [[0, 1, 1], [0, 0, 1], [1, 0, 0]])
     for strength in (1.0, 2.0):
         expected = blend_edit(plain.edit(x, {"a": True}, seed=4, strength=strength), plain.reconstruct(x), 0.05,
-                              base=x)
-        got = blended.edit(x, {"a": True}, seed=4, strength=strength, paste=True)
+                              base=x if paste else None)
+        got = blended.edit(x, {"a": True}, seed=4, strength=strength, paste=paste)
         assert torch.allclose(got, expected, atol=1e-5)
-        assert not torch.allclose(got, blended.edit(x, {"a": True}, seed=4, strength=strength), atol=1e-3)
-    # A style resample is not blended, pasted or not.
-    assert torch.equal(blended.edit(x, resample=["c"], seed=4, paste=True), plain.edit(x, resample=["c"], seed=4))
+        other = blended.edit(x, {"a": True}, seed=4, strength=strength, paste=not paste)
+        assert not torch.allclose(got, other, atol=1e-3)
+    # A style resample is meant to change the picture: not blended, pasted or not.
+    assert torch.equal(blended.edit(x, resample=["c"], seed=4, paste=paste), plain.edit(x, resample=["c"], seed=4))
+
+
+def test_only_a_model_that_blends_its_edits_pastes_them():
+    x = state_images(ML, 3, 0, [[0, 1, 1], [0, 0, 1], [1, 0, 0]])
     with pytest.raises(ValueError, match="edit_blend"):
-        plain.edit(x, {"a": True}, seed=4, paste=True)
+        _exclusive_model().edit(x, {"a": True}, seed=4, paste=True)

@@ -1,0 +1,156 @@
+"""The editing metrics, judged by an oracle: edit_success and what an edit keeps (STGAN's protocol), and the
+styles a resample draws. model/evaluate.py's module docstring defines each figure; `vcn eval` reports them,
+model/calibrate.py and model/counterfactual.py reuse them with another reader or another editor.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from model.metrics import named
+from model.oracle import Oracle, OracleReading
+from model.readings import on_cpu, read_map, take, to_input
+
+RESAMPLES = 10  # style_diversity: resamples per face
+KEEP_TOLERANCE = 0.1  # a nuisance reading counts as kept within this absolute difference
+# Seeds: edits use seed + 1000 * (2 * attribute + target) + chunk, the other draws their own ranges.
+STYLE_SEEDS, SAMPLE_SEEDS = 100_000, 200_000
+
+
+def kept_counts(oracle: Oracle, ref: OracleReading, got: OracleReading, counted: Tensor,
+                 nuisance_counted: Tensor | None = None) -> tuple[int, int, int, int]:
+    """What a change left as it was, the edit_preservation way: (attributes read the same, attributes counted,
+    nuisance factors within KEEP_TOLERANCE, nuisance factors counted). ref / got: readings (B, ...) of the
+    reconstructions and of the changed images; counted (B, A) or (A,) bool: the attributes that should not
+    change; nuisance factors count where visible on both (and in nuisance_counted (N,) if given)."""
+    counted = counted.expand_as(ref.attrs)
+    kept, visible = nuisance_kept(oracle, ref, got)
+    if nuisance_counted is not None:
+        kept, visible = kept & nuisance_counted, visible & nuisance_counted
+    return int(((got.attrs == ref.attrs) & counted).sum()), int(counted.sum()), int(kept.sum()), int(visible.sum())
+
+
+def tally(kept: dict[str, list[int]], prefix: str, counts: tuple[int, int, int, int]) -> None:
+    """Add kept_counts' (attributes kept, counted, nuisance kept, counted) to kept[prefix + "attr" / "nuisance"]."""
+    for key, pair in ((f"{prefix}attr", counts[:2]), (f"{prefix}nuisance", counts[2:])):
+        kept[key][0] += pair[0]
+        kept[key][1] += pair[1]
+
+
+def nuisance_kept(oracle: Oracle, ref: OracleReading, got: OracleReading) -> tuple[Tensor, Tensor]:
+    """(kept, counted), both (B, N) bool: a nuisance factor counts where the oracle can see it in both images
+    (no hat hiding the hair tone) and is kept where the two readings are within KEEP_TOLERANCE."""
+    visible = oracle.nuisance_visible(ref.attrs) & oracle.nuisance_visible(got.attrs)
+    return visible & ((got.nuisance - ref.nuisance).abs() < KEEP_TOLERANCE), visible
+
+
+@torch.inference_mode()
+def edit_metrics(model: nn.Module, oracle: Oracle, images: Tensor, batch: Any, seed: int, batch_size: int,
+                 device: torch.device, paste: bool = False) -> dict[str, Any]:
+    """STGAN-style edits: every attribute of every face flipped in turn (see the module docstring).
+
+    images uint8 (M, H, W, 3), batch: the FaceBatch of those M faces. paste: the edits are pasted onto the
+    input (VCN.edit's paste)."""
+    from model.data import faces
+
+    names = tuple(model.cfg.capsule_names)
+    gt = torch.as_tensor(batch.attrs).bool()
+    recon, _ = read_map(oracle, lambda x, i: model.reconstruct(x), images, batch_size, device)
+    inputs, _ = read_map(oracle, lambda x, i: x, images, batch_size, device)
+    how = {"paste": True} if paste else {}  # only VCN.edit knows the flag
+    style_of = torch.tensor(oracle.style_index, dtype=torch.long)
+    success = torch.zeros(len(names), dtype=torch.float64)
+    tried = torch.zeros(len(names), dtype=torch.float64)
+    # [kept, counted]; input_*: read the same on the edit as on the input image rather than its reconstruction
+    kept = {k: [0, 0] for k in ("attr", "nuisance", "style", "input_attr", "input_nuisance", "input_style")}
+    for a, name in enumerate(names):
+        forced = torch.as_tensor(faces.flip(batch, name).attrs).bool() != gt  # (M, A), includes a itself
+        for target in (True, False):
+            idx = (gt[:, a] != target).nonzero().squeeze(1)
+            if len(idx) == 0:
+                continue
+            seed_of = seed + 1000 * (2 * a + int(target))
+
+            def make(x: Tensor, i: int, name: str = name, target: bool = target, s0: int = seed_of) -> Tensor:
+                return model.edit(x, {name: target}, seed=s0 + i, **how)
+
+            edited, _ = read_map(oracle, make, images[idx], batch_size, device)
+            success[a] += float((edited.attrs[:, a] == target).sum())
+            tried[a] += len(idx)
+            ref, free = take(recon, idx), ~forced[idx]  # the reconstruction's reading; unforced attributes
+            tally(kept, "", kept_counts(oracle, ref, edited, free))
+            tally(kept, "input_", kept_counts(oracle, take(inputs, idx), edited, free))
+            for key, seen in (("style", ref), ("input_style", take(inputs, idx))):
+                if len(style_of):  # style ids of the unforced style attributes present on both
+                    both = seen.attrs[:, style_of] & edited.attrs[:, style_of] & free[:, style_of]
+                    kept[key][0] += int(((edited.styles == seen.styles) & both).sum())
+                    kept[key][1] += int(both.sum())
+    share = {k: (v[0] / v[1] if v[1] else None) for k, v in kept.items()}
+
+    def preservation(prefix: str) -> float | None:
+        got, counted = (kept[f"{prefix}attr"][i] + kept[f"{prefix}nuisance"][i] for i in (0, 1))
+        return got / counted if counted else None
+
+    per_attribute = success / tried.clamp(min=1)
+    return {
+        "edit_success": float(success.sum() / tried.sum().clamp(min=1)),
+        "edit_success_per_attribute": named(names, per_attribute),
+        "edit_preservation": preservation(""),
+        "attribute_preservation": share["attr"],
+        "nuisance_preservation": share["nuisance"],
+        "style_preservation": share["style"],
+        "input_preservation": preservation("input_"),
+        "input_attribute_preservation": share["input_attr"],
+        "input_nuisance_preservation": share["input_nuisance"],
+        "input_style_preservation": share["input_style"],
+        "pasted": paste,
+        "reconstruction_accuracy": float((recon.attrs == gt).float().mean()),
+        "n_edit": len(images),
+        "n_edits": int(tried.sum()),
+    }
+
+
+@torch.inference_mode()
+def style_metrics(model: nn.Module, oracle: Oracle, images: Tensor, attrs: Tensor, styles: tuple[str, ...],
+                  n_style: int, seed: int, batch_size: int, device: torch.device) -> dict[str, Any]:
+    """Per style attribute: the first n_style test faces that have it, RESAMPLES draws of its capsule each,
+    read by the oracle. Returns style_diversity, style_presence, style_faces, and style_kept: the share of
+    the other attributes and of the visible nuisance factors (but the attribute's own, such as a hat's
+    colour) read as in the face's reconstruction, as edit_preservation counts them (the issue's "with the
+    rest preserved").
+
+    model.resample(x, a, n, seed) is model.edit(x repeated n times, resample=[a], seed); the faces of a
+    chunk go through one such edit together (batches of 10 run 3-4x slower per image on a CPU)."""
+    names = tuple(model.cfg.capsule_names)
+    diversity, presence, counts, kept = {}, {}, {}, {}
+    per_chunk = max(1, batch_size // RESAMPLES)
+    for k, name in enumerate(styles):
+        a, s = names.index(name), oracle.cfg.style_names.index(name)
+        others = torch.arange(len(names)) != a
+        own_nuisance = torch.zeros(len(oracle.cfg.nuisance_names), dtype=torch.bool)
+        for j, cond_attr, _ in oracle.conditions:
+            own_nuisance[j] |= cond_attr == a
+        idx = attrs[:, a].bool().nonzero().squeeze(1)[:n_style]
+        distinct, present_share, same = [], [], [0, 0]
+        for c, start in enumerate(range(0, len(idx), per_chunk)):
+            group = idx[start : start + per_chunk]
+            ref = on_cpu(oracle.read(model.reconstruct(to_input(images[group], device))))
+            x = to_input(images[group.repeat_interleave(RESAMPLES)], device)
+            r = on_cpu(oracle.read(model.edit(x, resample=[name], seed=seed + STYLE_SEEDS + 1000 * k + c)))
+            ref = take(ref, torch.arange(len(group)).repeat_interleave(RESAMPLES))  # each face's, per resample
+            n_same, n_attr, n_close, n_nuisance = kept_counts(oracle, ref, r, others, ~own_nuisance)
+            same[0] += n_same + n_close
+            same[1] += n_attr + n_nuisance
+            for j in range(len(group)):
+                present = r.attrs[j * RESAMPLES : (j + 1) * RESAMPLES, a]
+                ids = r.styles[j * RESAMPLES : (j + 1) * RESAMPLES, s][present]
+                distinct.append(len(torch.unique(ids)))
+                present_share.append(float(present.float().mean()))
+        diversity[name] = sum(distinct) / len(distinct) if distinct else None
+        presence[name] = sum(present_share) / len(present_share) if present_share else None
+        kept[name] = same[0] / same[1] if same[1] else None
+        counts[name] = int(len(idx))
+    return {"style_diversity": diversity, "style_presence": presence, "style_faces": counts, "style_kept": kept}
