@@ -33,6 +33,8 @@ const isMulticlass = () => state.info?.kind === 'multiclass';
 // apply (per attribute when calibrated, see /api/attributes).
 const strength = () => (state.strengthTouched ? Number($('#strength').value) || 1 : undefined);
 const styleStrength = () => (state.styleStrengthTouched ? Number($('#style-strength').value) || 1 : undefined);
+// Only for models that blend their edits (/api/attributes edit_blend > 0); the server pastes by default.
+const paste = () => ($('#paste-field').hidden ? undefined : $('#paste').checked);
 const seed = () => Math.max(0, Math.min(4294967295, parseInt($('#seed').value, 10) || 0));
 
 // ------------------------------------------------------------------------------------- attributes
@@ -141,7 +143,7 @@ async function runEdit() {
   }
   busy('#panel-result', true);
   try {
-    const body = form({ image: state.source, set: changed, seed: seed(), strength: strength() });
+    const body = form({ image: state.source, set: changed, seed: seed(), strength: strength(), paste: paste() });
     const response = await api('/api/edit', { body });
     const blob = await response.blob();
     if (token === state.editToken) {
@@ -387,6 +389,7 @@ function wire() {
     $('#strength-value').textContent = $('#strength').value;
     onToggle();
   });
+  $('#paste').addEventListener('change', () => onToggle());
   $('#attr-filter').addEventListener('input', (event) => {
     const needle = event.target.value.trim().toLowerCase().replaceAll(' ', '_');
     for (const item of $$('#attr-list li')) item.hidden = !item.dataset.attr.toLowerCase().includes(needle);
@@ -403,6 +406,7 @@ async function main() {
     : info.attribute_strength ? 'auto' : $('#strength').value;
   $('#style-strength').value = String(info.style_strength ?? 1);
   $('#style-strength-value').textContent = String(info.style_strength ?? 1);
+  $('#paste-field').hidden = !(info.edit_blend > 0);
   document.body.dataset.kind = info.kind;
   const what = info.kind === 'multiclass' ? 'classes' : 'attributes';
   $('#model-info').textContent =

@@ -89,6 +89,14 @@ PIXELS_DIFFER = """([a, b]) => {
 }"""
 
 
+SNAPSHOT = """(img) => {
+  const canvas = document.createElement('canvas');
+  canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
+  canvas.getContext('2d').drawImage(img, 0, 0);
+  return Array.from(canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data);
+}"""
+
+
 def _rev(page) -> int:
     return int(page.get_attribute("#img-result", "data-rev"))
 
@@ -138,6 +146,20 @@ def test_edit_a_face_in_the_browser(browser, server: str, tmp_path: Path) -> Non
         assert re.search(r"(Not verified|Verified): the model's reader is (only )?\d+\.\d % sure",
                          page.inner_text("#result-note"))
     assert page.evaluate(PIXELS_DIFFER, [page.query_selector("#img-result"), page.query_selector("#img-recon")])
+
+    # A model that blends its edits pastes them onto the photo unless told not to: the checkbox (on) redoes the
+    # edit unpasted (another picture), and on again the same picture as before (same seed, same bytes).
+    with urllib.request.urlopen(f"{server}/api/attributes") as response:
+        blends = json.load(response)["edit_blend"] > 0
+    assert page.is_visible("#paste") is blends
+    if blends:
+        assert page.is_checked("#paste")
+        pasted = page.eval_on_selector("#img-result", SNAPSHOT)
+        for on in (False, True):
+            rev = _rev(page)
+            page.set_checked("#paste", on)
+            _wait_rev_above(page, rev)
+            assert (page.eval_on_selector("#img-result", SNAPSHOT) == pasted) is on
 
     # New styles: a row of images appears; picking one puts it in the result panel.
     glasses.locator(".style-btn").click()
