@@ -5,7 +5,7 @@ import dataclasses
 
 import pytest
 import torch
-from vcn_inputs import ML, ChosenStates, active_rows, generator_inputs, state_images, tiny_model
+from vcn_inputs import MC, ML, ChosenStates, active_rows, generator_inputs, state_images, tiny_model
 
 from model.config import VCNConfig
 from model.vcn import VCN, blend_edit
@@ -163,3 +163,27 @@ def test_only_a_model_that_blends_its_edits_pastes_them():
     x = state_images(ML, 3, 0, [[0, 1, 1], [0, 0, 1], [1, 0, 0]])
     with pytest.raises(ValueError, match="edit_blend"):
         _exclusive_model().edit(x, {"a": True}, seed=4, paste=True)
+
+
+# ----------------------------------------------------------------------------------------------------
+# One `set` per image (the server batches edits that differ only in what they set)
+
+
+@pytest.mark.parametrize("kind", ["multilabel", "multiclass"])
+def test_each_image_of_a_batch_is_edited_with_its_own_set_as_if_alone(kind):
+    if kind == "multilabel":  # exclusive partners switched off and a blend (the shipped file, with its maps and
+        # bank, is checked through the server in tests/app/test_batching.py)
+        model = _exclusive_model()
+        model.cfg = dataclasses.replace(model.cfg, edit_blend=0.05)
+        x = state_images(ML, 4, 0, [[0, 1, 1], [0, 0, 1], [1, 0, 0], [0, 1, 0]])
+        asks = [{"a": True}, {"c": False}, {"a": True}, {"b": False, "c": True}]
+    else:
+        model = tiny_model(MC)
+        x = state_images(MC, 4, 0)
+        asks = [{"3": True}, {"1": True}, {"3": True}, {"0": True}]
+    seeds = [11, 12, 13, 14]
+    alone = torch.cat([model.edit(x[i : i + 1], ask, seed=[seeds[i]]) for i, ask in enumerate(asks)])
+    torch.testing.assert_close(model.edit(x, asks, seed=seeds), alone, atol=2e-5, rtol=0)
+    # one ask for all, given per image, is the same edit as given once
+    same = [asks[0]] * 4
+    torch.testing.assert_close(model.edit(x, same, seed=seeds), model.edit(x, asks[0], seed=seeds), atol=0, rtol=0)
