@@ -115,17 +115,20 @@ def edit_metrics(model: nn.Module, oracle: Oracle, images: Tensor, batch: Any, s
 
 @torch.inference_mode()
 def style_metrics(model: nn.Module, oracle: Oracle, images: Tensor, attrs: Tensor, styles: tuple[str, ...],
-                  n_style: int, seed: int, batch_size: int, device: torch.device) -> dict[str, Any]:
+                  n_style: int, seed: int, batch_size: int, device: torch.device, paste: bool = False
+                  ) -> dict[str, Any]:
     """Per style attribute: the first n_style test faces that have it, RESAMPLES draws of its capsule each,
     read by the oracle. Returns style_diversity, style_presence, style_faces, and style_kept: the share of
     the other attributes and of the visible nuisance factors (but the attribute's own, such as a hat's
     colour) read as in the face's reconstruction, as edit_preservation counts them (the issue's "with the
-    rest preserved").
+    rest preserved"); style_input_kept: the same share read as in the input image itself. paste: the
+    resamples pasted onto the input (VCN.edit's paste).
 
     model.resample(x, a, n, seed) is model.edit(x repeated n times, resample=[a], seed); the faces of a
     chunk go through one such edit together (batches of 10 run 3-4x slower per image on a CPU)."""
     names = tuple(model.cfg.capsule_names)
-    diversity, presence, counts, kept = {}, {}, {}, {}
+    diversity, presence, counts, kept, input_kept = {}, {}, {}, {}, {}
+    how = {"paste": True} if paste else {}  # only VCN.edit knows the flag
     per_chunk = max(1, batch_size // RESAMPLES)
     for k, name in enumerate(styles):
         a, s = names.index(name), oracle.cfg.style_names.index(name)
@@ -134,16 +137,18 @@ def style_metrics(model: nn.Module, oracle: Oracle, images: Tensor, attrs: Tenso
         for j, cond_attr, _ in oracle.conditions:
             own_nuisance[j] |= cond_attr == a
         idx = attrs[:, a].bool().nonzero().squeeze(1)[:n_style]
-        distinct, present_share, same = [], [], [0, 0]
+        distinct, present_share, same, same_in = [], [], [0, 0], [0, 0]
         for c, start in enumerate(range(0, len(idx), per_chunk)):
             group = idx[start : start + per_chunk]
             ref = on_cpu(oracle.read(model.reconstruct(to_input(images[group], device))))
+            seen = on_cpu(oracle.read(to_input(images[group], device)))
             x = to_input(images[group.repeat_interleave(RESAMPLES)], device)
-            r = on_cpu(oracle.read(model.edit(x, resample=[name], seed=seed + STYLE_SEEDS + 1000 * k + c)))
-            ref = take(ref, torch.arange(len(group)).repeat_interleave(RESAMPLES))  # each face's, per resample
-            n_same, n_attr, n_close, n_nuisance = kept_counts(oracle, ref, r, others, ~own_nuisance)
-            same[0] += n_same + n_close
-            same[1] += n_attr + n_nuisance
+            r = on_cpu(oracle.read(model.edit(x, resample=[name], seed=seed + STYLE_SEEDS + 1000 * k + c, **how)))
+            each = torch.arange(len(group)).repeat_interleave(RESAMPLES)  # each face's reading, per resample
+            for tally, against in ((same, take(ref, each)), (same_in, take(seen, each))):
+                n_same, n_attr, n_close, n_nuisance = kept_counts(oracle, against, r, others, ~own_nuisance)
+                tally[0] += n_same + n_close
+                tally[1] += n_attr + n_nuisance
             for j in range(len(group)):
                 present = r.attrs[j * RESAMPLES : (j + 1) * RESAMPLES, a]
                 ids = r.styles[j * RESAMPLES : (j + 1) * RESAMPLES, s][present]
@@ -152,5 +157,7 @@ def style_metrics(model: nn.Module, oracle: Oracle, images: Tensor, attrs: Tenso
         diversity[name] = sum(distinct) / len(distinct) if distinct else None
         presence[name] = sum(present_share) / len(present_share) if present_share else None
         kept[name] = same[0] / same[1] if same[1] else None
+        input_kept[name] = same_in[0] / same_in[1] if same_in[1] else None
         counts[name] = int(len(idx))
-    return {"style_diversity": diversity, "style_presence": presence, "style_faces": counts, "style_kept": kept}
+    return {"style_diversity": diversity, "style_presence": presence, "style_faces": counts, "style_kept": kept,
+            "style_input_kept": input_kept}

@@ -13,14 +13,16 @@ Faces (rendered, seed 10_000 = faces.sample_faces(10_000, 0, n)):
 - input_preservation (and input_attribute_, input_nuisance_, input_style_preservation): the same shares
   counted against the oracle's reading of the input image itself rather than of its reconstruction: what
   the edit kept of the picture the user gave. The two differ by what the reconstruction already misreads
-  (plain edits) or by what the edit leaves as the input's own pixels (`vcn eval --paste`: edits pasted onto
-  the input with VCN.edit's paste, as the server does by default for models that blend their edits).
+  (plain edits) or by what the edit leaves as the input's own pixels (`vcn eval --paste`: edits and style
+  resamples pasted onto the input with VCN.edit's paste, as the server does by default for models that
+  blend their edits).
 - reference_edit_success, reference_edit_preservation (and the rest, prefixed reference_): the same two
   metrics for the renderer's own counterfactuals (model/counterfactual.py), the most this oracle allows.
 - style_diversity: per style attribute, over n_style test faces that have it, the mean number of
   distinct style ids the oracle reads across 10 resamples of that one capsule, counting only resamples
   the oracle still reads as present (style_presence: the share that do); style_kept: the share of the
-  other attributes and visible nuisance factors read as in the reconstruction across those resamples.
+  other attributes and visible nuisance factors read as in the reconstruction across those resamples
+  (style_input_kept: as in the input image).
 - sample_accuracy / sample_exact: prior samples for the test set's attribute vectors, read by the oracle
   (share of attributes as asked / share of samples with all 40 as asked); frechet_distance: oracle
   features of those samples vs the rendered test faces.
@@ -93,7 +95,7 @@ def evaluate_faces(model: nn.Module, oracle: Oracle | None, n: int = N_TEST, see
                    device: torch.device | None = None,
                    log: Callable[[str], None] | None = None, paste: bool = False) -> dict[str, Any]:
     """The faces metrics (module docstring) on faces.sample_faces(seed, 0, n) rendered at the model's size;
-    paste: edits pasted onto the input (edit_metrics)."""
+    paste: edits and style resamples pasted onto the input (edit_metrics, style_metrics)."""
     from model.data import faces
 
     device = device or model.device
@@ -138,7 +140,7 @@ def evaluate_faces(model: nn.Module, oracle: Oracle | None, n: int = N_TEST, see
         f"{results['reference_edit_preservation']:.4f} ({time.time() - t0:.0f}s)")
 
     styles = tuple(style_attributes or oracle.cfg.style_names)
-    results.update(style_metrics(model, oracle, images, attrs, styles, n_style, seed, batch_size, device))
+    results.update(style_metrics(model, oracle, images, attrs, styles, n_style, seed, batch_size, device, paste))
     say(f"styles ({time.time() - t0:.0f}s)")
 
     sample, sample_feats = _sample_readings(model, oracle, attrs, seed, batch_size, device)
@@ -259,7 +261,8 @@ def evaluate(model: nn.Module, oracle: Oracle | DigitJudge | None = None, n: int
     on MNIST (oracle: a DigitJudge; n test digits, default all 10,000). Without an oracle only the
     accuracy metrics are computed. The model is put in eval mode for the call, then its training flag is
     restored (a model not in training mode is also switched to channels_last on CPU: 2.5x faster). paste:
-    faces' edits pasted onto the input (VCN.edit's paste, as the server does by default for blending models).
+    faces' edits and resamples pasted onto the input (VCN.edit's paste, as the server does by default for
+    blending models).
     Returns a JSON-able dict (see the module docstring); "seconds" is the wall time."""
     start = time.time()
     device = pick_device(str(device)) if device is not None else model.device

@@ -129,13 +129,14 @@ def format_table(r: dict[str, Any]) -> str:
     div = r.get("style_diversity") or {}
     if div:
         presence, kept = r.get("style_presence") or {}, r.get("style_kept") or {}
+        of_input = r.get("style_input_kept") or {}
         name_w = max(len("style attribute"), *(len(k) for k in div))
         lines += ["", f"  {'style attribute':<{name_w}}  {'distinct styles of 10 resamples':>32}  "
-                      f"{'still present':>14}  {'rest kept':>10}  {'faces':>6}"]
+                      f"{'still present':>14}  {'rest kept':>10}  {'of the input':>12}  {'faces':>6}"]
         faces = r.get("style_faces") or {}
         for name, v in div.items():
             lines.append(f"  {name:<{name_w}}  {_num(v):>32}  {_pct(presence.get(name)):>14}  "
-                         f"{_pct(kept.get(name)):>10}  {faces.get(name, '-'):>6}")
+                         f"{_pct(kept.get(name)):>10}  {_pct(of_input.get(name)):>12}  {faces.get(name, '-'):>6}")
     for note in r.get("notes", []):
         lines.append(f"note: {note}")
     return "\n".join(lines)

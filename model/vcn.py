@@ -225,9 +225,10 @@ class VCN(CapsuleEdits, nn.Module):
         may also be one mapping per image (with one seed per image where they differ), each image then edited
         as if alone with its own: all of them must set something, or none (only those that do are verified).
         with_confidence: also return (B,) how sure the verifier is that each returned image shows what `set`
-        asks (NaN where the edit was not verified), as (images, confidence). paste: blend an edit that sets
-        attributes into x itself instead of its reconstruction (blend_edit's base), so what the edit does not
-        change keeps the image's own pixels; needs cfg.edit_blend (ValueError otherwise)."""
+        asks (NaN where the edit was not verified), as (images, confidence). paste: blend the edit into x itself
+        instead of its reconstruction (blend_edit's base), so what the edit does not change keeps the image's own
+        pixels; a style resample, otherwise never blended (it is meant to change the picture), is pasted too;
+        needs cfg.edit_blend (ValueError otherwise)."""
         if paste and not self.cfg.edit_blend:
             raise ValueError("paste needs a model that blends its edits (cfg.edit_blend)")
         base = x if paste else None
@@ -251,7 +252,7 @@ class VCN(CapsuleEdits, nn.Module):
             c[rows, slot] = self.restyled(c[rows, slot], slot, feats, g, style_strength)
         s = self.strengths() if strength is None else float(strength)
         if not (sets and strength is None and self.cfg.verify_strengths and self.verifier is not None):
-            out = self._decode_edits(c, mask, ctx, before, original, [s], blend=sets, base=base)[0][0]
+            out = self._decode_edits(c, mask, ctx, before, original, [s], blend=sets or paste, base=base)[0][0]
             return (out, torch.full((out.shape[0],), float("nan"), device=out.device)) if with_confidence else out
         # A verified edit (model/verify.py): the first strength for every face, decoded with the reconstruction
         # to blend into; the rest of the ladder and the calibrated strength at once for the faces the verifier
@@ -307,9 +308,12 @@ class VCN(CapsuleEdits, nn.Module):
         return per_name.repeat_interleave(2) if self.cfg.kind == "multilabel" else per_name
 
     @torch.inference_mode()
-    def resample(self, x: Tensor, attribute: str, n: int, seed: int = 0, style_strength: float | None = None) -> Tensor:
-        """x (1, C, H, W) -> (n, C, H, W): n new styles of that attribute's active capsule (see edit)."""
-        return self.edit(x[:1].expand(n, *x.shape[1:]), resample=[attribute], seed=seed, style_strength=style_strength)
+    def resample(self, x: Tensor, attribute: str, n: int, seed: int = 0, style_strength: float | None = None,
+                 paste: bool = False) -> Tensor:
+        """x (1, C, H, W) -> (n, C, H, W): n new styles of that attribute's active capsule (see edit; paste:
+        each pasted onto x)."""
+        return self.edit(x[:1].expand(n, *x.shape[1:]), resample=[attribute], seed=seed, style_strength=style_strength,
+                         paste=paste)
 
     @torch.inference_mode()
     def swap(self, x: Tensor, x_b: Tensor, attributes: Sequence[str]) -> Tensor:

@@ -226,7 +226,9 @@ async function showStyles(name, styleSeed = state.styleSeed++) {
   const base = Object.keys(changes()).length && state.result ? state.result : state.source;
   try {
     const response = await api('/api/resample', {
-      body: form({ image: base, attribute: name, n: STYLES, seed: styleSeed, style_strength: styleStrength() }),
+      body: form({
+        image: base, attribute: name, n: STYLES, seed: styleSeed, style_strength: styleStrength(), paste: paste(),
+      }),
     });
     const { images } = await response.json();
     strip.replaceChildren(...images.map((url, i) => {

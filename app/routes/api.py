@@ -71,6 +71,11 @@ _RAW_BODY: dict[str, Any] = {"requestBody": {"content": {
     media: {"schema": {"type": "string", "format": "binary"}} for media in ("image/*", "application/octet-stream")}}}
 SeedField = Annotated[int, Form(ge=0, le=MAX_SEED, description="random seed: same seed, same bytes")]
 CountField = Annotated[int, Form(ge=1, le=MAX_IMAGES, description="how many images")]
+PasteField = Annotated[bool | None, Form(
+    description="keep the uploaded image's own pixels wherever the result barely changes the picture (it is "
+                "blended into the image itself rather than into the model's reconstruction of it); default: true "
+                "for a model that blends its edits (edit_blend > 0 in /api/attributes), which it needs (422 "
+                "otherwise)")]
 StyleStrengthField = Annotated[float | None, Form(
     gt=0, le=4, description="how far a new style moves the capsule: 1 = the drawn style as it is, more = styles "
                             "differ more and the rest keeps a little less; default: the model's own "
@@ -254,18 +259,13 @@ async def edit(
                                 "(attribute_strength per attribute if calibrated, else edit_strength; "
                                 "verified per face when the model has verify_strengths; /api/attributes)")] = None,
     style_strength: StyleStrengthField = None,
-    paste: Annotated[bool | None, Form(
-        description="keep the uploaded image's own pixels wherever the edit barely changes the picture (the edit "
-                    "is blended into the image itself rather than into the model's reconstruction of it); "
-                    "default: true for a model that blends its edits (edit_blend > 0 in /api/attributes), "
-                    "which it needs (422 otherwise)")] = None,
+    paste: PasteField = None,
 ) -> Response:
     """Switch attributes on or off (and optionally draw a new style for some), keeping the rest."""
     flags = parse_flags(set_, "set", engine.names)
     check_one_class(flags, "set", engine)
     redraw = parse_names(resample, "resample", engine.names)
-    if paste is None:
-        paste = engine.pastes_by_default
+    paste = engine.pastes_by_default if paste is None else paste
     prepared = await load_image(image, policy)
     params = EditParams(tuple(flags.items()), tuple(redraw), resolve_conflicts, strength, style_strength, paste)
     out, sure = await engine.edit(prepared.tensor, params, seed)
@@ -285,12 +285,14 @@ async def resample(
     n: CountField = 6,
     seed: SeedField = 0,
     style_strength: StyleStrengthField = None,
+    paste: PasteField = None,
 ) -> ImagesResponse:
     """``n`` new styles of one attribute (e.g. different glasses), everything else kept."""
     check_names([attribute], "attribute", engine.names)
     prepared = await load_image(image, policy)
+    paste = engine.pastes_by_default if paste is None else paste
     return await images_response(await engine.call("resample", "resample", prepared.tensor, attribute, n, seed=seed,
-                                                   style_strength=style_strength))
+                                                   style_strength=style_strength, paste=paste))
 
 
 @router.post("/swap", response_class=Response, responses=_PNG)

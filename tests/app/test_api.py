@@ -287,12 +287,18 @@ def test_edits_are_pasted_onto_the_upload_by_default_when_the_model_blends_them(
     with TestClient(make_app(tmp_path / "blending.safetensors")) as blending:
         got = {how: blending.post("/api/edit", files=files(), data={**data, **extra})
                for how, extra in (("default", {}), ("pasted", {"paste": "true"}), ("plain", {"paste": "false"}))}
+        styles = {how: blending.post("/api/resample", files=files(),
+                                     data={"attribute": "Eyeglasses", "n": "2", "seed": "2", **extra}).json()["images"]
+                  for how, extra in (("default", {}), ("pasted", {"paste": "true"}), ("plain", {"paste": "false"}))}
     assert all(r.status_code == 200 for r in got.values())
     assert got["default"].content == got["pasted"].content != got["plain"].content
     off = {how: np.abs(np.asarray(decode_png(r.content), dtype=np.float64) - upload).mean() for how, r in got.items()}
     assert off["pasted"] < off["plain"]
+    assert styles["default"] == styles["pasted"] != styles["plain"]  # new styles are pasted alike
     assert client.post("/api/edit", files=files(), data=data).status_code == 200
     refused = client.post("/api/edit", files=files(), data={**data, "paste": "true"})
+    assert refused.status_code == 422 and "edit_blend" in refused.json()["detail"]
+    refused = client.post("/api/resample", files=files(), data={"attribute": "Eyeglasses", "paste": "true"})
     assert refused.status_code == 422 and "edit_blend" in refused.json()["detail"]
 
 

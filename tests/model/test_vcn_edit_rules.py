@@ -155,8 +155,12 @@ def test_an_edit_with_blend_is_the_plain_edit_blended_into_the_reconstruction_or
         assert torch.allclose(got, expected, atol=1e-5)
         other = blended.edit(x, {"a": True}, seed=4, strength=strength, paste=not paste)
         assert not torch.allclose(got, other, atol=1e-3)
-    # A style resample is meant to change the picture: not blended, pasted or not.
-    assert torch.equal(blended.edit(x, resample=["c"], seed=4, paste=paste), plain.edit(x, resample=["c"], seed=4))
+    # A style resample is meant to change the picture: not blended into the reconstruction, but pasted when asked.
+    resampled = plain.edit(x, resample=["c"], seed=4)
+    expected = blend_edit(resampled, plain.reconstruct(x), 0.05, base=x) if paste else resampled
+    assert torch.allclose(blended.edit(x, resample=["c"], seed=4, paste=paste), expected, atol=1e-6)
+    assert torch.equal(blended.resample(x[:1], "c", 3, seed=4, paste=paste),
+                       blended.edit(x[:1].expand(3, -1, -1, -1), resample=["c"], seed=4, paste=paste))
 
 
 def test_only_a_model_that_blends_its_edits_pastes_them():
