@@ -380,6 +380,10 @@ class Engine:
         """Run ``model.<method>(*args, **kwargs)`` on the worker, timed as ``op``; (N, C, H, W) on the CPU."""
         return await self.worker.run(op, self._call_model, method, *args, **kwargs)
 
+    def pasting(self, paste: bool | None) -> bool:
+        """A request's `paste`, or where it gives none the default (pastes_by_default)."""
+        return self.pastes_by_default if paste is None else paste
+
     async def run(self, op: str, fn: Callable[..., R], *args: Any) -> R:
         """Run any blocking ``fn`` on the worker (e.g. the face renderer), timed as ``op``."""
         return await self.worker.run(op, fn, *args)

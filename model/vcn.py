@@ -229,9 +229,7 @@ class VCN(CapsuleEdits, nn.Module):
         instead of its reconstruction (blend_edit's base), so what the edit does not change keeps the image's own
         pixels; a style resample, otherwise never blended (it is meant to change the picture), is pasted too;
         needs cfg.edit_blend (ValueError otherwise)."""
-        if paste and not self.cfg.edit_blend:
-            raise ValueError("paste needs a model that blends its edits (cfg.edit_blend)")
-        base = x if paste else None
+        base = x if self._pasting(paste) else None
         c, ctx, mask, _ = self._posterior(x)
         before, original = mask.clone(), c.clone()
         g = generators(seed, c.shape[0])
@@ -299,6 +297,24 @@ class VCN(CapsuleEdits, nn.Module):
                              base=None if base is None else base.to(out.dtype).repeat(tile))
         return out.unflatten(0, (len(reads), c.shape[0])), recon
 
+    def _pasting(self, paste: bool) -> bool:
+        """paste, checked: only a model that blends its edits (cfg.edit_blend) can paste (ValueError)."""
+        if paste and not self.cfg.edit_blend:
+            raise ValueError("paste needs a model that blends its edits (cfg.edit_blend)")
+        return paste
+
+    def _decode_onto(self, c: Tensor, mask: Tensor, ctx: Tensor, x: Tensor,
+                     own: tuple[Tensor, Tensor, Tensor] | None) -> Tensor:
+        """decode(c, mask, ctx) -> (N, C, H, W); with own (the image's own capsules, mask and context, for B = 1
+        or N images x (B, C, H, W)) pasted onto x: the image's reconstruction, decoded in the same call, gives
+        blend_edit its weights."""
+        if own is None:
+            return self.decode(c, mask, ctx)
+        n = c.shape[0]
+        out = self.decode(torch.cat([c, own[0]]), torch.cat([mask, own[1]]), torch.cat([ctx, own[2]]))
+        out, recon = out[:n], out[n:]
+        return blend_edit(out, recon.expand_as(out), self.cfg.edit_blend, base=x.to(out.dtype).expand_as(out))
+
     def strengths(self) -> float | Tensor:
         """The default edit strength: cfg.edit_strength, or (K,) per capsule from cfg.attribute_strength
         (both capsules of an attribute pushed alike)."""
@@ -316,11 +332,13 @@ class VCN(CapsuleEdits, nn.Module):
                          paste=paste)
 
     @torch.inference_mode()
-    def swap(self, x: Tensor, x_b: Tensor, attributes: Sequence[str]) -> Tensor:
+    def swap(self, x: Tensor, x_b: Tensor, attributes: Sequence[str], paste: bool = False) -> Tensor:
         """Take the named attributes' capsules (and their on/off state) from x_b; keep the rest of x. With
         transfer maps only x_b's style of the attribute is taken: the capsule is the maps' prediction for x
-        plus what x_b's capsule has beyond the maps' prediction for x_b, so x keeps its background."""
+        plus what x_b's capsule has beyond the maps' prediction for x_b, so x keeps its background. paste: the
+        result pasted onto x (see edit)."""
         c, ctx, mask, _ = self._posterior(x)
+        own = (c.clone(), mask.clone(), ctx) if self._pasting(paste) else None
         c_b, ctx_b, mask_b, _ = self._posterior(x_b.expand_as(x) if x_b.shape[0] == 1 else x_b)
         feats, feats_b = self.transfer_inputs(c, mask, ctx), self.transfer_inputs(c_b, mask_b, ctx_b)
         rows = torch.arange(c.shape[0], device=self.device)
@@ -337,20 +355,22 @@ class VCN(CapsuleEdits, nn.Module):
             c[:, slots], mask[:, slots] = c_b[:, slots], mask_b[:, slots]
             if feats is not None:
                 c[rows, s_b] = torch.where(self.mapped(s_b).unsqueeze(1), taken, c[rows, s_b])
-        return self.decode(c, mask, ctx)
+        return self._decode_onto(c, mask, ctx, x, own)
 
     @torch.inference_mode()
     def interpolate(self, x: Tensor, steps: int, attribute: str | None = None, x_b: Tensor | None = None,
-                    seed: int = 0) -> Tensor:
+                    seed: int = 0, paste: bool = False) -> Tensor:
         """x (1, C, H, W) -> (steps, C, H, W) frames.
 
         With `attribute`: from the image as it is to the attribute flipped, sliding the mask weight from
         the current capsule to a prior-drawn capsule of the other state. With `x_b`: from x to x_b,
-        interpolating capsule values, context and mask linearly."""
+        interpolating capsule values, context and mask linearly. paste: every frame pasted onto x (see edit;
+        the first frame is then x itself)."""
         if (attribute is None) == (x_b is None):
             raise ValueError("give exactly one of attribute or x_b")
         t = torch.linspace(0, 1, steps, device=self.device).view(-1, 1)
         c, ctx, mask, _ = self._posterior(x[:1])
+        own = (c.clone(), mask.clone(), ctx) if self._pasting(paste) else None
         if x_b is not None:
             c_b, ctx_b, mask_b, _ = self._posterior(x_b[:1])
         else:
@@ -362,7 +382,7 @@ class VCN(CapsuleEdits, nn.Module):
             c = torch.where(mask.unsqueeze(-1) > 0.5, c, c_b)  # both ends share every capsule value
             c_b = c
         cs = torch.lerp(c, c_b, t.view(-1, 1, 1))
-        return self.decode(cs, torch.lerp(mask, mask_b, t), torch.lerp(ctx, ctx_b, t))
+        return self._decode_onto(cs, torch.lerp(mask, mask_b, t), torch.lerp(ctx, ctx_b, t), x[:1], own)
 
     @torch.inference_mode()
     def sample(self, attributes: Mapping[str, bool] | None = None, n: int = 1, seed: int = 0) -> Tensor:

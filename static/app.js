@@ -258,7 +258,7 @@ async function loadFrames() {
   busy('#interp-card', true);
   try {
     const response = await api('/api/interpolate', {
-      body: form({ image: state.source, attribute: name, steps: STEPS, seed: seed() }),
+      body: form({ image: state.source, attribute: name, steps: STEPS, seed: seed(), paste: paste() }),
     });
     const { images } = await response.json();
     const frames = await Promise.all(images.map(blobOf));
@@ -307,7 +307,7 @@ async function runSwap() {
   busy('#panel-result', true);
   try {
     const response = await api('/api/swap', {
-      body: form({ image: state.source, image_b: state.sourceB, attributes: names }),
+      body: form({ image: state.source, image_b: state.sourceB, attributes: names, paste: paste() }),
     });
     setResult(await response.blob(), `Swapped: ${names.map(pretty).join(', ')}`);
   } finally {
@@ -391,7 +391,11 @@ function wire() {
     $('#strength-value').textContent = $('#strength').value;
     onToggle();
   });
-  $('#paste').addEventListener('change', () => onToggle());
+  // The edit and the interpolation frames again, with or without the photo's own pixels.
+  $('#paste').addEventListener('change', () => {
+    onToggle();
+    guard(loadFrames)();
+  });
   $('#attr-filter').addEventListener('input', (event) => {
     const needle = event.target.value.trim().toLowerCase().replaceAll(' ', '_');
     for (const item of $$('#attr-list li')) item.hidden = !item.dataset.attr.toLowerCase().includes(needle);

@@ -265,9 +265,9 @@ async def edit(
     flags = parse_flags(set_, "set", engine.names)
     check_one_class(flags, "set", engine)
     redraw = parse_names(resample, "resample", engine.names)
-    paste = engine.pastes_by_default if paste is None else paste
     prepared = await load_image(image, policy)
-    params = EditParams(tuple(flags.items()), tuple(redraw), resolve_conflicts, strength, style_strength, paste)
+    params = EditParams(tuple(flags.items()), tuple(redraw), resolve_conflicts, strength, style_strength,
+                        engine.pasting(paste))
     out, sure = await engine.edit(prepared.tensor, params, seed)
     headers = _face_header(prepared.face_found)
     if sure is not None:  # a verified edit: how sure the model's own reader is that it took
@@ -290,9 +290,8 @@ async def resample(
     """``n`` new styles of one attribute (e.g. different glasses), everything else kept."""
     check_names([attribute], "attribute", engine.names)
     prepared = await load_image(image, policy)
-    paste = engine.pastes_by_default if paste is None else paste
     return await images_response(await engine.call("resample", "resample", prepared.tensor, attribute, n, seed=seed,
-                                                   style_strength=style_strength, paste=paste))
+                                                   style_strength=style_strength, paste=engine.pasting(paste)))
 
 
 @router.post("/swap", response_class=Response, responses=_PNG)
@@ -302,12 +301,14 @@ async def swap(
     image: ImageField,
     image_b: ImageField,
     attributes: Annotated[str, Form(description='JSON list of names taken from image_b, e.g. ["Smiling"]')],
+    paste: PasteField = None,
 ) -> Response:
     """``image`` with the named attributes (state and style) taken from ``image_b``."""
     names = parse_names(attributes, "attributes", engine.names)
     prepared = await load_image(image, policy)
     other = await load_image(image_b, policy, "image_b")
-    out = await engine.call("swap", "swap", prepared.tensor, other.tensor, names)
+    out = await engine.call("swap", "swap", prepared.tensor, other.tensor, names,
+                            paste=engine.pasting(paste))
     return await png_response(out, _face_header(prepared.face_found))
 
 
@@ -320,6 +321,7 @@ async def interpolate(
     image_b: Annotated[UploadFile | None, File(description="or morph towards this image")] = None,
     steps: Annotated[int, Form(ge=2, le=MAX_IMAGES, description="frames, ends included")] = 8,
     seed: SeedField = 0,
+    paste: PasteField = None,
 ) -> ImagesResponse:
     """Frames morphing one attribute between present and absent, or the image into ``image_b``."""
     if (attribute is None) == (image_b is None):
@@ -331,6 +333,7 @@ async def interpolate(
     frames = await engine.call(
         "interpolate", "interpolate", prepared.tensor, steps,
         attribute=attribute, x_b=None if other is None else other.tensor, seed=seed,
+        paste=engine.pasting(paste),
     )  # fmt: skip
     return await images_response(frames)
 

@@ -275,8 +275,9 @@ def test_edit_strength_changes_the_edit_and_is_bounded(client: TestClient) -> No
 def test_edits_are_pasted_onto_the_upload_by_default_when_the_model_blends_them(make_app, faces_weights, tmp_path,
                                                                              client):
     """A model with edit_blend: an edit keeps the upload's own pixels where it barely changes the picture unless
-    paste=false (then the model's reconstruction is kept there), so the pasted answer is nearer the upload. A
-    model that does not blend (the random test model) does not paste, and asking it to is a 422."""
+    paste=false (then the model's reconstruction is kept there), so the pasted answer is nearer the upload; new
+    styles, interpolation frames and swaps alike. A model that does not blend (the random test model) does not
+    paste, and asking it to is a 422."""
     from model.checkpoint import load_vcn, resave_vcn
 
     model = load_vcn(faces_weights)
@@ -287,19 +288,29 @@ def test_edits_are_pasted_onto_the_upload_by_default_when_the_model_blends_them(
     with TestClient(make_app(tmp_path / "blending.safetensors")) as blending:
         got = {how: blending.post("/api/edit", files=files(), data={**data, **extra})
                for how, extra in (("default", {}), ("pasted", {"paste": "true"}), ("plain", {"paste": "false"}))}
+        hows = (("default", {}), ("pasted", {"paste": "true"}), ("plain", {"paste": "false"}))
         styles = {how: blending.post("/api/resample", files=files(),
                                      data={"attribute": "Eyeglasses", "n": "2", "seed": "2", **extra}).json()["images"]
-                  for how, extra in (("default", {}), ("pasted", {"paste": "true"}), ("plain", {"paste": "false"}))}
+                  for how, extra in hows}
+        frames = {how: blending.post("/api/interpolate", files=files(),
+                                     data={"attribute": "Smiling", "steps": "3", **extra}).json()["images"]
+                  for how, extra in hows}
+        swaps = {how: blending.post("/api/swap", files=files(image_b=png(seed=5)),
+                                    data={"attributes": '["Smiling"]', **extra}).content for how, extra in hows}
     assert all(r.status_code == 200 for r in got.values())
     assert got["default"].content == got["pasted"].content != got["plain"].content
     off = {how: np.abs(np.asarray(decode_png(r.content), dtype=np.float64) - upload).mean() for how, r in got.items()}
     assert off["pasted"] < off["plain"]
-    assert styles["default"] == styles["pasted"] != styles["plain"]  # new styles are pasted alike
+    for answers in (styles, frames, swaps):  # new styles, interpolation frames and swaps are pasted alike
+        assert answers["default"] == answers["pasted"] != answers["plain"]
     assert client.post("/api/edit", files=files(), data=data).status_code == 200
     refused = client.post("/api/edit", files=files(), data={**data, "paste": "true"})
     assert refused.status_code == 422 and "edit_blend" in refused.json()["detail"]
-    refused = client.post("/api/resample", files=files(), data={"attribute": "Eyeglasses", "paste": "true"})
-    assert refused.status_code == 422 and "edit_blend" in refused.json()["detail"]
+    for path, fields, extra in (("/api/resample", {"attribute": "Eyeglasses"}, {}),
+                                ("/api/interpolate", {"attribute": "Smiling"}, {}),
+                                ("/api/swap", {"attributes": '["Smiling"]'}, {"image_b": png(seed=5)})):
+        refused = client.post(path, files=files(**extra), data={**fields, "paste": "true"})
+        assert refused.status_code == 422 and "edit_blend" in refused.json()["detail"], path
 
 
 def test_calibrated_strengths_are_listed_and_apply_when_the_request_names_none(make_app, faces_weights, tmp_path):

@@ -191,3 +191,24 @@ def test_each_image_of_a_batch_is_edited_with_its_own_set_as_if_alone(kind):
     # one ask for all, given per image, is the same edit as given once
     same = [asks[0]] * 4
     torch.testing.assert_close(model.edit(x, same, seed=seeds), model.edit(x, asks[0], seed=seeds), atol=0, rtol=0)
+
+
+def test_swaps_and_interpolations_are_pasted_onto_the_input_when_asked():
+    plain = _exclusive_model()
+    blended = tiny_model(dataclasses.replace(ML, exclusive=(("a", "b"),), edit_blend=0.05))
+    blended.encoder = plain.encoder
+    x = state_images(ML, 3, 0, [[0, 1, 1], [0, 0, 1], [1, 0, 0]])
+    x_b = state_images(ML, 3, 1, [[1, 0, 0], [1, 1, 0], [0, 0, 1]])
+    swapped = plain.swap(x, x_b, ["a", "c"])
+    assert torch.equal(blended.swap(x, x_b, ["a", "c"]), swapped)  # not pasted unless asked
+    torch.testing.assert_close(blended.swap(x, x_b, ["a", "c"], paste=True),
+                               blend_edit(swapped, plain.reconstruct(x), 0.05, base=x), atol=1e-5, rtol=0)
+    frames = plain.interpolate(x[:1], 5, attribute="a", seed=2)
+    pasted = blended.interpolate(x[:1], 5, attribute="a", seed=2, paste=True)
+    torch.testing.assert_close(pasted, blend_edit(frames, plain.reconstruct(x[:1]).expand_as(frames), 0.05,
+                                                  base=x[:1].expand_as(frames)), atol=1e-5, rtol=0)
+    torch.testing.assert_close(pasted[0], x[0], atol=1e-4, rtol=0)  # the first frame is the image itself
+    for refused in (lambda: plain.swap(x, x_b, ["a"], paste=True),
+                    lambda: plain.interpolate(x[:1], 3, attribute="a", paste=True)):
+        with pytest.raises(ValueError, match="edit_blend"):
+            refused()
