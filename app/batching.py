@@ -331,7 +331,10 @@ class Engine:
         """`model.edit` of one (1, C, H, W) image -> ((1, C, H, W) on the CPU, how sure the model's verifier is
         that it shows what was set, None where it was not verified), batched with concurrent edits that agree
         on everything but what they set (each with its own `set` and seed)."""
-        return await self._edit.submit(x, params.batch_key(), (seed, params.set))
+        out = await self._edit.submit(x, params.batch_key(), (seed, params.set))
+        if isinstance(out, InvalidInput):  # this face's ask, refused by the model (its batch-mates went on)
+            raise out
+        return out
 
     def _to_device(self, x: torch.Tensor) -> torch.Tensor:
         return x.to(self.model.device, non_blocking=True)
@@ -354,14 +357,21 @@ class Engine:
         return list(self.model.reconstruct(self._to_device(x)).cpu())
 
     def _edit_batch(self, x: torch.Tensor, key: tuple[EditParams, bool], asks: list[tuple[int, tuple]]
-                    ) -> list[tuple[torch.Tensor, float | None]]:
-        """One model call for edits sharing `key` (EditParams.batch_key); asks: each face's (seed, set)."""
+                    ) -> list[tuple[torch.Tensor, float | None] | InvalidInput]:
+        """One model call for edits sharing `key` (EditParams.batch_key); asks: each face's (seed, set). Where the
+        model refuses the batch (an ask the routes' checks let through), each face goes alone, so only the one it
+        refuses fails: its place in the answer holds the InvalidInput."""
         params = key[0]
-        images, sure = self._call_model("edit", x, set=[dict(states) for _, states in asks],
-                                        resample=list(params.resample), seed=[seed for seed, _ in asks],
-                                        resolve_conflicts=params.resolve_conflicts, strength=params.strength,
-                                        style_strength=params.style_strength, with_confidence=True,
-                                        paste=params.paste)
+        try:
+            images, sure = self._call_model("edit", x, set=[dict(states) for _, states in asks],
+                                            resample=list(params.resample), seed=[seed for seed, _ in asks],
+                                            resolve_conflicts=params.resolve_conflicts, strength=params.strength,
+                                            style_strength=params.style_strength, with_confidence=True,
+                                            paste=params.paste)
+        except InvalidInput as refused:
+            if len(asks) == 1:
+                return [refused]
+            return [answer for i, ask in enumerate(asks) for answer in self._edit_batch(x[i : i + 1], key, [ask])]
         return [(image, _finite(float(p))) for image, p in zip(images.split(1), sure.cpu().tolist(), strict=True)]
 
     # -- per-request operations

@@ -223,7 +223,8 @@ class VCN(CapsuleEdits, nn.Module):
         restyled; None = cfg's). seed: one for the batch, or one per image (B of them), which makes each
         image's edit the same as if it were edited alone (model/seeds.py; the server batches edits so). `set`
         may also be one mapping per image (with one seed per image where they differ), each image then edited
-        as if alone with its own: all of them must set something, or none (only those that do are verified).
+        as if alone with its own: all of them must set something, or none of them (an edit that sets nothing is
+        neither blended nor verified, so the two kinds cannot share a call).
         with_confidence: also return (B,) how sure the verifier is that each returned image shows what `set`
         asks (NaN where the edit was not verified), as (images, confidence). paste: blend the edit into x itself
         instead of its reconstruction (blend_edit's base), so what the edit does not change keeps the image's own

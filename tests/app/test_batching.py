@@ -212,6 +212,46 @@ def test_concurrent_edits_of_the_shipped_model_are_batched_and_each_is_its_own_e
     assert not torch.allclose(batched[0], batched[3])  # same ask, different faces
 
 
+def test_an_edit_the_model_refuses_fails_alone_and_its_batch_mates_are_answered(faces_weights) -> None:
+    """An ask the routes' checks would stop (here an unknown attribute, sent to the engine directly) makes the
+    model refuse the whole batch; the engine then edits each face alone, so only that request fails."""
+    from app.errors import InvalidInput
+    from model.checkpoint import load_vcn
+
+    model = load_vcn(faces_weights)
+    faces = [torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(i)) for i in range(3)]
+    asks = [EditParams((("Smiling", True),)), EditParams((("No_Such_Thing", True),)), EditParams((("Bald", True),))]
+    sizes: list[int] = []
+    real_edit = model.edit
+
+    def counting_edit(x, **kwargs):
+        sizes.append(x.shape[0])
+        return real_edit(x, **kwargs)
+
+    async def main():
+        engine = Engine(model, metrics=Metrics(), max_in_flight=64, batch_max_size=16, batch_max_wait_ms=0)
+        await engine.start()
+        gate = threading.Event()
+        engine.worker.submit(lambda: gate.wait(10))  # the model thread is busy while the edits queue up
+        model.edit = counting_edit
+        try:
+            pending = [asyncio.ensure_future(engine.edit(x, p, 7 + i))
+                       for i, (x, p) in enumerate(zip(faces, asks, strict=True))]
+            await asyncio.sleep(0.05)
+            gate.set()
+            return await asyncio.gather(*pending, return_exceptions=True)
+        finally:
+            model.edit = real_edit
+            await engine.stop()
+
+    good, bad, other = asyncio.run(main())
+    # the first launched alone (the batcher was idle); the other two as one batch, refused; then each alone
+    assert sizes == [1, 2, 1, 1]
+    assert isinstance(bad, InvalidInput) and "No_Such_Thing" in bad.detail
+    for (out, _), x, ask, seed in ((good, faces[0], asks[0], 7), (other, faces[2], asks[2], 9)):
+        torch.testing.assert_close(out, model.edit(x, set=dict(ask.set), seed=[seed]), atol=2e-5, rtol=0)
+
+
 # ------------------------------------------------------------------------- lone and shared requests
 async def post_all(app: FastAPI, requests: list[tuple[str, dict]], hold_slot: bool) -> list[httpx.Response]:
     """Send ``requests`` one after another; with ``hold_slot`` another request holds an admission slot
