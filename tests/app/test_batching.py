@@ -165,17 +165,9 @@ def test_keyed_items_are_batched_only_with_their_key_oldest_key_first() -> None:
     assert calls == [("A", [0]), ("B", [1, 3]), ("A", [2, 4]), ("A", [5])]
 
 
-def test_concurrent_edits_of_the_shipped_model_are_batched_and_each_is_its_own_edit_alone() -> None:
-    """Verified edits and style draws on the real faces file: a face's picture must not depend on what the
-    server batched it with (model/seeds.py), and edits that differ only in what they set are batched."""
-    from model.checkpoint import load_vcn
-    from model.data import faces as rendered
-
-    model = load_vcn(SHIPPED_WEIGHTS)
-    faces = list(uint8_to_tensor(rendered.render(rendered.sample_faces(0, 0, 6), 64)).split(1))
-    asks = [(EditParams((("Smiling", True),)), 3), (EditParams((("Eyeglasses", True),), ("Bangs",)), 4),
-            (EditParams((("Smiling", True),)), 9), (EditParams((("Blond_Hair", True), ("Smiling", False))), 3),
-            (EditParams((("Eyeglasses", True),), ("Bangs",)), 1), (EditParams((("Bald", True),)), 5)]
+def queued_edits(model, faces: list[torch.Tensor], asks: list[tuple[EditParams, int]]) -> tuple[list, list[int]]:
+    """Send edits (face, (params, seed)) to an Engine while its model thread is held busy, so they queue up and
+    go in batches; returns each one's answer (or exception) and the batch size of every model.edit call."""
     sizes: list[int] = []
     real_edit = model.edit
 
@@ -193,12 +185,26 @@ def test_concurrent_edits_of_the_shipped_model_are_batched_and_each_is_its_own_e
             pending = [asyncio.ensure_future(engine.edit(x, p, seed)) for x, (p, seed) in zip(faces, asks, strict=True)]
             await asyncio.sleep(0.05)
             gate.set()
-            return await asyncio.gather(*pending)
+            return await asyncio.gather(*pending, return_exceptions=True)
         finally:
             model.edit = real_edit
             await engine.stop()
 
-    answers = asyncio.run(main())
+    return asyncio.run(main()), sizes
+
+
+def test_concurrent_edits_of_the_shipped_model_are_batched_and_each_is_its_own_edit_alone() -> None:
+    """Verified edits and style draws on the real faces file: a face's picture must not depend on what the
+    server batched it with (model/seeds.py), and edits that differ only in what they set are batched."""
+    from model.checkpoint import load_vcn
+    from model.data import faces as rendered
+
+    model = load_vcn(SHIPPED_WEIGHTS)
+    faces = list(uint8_to_tensor(rendered.render(rendered.sample_faces(0, 0, 6), 64)).split(1))
+    asks = [(EditParams((("Smiling", True),)), 3), (EditParams((("Eyeglasses", True),), ("Bangs",)), 4),
+            (EditParams((("Smiling", True),)), 9), (EditParams((("Blond_Hair", True), ("Smiling", False))), 3),
+            (EditParams((("Eyeglasses", True),), ("Bangs",)), 1), (EditParams((("Bald", True),)), 5)]
+    answers, sizes = queued_edits(model, faces, asks)
     batched = [out for out, _ in answers]
     # the first launched alone (the batcher was idle); then the two Eyeglasses + Bangs resamples together, and
     # the Smiling, Blond_Hair + Smiling and Bald edits together: they differ only in what they set (Blond_Hair
@@ -220,35 +226,13 @@ def test_an_edit_the_model_refuses_fails_alone_and_its_batch_mates_are_answered(
 
     model = load_vcn(faces_weights)
     faces = [torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(i)) for i in range(3)]
-    asks = [EditParams((("Smiling", True),)), EditParams((("No_Such_Thing", True),)), EditParams((("Bald", True),))]
-    sizes: list[int] = []
-    real_edit = model.edit
-
-    def counting_edit(x, **kwargs):
-        sizes.append(x.shape[0])
-        return real_edit(x, **kwargs)
-
-    async def main():
-        engine = Engine(model, metrics=Metrics(), max_in_flight=64, batch_max_size=16, batch_max_wait_ms=0)
-        await engine.start()
-        gate = threading.Event()
-        engine.worker.submit(lambda: gate.wait(10))  # the model thread is busy while the edits queue up
-        model.edit = counting_edit
-        try:
-            pending = [asyncio.ensure_future(engine.edit(x, p, 7 + i))
-                       for i, (x, p) in enumerate(zip(faces, asks, strict=True))]
-            await asyncio.sleep(0.05)
-            gate.set()
-            return await asyncio.gather(*pending, return_exceptions=True)
-        finally:
-            model.edit = real_edit
-            await engine.stop()
-
-    good, bad, other = asyncio.run(main())
+    asks = [(EditParams((("Smiling", True),)), 7), (EditParams((("No_Such_Thing", True),)), 8),
+            (EditParams((("Bald", True),)), 9)]
+    (good, bad, other), sizes = queued_edits(model, faces, asks)
     # the first launched alone (the batcher was idle); the other two as one batch, refused; then each alone
     assert sizes == [1, 2, 1, 1]
     assert isinstance(bad, InvalidInput) and "No_Such_Thing" in bad.detail
-    for (out, _), x, ask, seed in ((good, faces[0], asks[0], 7), (other, faces[2], asks[2], 9)):
+    for (out, _), x, (ask, seed) in ((good, faces[0], asks[0]), (other, faces[2], asks[2])):
         torch.testing.assert_close(out, model.edit(x, set=dict(ask.set), seed=[seed]), atol=2e-5, rtol=0)
 
 
