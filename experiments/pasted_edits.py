@@ -14,13 +14,15 @@ reconstruction (edit_preservation, as vcn eval reports it) and against its readi
 counterfactuals (reference: the most this oracle allows). One JSON line per row. With --residual, also
 pasted rows where the edit's change is added to the input instead (x + w * (edit - reconstruction), clamped
 to [0, 1]): the input's texture kept under a colour change, at the risk of ghosts where the reconstruction
-and the input differ.
+and the input differ. With --kernels K..., only pasted rows, with the blend's change smoothed over K x K pixels
+instead of 5 x 5.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import time
 
@@ -61,6 +63,8 @@ def main() -> None:
     p.add_argument("--no-reference", action="store_true")
     p.add_argument("--residual", action="store_true", help="also rows with the edit's change added to the input")
     p.add_argument("--only-residual", action="store_true", help="only those rows")
+    p.add_argument("--kernels", type=int, nargs="*", default=[],
+                   help="pasted rows only, at the model's threshold, with these smoothing kernels instead of 5")
     a = p.parse_args()
     torch.set_num_threads(2)
     oracle = load_oracle(DEFAULT_ORACLE).eval()
@@ -72,9 +76,13 @@ def main() -> None:
     for blend in [shipped.edit_blend, *a.blend]:
         rows += [] if a.only_residual else [("plain", blend, False), ("pasted", blend, True)]
         rows += [("residual", blend, True)] if a.residual or a.only_residual else []
+    if a.kernels:
+        rows = [(f"pasted, kernel {k}", shipped.edit_blend, True) for k in a.kernels]
     for label, blend, paste in rows:
         t0 = time.time()
         vcn_module.blend_edit = residual_blend if label == "residual" else PLAIN_BLEND
+        if label.startswith("pasted, kernel"):
+            vcn_module.blend_edit = functools.partial(PLAIN_BLEND, kernel=int(label.split()[-1]))
         if blend is None:
             editor = CounterfactualEditor(test, images, tuple(faces.ATTRIBUTES))
             e = edit_metrics(editor, oracle, images, test, TEST_SEED, 100, torch.device("cpu"))
