@@ -235,16 +235,13 @@ class VCN(CapsuleEdits, nn.Module):
         before, original = mask.clone(), c.clone()
         g = generators(seed, c.shape[0])
         feats = self.transfer_inputs(c, mask, ctx)
-        if isinstance(set, Mapping) or set is None:
-            sets = bool(set)  # whether the edit switches anything (then it is blended, and may be verified)
-            self._set_states(c, mask, dict(set or {}), g, resolve_conflicts, feats)
-        else:
-            set = [dict(states) for states in set]
-            if len(set) != c.shape[0] or len({bool(states) for states in set}) > 1:
-                raise ValueError(f"set: one mapping per image ({len(set)} for {c.shape[0]}), all setting something "
-                                 "or none")
-            sets = any(set)
-            self._set_states_per_row(c, mask, set, g, resolve_conflicts, feats)
+        # One ask per image (a single mapping is every image's).
+        asks = [dict(set or {})] * c.shape[0] if set is None or isinstance(set, Mapping) else [dict(a) for a in set]
+        if len(asks) != c.shape[0] or len({bool(ask) for ask in asks}) > 1:
+            raise ValueError(f"set: one mapping per image ({len(asks)} for {c.shape[0]}), all setting something "
+                             "or none")
+        sets = any(asks)  # whether the edit switches anything (then it is blended, and may be verified)
+        self._set_states_per_row(c, mask, asks, g, resolve_conflicts, feats)
         rows = torch.arange(c.shape[0])
         for name in resample:
             slot = self._active_slot(mask, name)
@@ -267,7 +264,7 @@ class VCN(CapsuleEdits, nn.Module):
             return tries
 
         def confidence(rows: Tensor, images: Tensor) -> Tensor:  # images: each row's tries, strength by strength
-            asked = set if isinstance(set, Mapping) else [set[i] for i in rows.tolist()] * (len(images) // len(rows))
+            asked = [asks[i] for i in rows.tolist()] * (len(images) // len(rows))
             return target_confidence(self.verifier, images, self.cfg.capsule_names, asked)
 
         first, *rest = [*self.cfg.verify_strengths, s]

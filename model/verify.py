@@ -34,17 +34,17 @@ def target_confidence(verifier: nn.Module, images: Tensor, names: Sequence[str],
     one per image, none of them empty): images (B, C, H, W) -> (B,), the smallest over the set attributes of
     P(state), P from the verifier's attribute logits (B, A)."""
     prob = torch.sigmoid(verifier.attribute_logits(images).float())
-    if isinstance(flags, Mapping):
-        cols = torch.tensor([names.index(n) for n in flags], device=prob.device)
-        want = torch.tensor([bool(v) for v in flags.values()], device=prob.device)
-        return torch.where(want, prob[:, cols], 1.0 - prob[:, cols]).amin(dim=1)
-    if len(flags) != len(images):
-        raise ValueError(f"{len(flags)} sets of states for {len(images)} images")
+    per_image = [flags] * len(images) if isinstance(flags, Mapping) else flags
+    if len(per_image) != len(images):
+        raise ValueError(f"{len(per_image)} sets of states for {len(images)} images")
+    # (image, attribute column, wanted state) for every state asked, set in two (B, A) masks at once
+    cells = [(i, names.index(name), bool(on)) for i, states in enumerate(per_image) for name, on in states.items()]
     asked = torch.zeros(prob.shape, dtype=torch.bool)
     wanted = torch.zeros(prob.shape, dtype=torch.bool)
-    for i, states in enumerate(flags):
-        for name, on in states.items():
-            asked[i, names.index(name)], wanted[i, names.index(name)] = True, bool(on)
+    if cells:
+        rows, cols, on = (list(column) for column in zip(*cells, strict=True))
+        asked[rows, cols] = True
+        wanted[rows, cols] = torch.tensor(on)
     asked, wanted = asked.to(prob.device), wanted.to(prob.device)
     return torch.where(asked, torch.where(wanted, prob, 1.0 - prob), 1.0).amin(dim=1)
 
