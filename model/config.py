@@ -195,6 +195,9 @@ class TrainConfig:
     # The judge reads generated images through a random shift, brightness change and noise (augment.judge_view)
     # so the generator cannot please it with changes no other reader sees.
     judge_augment: bool = False
+    # The style reader likewise reads every generated image through judge_view (the reader's clean view of the real
+    # image it must match stays clean), so the decoder must draw a style a shifted, noisier reader still sees.
+    style_augment: bool = False
     # Rendered faces: share of counterfactual pairs that restyle one present attribute (other glasses)
     # instead of flipping one; the swap loss then makes that attribute's capsule alone carry its style.
     style_share: float = 0.0

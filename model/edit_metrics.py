@@ -161,3 +161,96 @@ def style_metrics(model: nn.Module, oracle: Oracle, images: Tensor, attrs: Tenso
         counts[name] = int(len(idx))
     return {"style_diversity": diversity, "style_presence": presence, "style_faces": counts, "style_kept": kept,
             "style_input_kept": input_kept}
+
+
+def next_other(state: Tensor) -> Tensor:
+    """state (M,) of anything comparable -> (M,) long: for each row the next row (cyclically) whose state
+    differs from its own, or -1 where every row is in the same state. How a swap picks its donor."""
+    rows = torch.arange(len(state))
+    donor = torch.full((len(state),), -1, dtype=torch.long)
+    for value in torch.unique(state):
+        own, other = rows[state == value], rows[state != value]
+        if len(other):
+            donor[own] = other[torch.searchsorted(other, own, right=True) % len(other)]
+    return donor
+
+
+@torch.inference_mode()
+def swap_metrics(model: nn.Module, oracle: Oracle, images: Tensor, batch: Any, batch_size: int,
+                 device: torch.device, paste: bool = False) -> dict[str, Any]:
+    """The product's swap (model.swap): every attribute of every face taken from a donor in the other state,
+    the next such face of the set (next_other), and read by the oracle. swap_success: the share read in the
+    donor's state (and per attribute); swap_preservation and swap_input_preservation: what the swap kept of
+    the reconstruction and of the input, counted as edit_preservation counts an edit's (the attributes
+    faces.flip would force along with it are not counted).
+
+    images uint8 (M, H, W, 3), batch: the FaceBatch of those M faces. paste: each swap pasted onto its face."""
+    from model.data import faces
+
+    names = tuple(model.cfg.capsule_names)
+    gt = torch.as_tensor(batch.attrs).bool()
+    recon, _ = read_map(oracle, lambda x, i: model.reconstruct(x), images, batch_size, device)
+    inputs, _ = read_map(oracle, lambda x, i: x, images, batch_size, device)
+    success = torch.zeros(len(names), dtype=torch.float64)
+    tried = torch.zeros(len(names), dtype=torch.float64)
+    kept = {k: [0, 0] for k in ("attr", "nuisance", "input_attr", "input_nuisance")}
+    for a, name in enumerate(names):
+        donor = next_other(gt[:, a])
+        idx = (donor >= 0).nonzero().squeeze(1)
+        if len(idx) == 0:
+            continue
+        forced = torch.as_tensor(faces.flip(batch, name).attrs).bool() != gt  # (M, A), includes a itself
+        given = images[donor[idx]]
+
+        def make(x: Tensor, i: int, name: str = name, given: Tensor = given) -> Tensor:
+            return model.swap(x, to_input(given[i * batch_size : (i + 1) * batch_size], device), [name], paste=paste)
+
+        swapped, _ = read_map(oracle, make, images[idx], batch_size, device)
+        success[a] += float((swapped.attrs[:, a] == gt[donor[idx], a]).sum())
+        tried[a] += len(idx)
+        tally(kept, "", kept_counts(oracle, take(recon, idx), swapped, ~forced[idx]))
+        tally(kept, "input_", kept_counts(oracle, take(inputs, idx), swapped, ~forced[idx]))
+
+    def preservation(prefix: str) -> float | None:
+        got, counted = (kept[f"{prefix}attr"][i] + kept[f"{prefix}nuisance"][i] for i in (0, 1))
+        return got / counted if counted else None
+
+    return {
+        "swap_success": float(success.sum() / tried.sum().clamp(min=1)),
+        "swap_success_per_attribute": named(names, success / tried.clamp(min=1)),
+        "swap_preservation": preservation(""),
+        "swap_input_preservation": preservation("input_"),
+        "n_swaps": int(tried.sum()),
+    }
+
+
+@torch.inference_mode()
+def style_swap_metrics(model: nn.Module, oracle: Oracle, images: Tensor, attrs: Tensor, styles: tuple[str, ...],
+                       n_style: int, batch_size: int, device: torch.device, paste: bool = False) -> dict[str, Any]:
+    """Per style attribute: the first n_style test faces that have it each take that attribute from the next of
+    the first 2 * n_style such faces whose style the oracle reads as different (another pair of glasses onto
+    this face: the page's swap). swap_style_transfer: the share of those swaps read with the donor's style (as
+    the oracle reads it on the donor) and the attribute present; swap_style_presence: present at all."""
+    names = tuple(model.cfg.capsule_names)
+    transfer, presence = {}, {}
+    for name in styles:
+        a, s = names.index(name), oracle.cfg.style_names.index(name)
+        pool = attrs[:, a].bool().nonzero().squeeze(1)[: 2 * n_style]
+        transfer[name] = presence[name] = None
+        if len(pool) < 2:
+            continue
+        seen, _ = read_map(oracle, lambda x, i: x, images[pool], batch_size, device)
+        donor = next_other(seen.styles[:, s])[:n_style]
+        rows = (donor >= 0).nonzero().squeeze(1)
+        if len(rows) == 0:
+            continue
+        given = images[pool[donor[rows]]]
+
+        def make(x: Tensor, i: int, name: str = name, given: Tensor = given) -> Tensor:
+            return model.swap(x, to_input(given[i * batch_size : (i + 1) * batch_size], device), [name], paste=paste)
+
+        r, _ = read_map(oracle, make, images[pool[rows]], batch_size, device)
+        shown = r.attrs[:, a]
+        transfer[name] = float((shown & (r.styles[:, s] == seen.styles[donor[rows], s])).float().mean())
+        presence[name] = float(shown.float().mean())
+    return {"swap_style_transfer": transfer, "swap_style_presence": presence}

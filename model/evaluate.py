@@ -23,6 +23,12 @@ Faces (rendered, seed 10_000 = faces.sample_faces(10_000, 0, n)):
   the oracle still reads as present (style_presence: the share that do); style_kept: the share of the
   other attributes and visible nuisance factors read as in the reconstruction across those resamples
   (style_input_kept: as in the input image).
+- swap_success (and per attribute): every attribute of each of the first n_edit faces taken with model.swap
+  from a donor in the other state (the next such face); the share the oracle reads in the donor's state.
+  swap_preservation / swap_input_preservation: what the swap kept, counted as edit_preservation counts it.
+  swap_style_transfer: per style attribute, the first n_style faces that have it each take it from a face
+  whose style the oracle reads as different; the share read with the donor's style (swap_style_presence:
+  the attribute still read present). With --paste the swaps are pasted too.
 - sample_accuracy / sample_exact: prior samples for the test set's attribute vectors, read by the oracle
   (share of attributes as asked / share of samples with all 40 as asked); frechet_distance: oracle
   features of those samples vs the rendered test faces.
@@ -49,7 +55,7 @@ from model.checkpoint import CheckpointError, read_checkpoint
 from model.counterfactual import reference_edit_metrics
 from model.devices import pick_device
 from model.digit_judge import DigitJudge, load_digit_judge
-from model.edit_metrics import SAMPLE_SEEDS, edit_metrics, style_metrics
+from model.edit_metrics import SAMPLE_SEEDS, edit_metrics, style_metrics, style_swap_metrics, swap_metrics
 from model.metrics import format_table, frechet_distance, named
 from model.oracle import Oracle, OracleReading, load_oracle
 from model.readings import cat_readings, chunks, read_map, to_input
@@ -142,6 +148,14 @@ def evaluate_faces(model: nn.Module, oracle: Oracle | None, n: int = N_TEST, see
     styles = tuple(style_attributes or oracle.cfg.style_names)
     results.update(style_metrics(model, oracle, images, attrs, styles, n_style, seed, batch_size, device, paste))
     say(f"styles ({time.time() - t0:.0f}s)")
+
+    if hasattr(model, "swap"):
+        results.update(swap_metrics(model, oracle, images[:m], batch.take(slice(0, m)), batch_size, device, paste))
+        results.update(style_swap_metrics(model, oracle, images, attrs, styles, n_style, batch_size, device, paste))
+        say(f"swaps: success {results['swap_success']:.4f}, kept {results['swap_preservation']:.4f} (of the input: "
+            f"{results['swap_input_preservation']:.4f}) ({time.time() - t0:.0f}s)")
+    else:
+        results["notes"].append("the model has no swap: swap metrics not computed")
 
     sample, sample_feats = _sample_readings(model, oracle, attrs, seed, batch_size, device)
     asked = sample.attrs == attrs

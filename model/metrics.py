@@ -94,6 +94,11 @@ def format_table(r: dict[str, Any]) -> str:
                                                            f"{_pct(r['input_attribute_preservation'])}, nuisance "
                                                            f"{_pct(r['input_nuisance_preservation'])}, styles "
                                                            f"{_pct(r.get('input_style_preservation'))}{pasted})"))
+    if "swap_success" in r:
+        rows.append(("swap success (oracle)", f"{_pct(r['swap_success'])}   ({r.get('n_swaps', '?')} swaps from a "
+                                              f"donor in the other state)"))
+        rows.append(("swap preservation", f"{_pct(r['swap_preservation'])}   (of the input: "
+                                          f"{_pct(r['swap_input_preservation'])})"))
     if "reference_edit_success" in r:
         rows.append(("the renderer's own flips (reference)", f"success {_pct(r['reference_edit_success'])}, "
                                                              f"preservation {_pct(r['reference_edit_preservation'])}"))
@@ -129,14 +134,16 @@ def format_table(r: dict[str, Any]) -> str:
     div = r.get("style_diversity") or {}
     if div:
         presence, kept = r.get("style_presence") or {}, r.get("style_kept") or {}
-        of_input = r.get("style_input_kept") or {}
+        of_input, swapped = r.get("style_input_kept") or {}, r.get("swap_style_transfer") or {}
         name_w = max(len("style attribute"), *(len(k) for k in div))
         lines += ["", f"  {'style attribute':<{name_w}}  {'distinct styles of 10 resamples':>32}  "
-                      f"{'still present':>14}  {'rest kept':>10}  {'of the input':>12}  {'faces':>6}"]
+                      f"{'still present':>14}  {'rest kept':>10}  {'of the input':>12}  {'swap shows donor':>16}  "
+                      f"{'faces':>6}"]
         faces = r.get("style_faces") or {}
         for name, v in div.items():
             lines.append(f"  {name:<{name_w}}  {_num(v):>32}  {_pct(presence.get(name)):>14}  "
-                         f"{_pct(kept.get(name)):>10}  {_pct(of_input.get(name)):>12}  {faces.get(name, '-'):>6}")
+                         f"{_pct(kept.get(name)):>10}  {_pct(of_input.get(name)):>12}  "
+                         f"{_pct(swapped.get(name)):>16}  {faces.get(name, '-'):>6}")
     for note in r.get("notes", []):
         lines.append(f"note: {note}")
     return "\n".join(lines)

@@ -201,7 +201,8 @@ class VCNObjective(nn.Module):
             net, heads, rows = self._style[0], self.style_heads, torch.cat(wanted)
             with torch.no_grad():  # each real image read once, its reading reused for every image drawn after it
                 real = net(x)
-            fake = net(torch.cat(drawn))
+            drawn_all = torch.cat(drawn)
+            fake = net(judge_view(drawn_all, generator) if t.style_augment else drawn_all)
             present = targets[rows][:, self.style_columns].bool()
             losses["style"] = style_judge_loss([fake[i] for i in heads], [real[i][rows] for i in heads], present)
             total = total + t.style_weight * losses["style"]

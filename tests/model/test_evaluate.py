@@ -22,10 +22,12 @@ SHARES = ("mean_accuracy", "edit_success", "edit_preservation", "attribute_prese
           "nuisance_preservation", "style_preservation", "sample_accuracy", "sample_exact", "oracle_accuracy",
           "reconstruction_accuracy", "reference_edit_success", "reference_edit_preservation",
           "reference_attribute_preservation", "reference_nuisance_preservation", "input_preservation",
-          "input_attribute_preservation", "input_nuisance_preservation", "input_style_preservation")
+          "input_attribute_preservation", "input_nuisance_preservation", "input_style_preservation",
+          "swap_success", "swap_preservation", "swap_input_preservation")
 FACE_KEYS = {*SHARES, "per_attribute", "edit_success_per_attribute", "style_diversity", "style_presence",
              "sample_accuracy_per_attribute", "frechet_distance", "seconds",
-             "reference_edit_success_per_attribute"}
+             "reference_edit_success_per_attribute", "swap_success_per_attribute", "swap_style_transfer",
+             "swap_style_presence", "n_swaps"}
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +58,8 @@ def check_face_results(r: dict) -> None:
         assert v is None or 0.0 <= v <= 10.0, name
     assert {"Eyeglasses", "Bangs", "Wearing_Hat"} <= set(r["style_diversity"])
     assert r["frechet_distance"] >= 0.0
-    assert r["n_edits"] == 4 * 40
+    assert r["n_edits"] == 4 * 40 and 0 < r["n_swaps"] <= 4 * 40  # a swap needs a donor in the other state
+    assert set(r["swap_style_transfer"]) == set(r["style_diversity"])
     json.dumps(r)  # JSON-able
 
 
@@ -226,6 +229,19 @@ class PixelEditor(torch.nn.Module):
                 b.attrs[:, (faces.ATTRIBUTES.index(name) + 1) % A] ^= 1
         return _encode(b.attrs, b.styles, b.nuisance)
 
+    def swap(self, x, x_b, attributes, paste=False):
+        """Takes each named attribute's state (flipped as faces.flip does, partners and all) and style from x_b."""
+        b, donor = _decode(x), _decode(x_b)
+        for name in attributes:
+            a = faces.ATTRIBUTES.index(name)
+            rows = b.attrs[:, a] != donor.attrs[:, a]
+            styles = b.styles.copy()
+            if name in faces.STYLE_ATTRIBUTES:
+                s = faces.STYLE_ATTRIBUTES.index(name)
+                styles[:, s] = donor.styles[:, s]
+            b = faces.FaceBatch(np.where(rows[:, None], faces.flip(b, name).attrs, b.attrs), styles, b.nuisance)
+        return _encode(b.attrs, b.styles, b.nuisance)
+
     def sample_states(self, states, seed=0):
         n = len(states)
         return _encode(states.cpu().numpy(), np.zeros((n, S), int), np.full((n, N), 0.5))
@@ -239,9 +255,13 @@ def test_metrics_of_a_perfect_editor(monkeypatch):
     for key in ("mean_accuracy", "oracle_accuracy", "reconstruction_accuracy", "edit_success",
                 "attribute_preservation", "nuisance_preservation", "style_preservation", "edit_preservation",
                 "sample_accuracy", "sample_exact", "reference_edit_success", "reference_edit_preservation",
-                "input_preservation"):
+                "input_preservation", "swap_success", "swap_preservation", "swap_input_preservation"):
         assert r[key] == pytest.approx(1.0), key
-    assert r["n_edits"] == 20 * A
+    gt = faces.sample_faces(10_000, 0, 20).attrs  # a face swaps every attribute some other face has the other way
+    assert r["n_edits"] == 20 * A and r["n_swaps"] == 20 * int((gt.min(0) != gt.max(0)).sum())
+    transfer = r["swap_style_transfer"]  # None where the first faces with the attribute show one style only
+    assert set(transfer.values()) <= {None, 1.0} and transfer["Eyeglasses"] == 1.0, transfer
+    assert all(v in (None, 1.0) for v in r["swap_style_presence"].values())
     assert r["style_presence"]["Eyeglasses"] == 1.0
     assert r["style_kept"] == {"Eyeglasses": 1.0, "Bangs": 1.0, "Wearing_Hat": 1.0}
     assert 3.0 < r["style_diversity"]["Eyeglasses"] <= 10.0  # 10 uniform draws over 10 frames
@@ -298,3 +318,11 @@ def test_celeba_layout(tmp_path, vcn):
                  device="cpu", echo=False)
     assert r["dataset"] == "celeba" and r["n"] == 3 and 0 <= r["mean_accuracy"] <= 1
     assert any("oracle" in note for note in r["notes"]) and "edit_success" not in r
+
+
+def test_a_swap_donor_is_the_next_face_in_another_state():
+    from model.edit_metrics import next_other
+
+    assert next_other(torch.tensor([0, 0, 1, 0, 1])).tolist() == [2, 2, 3, 4, 0]  # cyclic: the last wraps round
+    assert next_other(torch.tensor([3, 5, 3])).tolist() == [1, 2, 1]  # any states, such as style ids
+    assert next_other(torch.tensor([1, 1])).tolist() == [-1, -1]  # nobody to take it from

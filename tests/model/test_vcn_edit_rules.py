@@ -36,6 +36,21 @@ def test_edit_switching_on_clears_the_exclusive_partner_unless_asked():
     assert on[3][0].tolist() == [False, True, True, False, True, False]
 
 
+def test_swap_taking_an_attribute_on_clears_its_exclusive_partner_unless_taken_too():
+    model = _exclusive_model()
+    x = state_images(ML, 2, 0, [[0, 1, 1], [0, 1, 0]])  # b on in both
+    x_b = state_images(ML, 2, 1, [[1, 0, 0], [0, 1, 1]])  # a donor with a on, one with a off
+    with generator_inputs(model) as seen:
+        model.swap(x, x_b, ["a"])
+        model.swap(x, x_b, ["a"], resolve_conflicts=False)
+        model.swap(x, x_b, ["a", "b"])
+    on = [active_rows(caps) for caps, _ in seen]
+    assert on[0].tolist() == [[True, False, False, True, True, False],  # a taken on, b switched off, c kept
+                              [False, True, True, False, False, True]]  # a taken off: nothing forced
+    assert on[1][0].tolist() == [True, False, True, False, True, False]  # unresolved: both on
+    assert on[2][0].tolist() == [True, False, False, True, True, False]  # both taken: the donor's own b
+
+
 def test_interpolate_to_an_attribute_clears_its_partner_at_the_far_end():
     model = _exclusive_model()
     x = state_images(ML, 1, 0, [[0, 1, 0]])
@@ -200,7 +215,8 @@ def test_swaps_and_interpolations_are_pasted_onto_the_input_when_asked():
     x = state_images(ML, 3, 0, [[0, 1, 1], [0, 0, 1], [1, 0, 0]])
     x_b = state_images(ML, 3, 1, [[1, 0, 0], [1, 1, 0], [0, 0, 1]])
     swapped = plain.swap(x, x_b, ["a", "c"])
-    assert torch.equal(blended.swap(x, x_b, ["a", "c"]), swapped)  # not pasted unless asked
+    recon = plain.reconstruct(x)  # a swap is blended into the reconstruction, as an edit is, unless pasted
+    torch.testing.assert_close(blended.swap(x, x_b, ["a", "c"]), blend_edit(swapped, recon, 0.05), atol=1e-5, rtol=0)
     torch.testing.assert_close(blended.swap(x, x_b, ["a", "c"], paste=True),
                                blend_edit(swapped, plain.reconstruct(x), 0.05, base=x), atol=1e-5, rtol=0)
     frames = plain.interpolate(x[:1], 5, attribute="a", seed=2)

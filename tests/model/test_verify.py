@@ -88,6 +88,27 @@ def test_a_verified_edit_is_the_first_ladder_strength_the_verifier_believes():
     assert torch.equal(model.edit(x, {"a": True}, seed=5), at[2.0])
 
 
+def test_a_swap_is_verified_against_the_donors_states():
+    """A swap is an edit to the donor's states: the first ladder strength the verifier believes shows them."""
+    model = _verified()
+    x = state_images(ML, len(STATES), seed=3, states=STATES)  # a: 0 1 0 1
+    x_b = state_images(ML, 4, seed=4, states=[[1, 0, 1], [1, 0, 0], [0, 1, 0], [0, 0, 1]])  # a: 1 1 0 0
+    at = {s: model.swap(x, x_b, ["a"], strength=s) for s in (1.0, 2.0)}  # explicit: never verified
+    assert not torch.equal(at[1.0][0], at[2.0][0])  # row 0 switches a on: the strength tells
+    model.verifier = FixedLogits(torch.full((1, 3), 10.0))  # sure of everything: the first rung
+    assert torch.equal(model.swap(x, x_b, ["a"]), at[1.0])
+
+    # Reads "a" on in the strength-1 swaps and off in anything else: donors with a on stop at 1, the rest go to 2.
+    def a_on_at_one(images):
+        one = (images.unsqueeze(1) - at[1.0].unsqueeze(0)).abs().flatten(2).amax(2).amin(1) < 1e-6
+        return torch.where(one, 10.0, -10.0).unsqueeze(1).expand(-1, 3)
+
+    model.verifier = FixedLogits(a_on_at_one)
+    got = model.swap(x, x_b, ["a"])
+    for i, rung in enumerate([1.0, 1.0, 2.0, 2.0]):
+        assert torch.equal(got[i], at[rung][i]), i
+
+
 def test_target_confidence_reads_each_image_against_its_own_states():
     logits = torch.logit(torch.tensor([[0.9, 0.2, 0.6]]))
     got = target_confidence(FixedLogits(logits), torch.zeros(3, 3, 4, 4), ("a", "b", "c"),
