@@ -340,7 +340,8 @@ class VCN(CapsuleEdits, nn.Module):
 
     @torch.inference_mode()
     def swap(self, x: Tensor, x_b: Tensor, attributes: Sequence[str], paste: bool = False,
-             resolve_conflicts: bool = True, strength: float | None = None) -> Tensor:
+             resolve_conflicts: bool = True, strength: float | None = None,
+             with_confidence: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         """Take the named attributes' capsules (and their on/off state) from x_b; keep the rest of x. With
         transfer maps only x_b's style of the attribute is taken: the capsule is the maps' prediction for x
         plus what x_b's capsule has beyond the maps' prediction for x_b, so x keeps its background.
@@ -349,7 +350,7 @@ class VCN(CapsuleEdits, nn.Module):
         taken switched on switches off its exclusive partners not taken too (a blond donor's hair onto a black-
         haired face), the mask change is pushed by the calibrated strengths, verified where the model verifies
         (the verifier must see x_b's states of the named attributes), and blended into the reconstruction
-        (paste: into x itself). Session 13 made it so; decoded once, unpushed and unresolved, it took the donor's
+        (paste: into x itself); with_confidence as edit's. Session 13 made it so; decoded once, unpushed and unresolved, it took the donor's
         state 75 % of the time against 95 % for edits (docs/recipes.md)."""
         c, ctx, mask, _ = self._posterior(x)
         before, original = mask.clone(), c.clone()
@@ -378,7 +379,7 @@ class VCN(CapsuleEdits, nn.Module):
                    for ask in asks]
             self._set_states_per_row(c, mask, off, generators([0] * c.shape[0]), False, feats)
         return self._finish_edit(c, mask, ctx, before, original, asks, strength, blend=True, base=base,
-                                 with_confidence=False)
+                                 with_confidence=with_confidence)
 
     def _states(self, mask: Tensor, names: Sequence[str]) -> list[dict[str, bool]]:
         """(B, K) mask -> per image, each name's state (multiclass: the active class, True)."""

@@ -155,14 +155,14 @@ async function runEdit() {
   }
 }
 
-// A verified edit says how sure the model's own reader is that it took (X-Edit-Confidence).
-function readerNote(headers) {
+// A verified edit or swap says how sure the model's own reader is that it took (X-Edit-Confidence).
+function readerNote(headers, what = 'edit', retry = 'another seed') {
   const sure = headers.get('X-Edit-Confidence');
   if (sure === null) return '';
   const percent = `${(100 * Number(sure)).toFixed(1)} %`;
   return headers.get('X-Edit-Verified') === 'true'
-    ? `Verified: the model's reader is ${percent} sure the edit took.`
-    : `Not verified: the model's reader is only ${percent} sure; another seed may take.`;
+    ? `Verified: the model's reader is ${percent} sure the ${what} took.`
+    : `Not verified: the model's reader is only ${percent} sure; ${retry} may take.`;
 }
 
 function setResult(blob, label, note = '') {
@@ -309,7 +309,8 @@ async function runSwap() {
     const response = await api('/api/swap', {
       body: form({ image: state.source, image_b: state.sourceB, attributes: names, paste: paste() }),
     });
-    setResult(await response.blob(), `Swapped: ${names.map(pretty).join(', ')}`);
+    setResult(await response.blob(), `Swapped: ${names.map(pretty).join(', ')}`,
+      readerNote(response.headers, 'swap', 'another face to take it from'));
   } finally {
     busy('#panel-result', false);
   }

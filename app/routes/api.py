@@ -269,11 +269,16 @@ async def edit(
     params = EditParams(tuple(flags.items()), tuple(redraw), resolve_conflicts, strength, style_strength,
                         engine.pasting(paste))
     out, sure = await engine.edit(prepared.tensor, params, seed)
-    headers = _face_header(prepared.face_found)
-    if sure is not None:  # a verified edit: how sure the model's own reader is that it took
+    return await png_response(out, _verified_headers(prepared.face_found, sure, engine))
+
+
+def _verified_headers(face_found: bool | None, sure: float | None, engine: Engine) -> dict[str, str]:
+    """The face header, plus for a verified edit or swap how sure the model's own reader is that it took."""
+    headers = _face_header(face_found)
+    if sure is not None:
         headers["X-Edit-Confidence"] = f"{sure:.4f}"
         headers["X-Edit-Verified"] = str(sure >= engine.cfg.verify_confidence).lower()
-    return await png_response(out, headers)
+    return headers
 
 
 @router.post("/resample", response_model=ImagesResponse, responses=_ERRORS)
@@ -301,15 +306,19 @@ async def swap(
     image: ImageField,
     image_b: ImageField,
     attributes: Annotated[str, Form(description='JSON list of names taken from image_b, e.g. ["Smiling"]')],
+    resolve_conflicts: Annotated[bool, Form(
+        description="switch off the exclusive partners (see /api/attributes) of what the swap switches on")] = True,
     paste: PasteField = None,
 ) -> Response:
-    """``image`` with the named attributes (state and style) taken from ``image_b``."""
+    """``image`` with the named attributes (state and style) taken from ``image_b``: an edit to image_b's states
+    of them, pushed, verified and blended as /api/edit's are (the same X-Edit-* headers)."""
     names = parse_names(attributes, "attributes", engine.names)
     prepared = await load_image(image, policy)
     other = await load_image(image_b, policy, "image_b")
-    out = await engine.call("swap", "swap", prepared.tensor, other.tensor, names,
-                            paste=engine.pasting(paste))
-    return await png_response(out, _face_header(prepared.face_found))
+    out, sure = await engine.call("swap", "swap", prepared.tensor, other.tensor, names, paste=engine.pasting(paste),
+                                  resolve_conflicts=resolve_conflicts, with_confidence=True)
+    verified = float(sure[0]) if not sure[0].isnan() else None
+    return await png_response(out, _verified_headers(prepared.face_found, verified, engine))
 
 
 @router.post("/interpolate", response_model=ImagesResponse, responses=_ERRORS)

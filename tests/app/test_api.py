@@ -399,3 +399,11 @@ def test_verified_edits_are_listed_and_an_explicit_strength_skips_them(make_app,
                          (plain_model, {})):
             response = c.post("/api/edit", files=files(), data={**form, **extra})
             assert response.status_code == 200 and "x-edit-confidence" not in response.headers, extra
+
+        # a swap is an edit to the donor's states: verified alike, with the same headers
+        swap = {"attributes": '["Eyeglasses"]'}
+        swapped = verified.post("/api/swap", files=files(image_b=png(seed=5)), data=swap)
+        sure = float(swapped.headers["x-edit-confidence"])
+        assert 0.0 <= sure <= 1.0 and swapped.headers["x-edit-verified"] == str(sure >= 0.99).lower()
+        unverified = plain_model.post("/api/swap", files=files(image_b=png(seed=5)), data=swap)
+        assert unverified.status_code == 200 and "x-edit-confidence" not in unverified.headers

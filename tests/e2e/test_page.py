@@ -236,3 +236,34 @@ def test_switching_an_attribute_on_switches_off_its_exclusive_partners(browser, 
     assert page.is_checked('li[data-attr="Bald"] input')
     assert not any(page.is_checked(f'li[data-attr="{name}"] input') for name in partners)
     page.close()
+
+
+def test_swap_an_attribute_from_a_second_face(browser, server: str) -> None:
+    """A random second face, Eyeglasses and Smiling taken from it: the result panel shows the swap, and for a
+    model that verifies its edits, how sure its reader is that the swap took."""
+    page = browser.new_page(viewport={"width": 1360, "height": 900})
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.goto(server + "/")
+    page.wait_for_selector('body[data-state="ready"]', timeout=30_000)
+    rev = _rev(page)
+    page.click("#random-face")
+    _wait_rev_above(page, rev)
+    page.wait_for_selector('body[data-state="ready"]')
+    assert page.is_disabled("#swap-btn")  # nothing to take from yet
+    page.click("#random-b")
+    page.wait_for_function("document.querySelector('#img-b').complete && document.querySelector('#img-b').naturalWidth")
+    page.select_option("#swap-attrs", ["Smiling", "Eyeglasses"])
+    assert page.is_enabled("#swap-btn")
+    rev = _rev(page)
+    page.click("#swap-btn")
+    _wait_rev_above(page, rev)
+    assert page.inner_text("#result-label") == "Swapped: Eyeglasses, Smiling"  # in the list's order
+    note = page.inner_text("#result-note")
+    if weights_verify(server):
+        assert re.search(r"(Not verified|Verified): the model's reader is (only )?\d+\.\d % sure", note), note
+        assert "the swap took" in note or "another face to take it from" in note, note
+    else:
+        assert note == ""
+    assert not problems, problems
+    page.close()
