@@ -348,10 +348,11 @@ class VCN(CapsuleEdits, nn.Module):
 
         A swap is an edit to x_b's states with x_b's capsules (see edit): with resolve_conflicts an attribute
         taken switched on switches off its exclusive partners not taken too (a blond donor's hair onto a black-
-        haired face), the mask change is pushed by the calibrated strengths, verified where the model verifies
-        (the verifier must see x_b's states of the named attributes), and blended into the reconstruction
-        (paste: into x itself); with_confidence as edit's. Session 13 made it so; decoded once, unpushed and unresolved, it took the donor's
-        state 75 % of the time against 95 % for edits (docs/recipes.md)."""
+        haired face); the mask change is pushed by the calibrated strengths (or `strength`, never verified),
+        verified where the model verifies (the verifier must see x_b's states of the named attributes), and
+        blended into the reconstruction (paste: into x itself); with_confidence as edit's. Session 13 made it
+        so: decoded once, unpushed and unresolved, a swap took the donor's state 75 % of the time on the shipped
+        file, an edit 95 % (docs/recipes.md)."""
         c, ctx, mask, _ = self._posterior(x)
         before, original = mask.clone(), c.clone()
         base = x if self._pasting(paste) else None
