@@ -1,11 +1,12 @@
 """A lone edit's time in process, for comparing two checkouts (or pasted against plain) side by side.
 
-    python experiments/edit_latency.py CHECKOUT [paste]
+    python experiments/edit_latency.py CHECKOUT [paste] [swap]
 
 Imports CHECKOUT's code (ahead of any installed copy) and loads its weights/faces.safetensors, optimised as the
 server loads it; one torch thread; times a verified edit of one rendered face switching on each of 16
 attributes in turn, 8 times over, and prints the median ms per edit and each repeat's. Run two such commands
-alternately (BENCHMARKS.md, session 12).
+alternately (BENCHMARKS.md, session 12). swap: times /api/swap's call instead, each attribute taken from a second
+rendered face (BENCHMARKS.md, session 13: swaps became verified edits).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ NAMES = ("Eyeglasses", "Smiling", "Bangs", "Wearing_Hat", "Blond_Hair", "Black_H
 
 
 def main() -> None:
-    checkout, paste = sys.argv[1], "paste" in sys.argv[2:]
+    checkout, paste, swap = sys.argv[1], "paste" in sys.argv[2:], "swap" in sys.argv[2:]
     sys.path.insert(0, checkout)
     import torch
 
@@ -32,18 +33,26 @@ def main() -> None:
     faces = importlib.import_module("model.data.faces")
     optimize = importlib.import_module("model.fast").optimize_for_inference
     model = optimize(load_vcn(f"{checkout}/weights/faces.safetensors").eval())
-    x = torch.as_tensor(faces.render(faces.sample_faces(0, 0, 1), 64)).permute(0, 3, 1, 2).float() / 255
+    x, x_b = (torch.as_tensor(faces.render(faces.sample_faces(0, 0, 2), 64)).permute(0, 3, 1, 2).float() / 255
+              ).split(1)
     how = {"paste": True} if paste else {}
+
+    def one(i: int, name: str) -> None:
+        if swap:
+            model.swap(x, x_b, [name], **how)
+        else:
+            model.edit(x, {name: True}, seed=[i], with_confidence=True, **how)
+
     for name in NAMES:  # warm-up
-        model.edit(x, {name: True}, seed=[0], with_confidence=True, **how)
+        one(0, name)
     repeats = []
     for _ in range(8):
         start = time.perf_counter()
         for i, name in enumerate(NAMES):
-            model.edit(x, {name: True}, seed=[i], with_confidence=True, **how)
+            one(i, name)
         repeats.append((time.perf_counter() - start) / len(NAMES) * 1e3)
-    print(checkout, "pasted" if paste else "plain", "ms per edit, median", round(statistics.median(repeats), 2),
-          [round(t, 2) for t in repeats])
+    print(checkout, "pasted" if paste else "plain", f"ms per {'swap' if swap else 'edit'}, median",
+          round(statistics.median(repeats), 2), [round(t, 2) for t in repeats])
 
 
 if __name__ == "__main__":

@@ -308,6 +308,7 @@ async def swap(
     attributes: Annotated[str, Form(description='JSON list of names taken from image_b, e.g. ["Smiling"]')],
     resolve_conflicts: Annotated[bool, Form(
         description="switch off the exclusive partners (see /api/attributes) of what the swap switches on")] = True,
+    style_strength: StyleStrengthField = None,
     paste: PasteField = None,
 ) -> Response:
     """``image`` with the named attributes (state and style) taken from ``image_b``: an edit to image_b's states
@@ -316,7 +317,8 @@ async def swap(
     prepared = await load_image(image, policy)
     other = await load_image(image_b, policy, "image_b")
     out, sure = await engine.call("swap", "swap", prepared.tensor, other.tensor, names, paste=engine.pasting(paste),
-                                  resolve_conflicts=resolve_conflicts, with_confidence=True)
+                                  resolve_conflicts=resolve_conflicts, style_strength=style_strength,
+                                  with_confidence=True)
     verified = float(sure[0]) if not sure[0].isnan() else None
     return await png_response(out, _verified_headers(prepared.face_found, verified, engine))
 

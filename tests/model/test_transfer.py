@@ -156,6 +156,14 @@ def test_swap_takes_the_donors_style_on_the_faces_own_capsule():
     assert torch.allclose(seen[0][0][rows, s_b], expected, atol=1e-5)
     assert not seen[0][0][rows, 1 - s_b].any()  # the other capsule of the pair is masked, as x_b has it
     assert torch.equal(seen[0][1], a.ctx_mu)  # x's context
+    # The style strength pushes the donor's style as a resample's drawn one: explicit, or the model's own.
+    pushed = model.predicted(s_b, feats, s_x) + 2.0 * (b.mu[rows, s_b] - model.predicted(s_b, feats_b, s_b))
+    with generator_inputs(model) as seen:
+        model.swap(x, x_b, ["a"], style_strength=2.0)
+        model.cfg = dataclasses.replace(model.cfg, style_strength=2.0)
+        model.swap(x, x_b, ["a"])
+    for caps, _ in seen:
+        assert torch.allclose(caps[rows, s_b], pushed, atol=1e-5)
 
 
 def test_an_attribute_the_fit_never_saw_switch_is_drawn_as_without_maps():
