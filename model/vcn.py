@@ -349,13 +349,14 @@ class VCN(CapsuleEdits, nn.Module):
         2.5 shows the donor's style in 41 % of style swaps against 32 % at 1, docs/recipes.md; so a face swapped
         with itself comes back as itself only at 1: above, its own style is pushed).
 
-        A swap is an edit to x_b's states with x_b's capsules (see edit): with resolve_conflicts an attribute
-        taken switched on switches off its exclusive partners not taken too (a blond donor's hair onto a black-
-        haired face); the mask change is pushed by the calibrated strengths (or `strength`, never verified),
-        verified where the model verifies (the verifier must see x_b's states of the named attributes), and
-        blended into the reconstruction (paste: into x itself); with_confidence as edit's. Session 13 made it
-        so: decoded once, unpushed and unresolved, a swap took the donor's state 75 % of the time on the shipped
-        file, an edit 95 % (docs/recipes.md)."""
+        A swap that changes a face's states is an edit to x_b's states with x_b's capsules (see edit): with
+        resolve_conflicts an attribute taken switched on switches off its exclusive partners not taken too (a
+        blond donor's hair onto a black-haired face); the mask change is pushed by the calibrated strengths (or
+        `strength`, never verified), verified where the model verifies (the verifier must see x_b's states of the
+        named attributes), and blended into the reconstruction (paste: into x itself). A face that only takes
+        styles is restyled as a resample is: not verified, blended only when pasted. with_confidence as edit's
+        (NaN for faces only restyled). Session 13 made it so: decoded once, unpushed and unresolved, a swap took
+        the donor's state 75 % of the time on the shipped file, an edit 95 % (docs/recipes.md)."""
         c, ctx, mask, _ = self._posterior(x)
         before, original = mask.clone(), c.clone()
         base = x if self._pasting(paste) else None
@@ -383,8 +384,22 @@ class VCN(CapsuleEdits, nn.Module):
                     for p in partners[self.index(name)].nonzero().squeeze(1).tolist() if names[p] not in ask}
                    for ask in asks]
             self._set_states_per_row(c, mask, off, generators([0] * c.shape[0]), False, feats)
-        return self._finish_edit(c, mask, ctx, before, original, asks, strength, blend=True, base=base,
-                                 with_confidence=with_confidence)
+        # A face whose states change is edited (pushed, verified, blended); one that only takes styles is restyled,
+        # as a resample is: never verified, and not blended unless pasted (a blend fades a faint new style away).
+        moved = (mask != before).any(1)
+        images, sure = None, None
+        for edits in (True, False):
+            idx = (moved == edits).nonzero().squeeze(1)
+            if len(idx) == 0:
+                continue
+            got, conf = self._finish_edit(c[idx], mask[idx], ctx[idx], before[idx], original[idx],
+                                          [asks[i] for i in idx.tolist()] if edits else None, strength,
+                                          blend=edits or paste, base=None if base is None else base[idx],
+                                          with_confidence=True)
+            if images is None:
+                images, sure = got.new_empty((c.shape[0], *got.shape[1:])), conf.new_empty(c.shape[0])
+            images[idx], sure[idx] = got, conf
+        return (images, sure) if with_confidence else images
 
     def _states(self, mask: Tensor, names: Sequence[str]) -> list[dict[str, bool]]:
         """(B, K) mask -> per image, each name's state (multiclass: the active class, True)."""

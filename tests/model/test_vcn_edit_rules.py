@@ -5,7 +5,7 @@ import dataclasses
 
 import pytest
 import torch
-from vcn_inputs import MC, ML, ChosenStates, active_rows, generator_inputs, state_images, tiny_model
+from vcn_inputs import MC, ML, ChosenStates, active_rows, generator_inputs, in_row_order, state_images, tiny_model
 
 from model.config import VCNConfig
 from model.vcn import VCN, blend_edit
@@ -40,11 +40,11 @@ def test_swap_taking_an_attribute_on_clears_its_exclusive_partner_unless_taken_t
     model = _exclusive_model()
     x = state_images(ML, 2, 0, [[0, 1, 1], [0, 1, 0]])  # b on in both
     x_b = state_images(ML, 2, 1, [[1, 0, 0], [0, 1, 1]])  # a donor with a on, one with a off
-    with generator_inputs(model) as seen:
-        model.swap(x, x_b, ["a"])
-        model.swap(x, x_b, ["a"], resolve_conflicts=False)
-        model.swap(x, x_b, ["a", "b"])
-    on = [active_rows(caps) for caps, _ in seen]
+    on = []
+    for names, resolve in ((["a"], True), (["a"], False), (["a", "b"], True)):
+        with generator_inputs(model) as seen:
+            model.swap(x, x_b, names, resolve_conflicts=resolve)
+        on.append(active_rows(in_row_order(seen, [True, False])[0]))  # row 1 keeps its states: decoded apart
     assert on[0].tolist() == [[True, False, False, True, True, False],  # a taken on, b switched off, c kept
                               [False, True, True, False, False, True]]  # a taken off: nothing forced
     assert on[1][0].tolist() == [True, False, True, False, True, False]  # unresolved: both on

@@ -68,3 +68,15 @@ def generator_inputs(model: VCN):
 def active_rows(caps: torch.Tensor) -> torch.Tensor:
     """(B, K, D) masked capsules -> (B, K) bool: which capsules the generator actually sees."""
     return (caps != 0).any(-1)
+
+
+def in_row_order(seen: list[tuple[torch.Tensor, torch.Tensor]], moved: list[bool]) -> tuple[torch.Tensor, torch.Tensor]:
+    """VCN.swap decodes the faces whose states change apart from those that only restyle, in that order: the
+    (capsules, context) of its generator calls (generator_inputs, no blend) put back in the faces' order."""
+    caps, ctx = torch.cat([c for c, _ in seen]), torch.cat([x for _, x in seen])
+    m = torch.tensor(moved)
+    order = torch.cat([m.nonzero(), (~m).nonzero()]).squeeze(1)
+    assert len(order) == len(caps), "one generator row per face expected"
+    by_row_caps, by_row_ctx = torch.empty_like(caps), torch.empty_like(ctx)
+    by_row_caps[order], by_row_ctx[order] = caps, ctx
+    return by_row_caps, by_row_ctx
