@@ -209,3 +209,41 @@ class CapsuleEdits:
         c[changed, new] = draw[changed]
         mask[changed, new] = 1.0
         mask[changed, old] = 0.0
+
+    def _take(self, c: Tensor, mask: Tensor, c_b: Tensor, mask_b: Tensor, feats: Tensor | None,
+              feats_b: Tensor | None, names: Sequence[str], push: float, resolve_conflicts: bool
+              ) -> list[dict[str, bool]]:
+        """In place (VCN.swap): the named attributes' capsules (B, K, D) and states (B, K) taken from c_b, mask_b.
+        With feats / feats_b (transfer_inputs of both faces) only the donor's style is taken: its capsule minus the
+        maps' prediction for the donor, times push, on the maps' prediction for this face. With resolve_conflicts,
+        what is taken switched on switches off its exclusive partners not taken too. Returns each image's states of
+        the names (what a verifier must see)."""
+        if self.cfg.kind == "multiclass":
+            if names:  # a class swap takes the other digit wholesale
+                c.copy_(c_b)
+                mask.copy_(mask_b)
+            return self._states(mask, names)
+        rows = torch.arange(c.shape[0], device=c.device)
+        for name in names:
+            slots = [self.slot(name, True), self.slot(name, False)]
+            if feats is not None:
+                s_b, s_x = self._active_slot(mask_b, name), self._active_slot(mask, name)
+                taken = self.predicted(s_b, feats, s_x) + push * (c_b[rows, s_b] - self.predicted(s_b, feats_b, s_b))
+            c[:, slots], mask[:, slots] = c_b[:, slots], mask_b[:, slots]
+            if feats is not None:
+                c[rows, s_b] = torch.where(self.mapped(s_b).unsqueeze(1), taken, c[rows, s_b])
+        asks = self._states(mask, names)
+        if resolve_conflicts and self.cfg.exclusive:
+            partners, all_names = self.partners, self.cfg.capsule_names
+            off = [{all_names[p]: False for name, on in ask.items() if on
+                    for p in partners[self.index(name)].nonzero().squeeze(1).tolist() if all_names[p] not in ask}
+                   for ask in asks]
+            self._set_states_per_row(c, mask, off, generators([0] * c.shape[0]), False, feats)
+        return asks
+
+    def _states(self, mask: Tensor, names: Sequence[str]) -> list[dict[str, bool]]:
+        """(B, K) mask -> per image, each name's state (multiclass: the active class, True)."""
+        if self.cfg.kind == "multiclass":
+            return [{self.cfg.capsule_names[k]: True} for k in mask.argmax(-1).tolist()]
+        on = (mask[:, [self.slot(n, True) for n in names]] > 0.5).tolist()
+        return [dict(zip(names, row, strict=True)) for row in on]

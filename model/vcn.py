@@ -362,28 +362,8 @@ class VCN(CapsuleEdits, nn.Module):
         base = x if self._pasting(paste) else None
         c_b, ctx_b, mask_b, _ = self._posterior(x_b.expand_as(x) if x_b.shape[0] == 1 else x_b)
         feats, feats_b = self.transfer_inputs(c, mask, ctx), self.transfer_inputs(c_b, mask_b, ctx_b)
-        rows = torch.arange(c.shape[0], device=self.device)
         push = self.cfg.style_strength if style_strength is None else float(style_strength)
-        for name in attributes:
-            slots = [self.slot(name, True)] if self.cfg.kind == "multiclass" else [
-                self.slot(name, True), self.slot(name, False)]
-            if self.cfg.kind == "multiclass":
-                mask, c = mask_b.clone(), c_b.clone()  # a class swap takes the other digit wholesale
-                break
-            if feats is not None:  # x_b's style (its capsule minus what the maps give x_b) on x's own capsule
-                s_b, s_x = self._active_slot(mask_b, name), self._active_slot(mask, name)
-                style = push * (c_b[rows, s_b] - self.predicted(s_b, feats_b, s_b))
-                taken = self.predicted(s_b, feats, s_x) + style
-            c[:, slots], mask[:, slots] = c_b[:, slots], mask_b[:, slots]
-            if feats is not None:
-                c[rows, s_b] = torch.where(self.mapped(s_b).unsqueeze(1), taken, c[rows, s_b])
-        asks = self._states(mask, attributes)
-        if resolve_conflicts and self.cfg.kind == "multilabel" and self.cfg.exclusive:
-            names, partners = self.cfg.capsule_names, self.partners
-            off = [{names[p]: False for name, on in ask.items() if on
-                    for p in partners[self.index(name)].nonzero().squeeze(1).tolist() if names[p] not in ask}
-                   for ask in asks]
-            self._set_states_per_row(c, mask, off, generators([0] * c.shape[0]), False, feats)
+        asks = self._take(c, mask, c_b, mask_b, feats, feats_b, attributes, push, resolve_conflicts)
         # A face whose states change is edited (pushed, verified, blended); one that only takes styles is restyled,
         # as a resample is: never verified, and not blended unless pasted (a blend fades a faint new style away).
         moved = (mask != before).any(1)
@@ -400,13 +380,6 @@ class VCN(CapsuleEdits, nn.Module):
                 images, sure = got.new_empty((c.shape[0], *got.shape[1:])), conf.new_empty(c.shape[0])
             images[idx], sure[idx] = got, conf
         return (images, sure) if with_confidence else images
-
-    def _states(self, mask: Tensor, names: Sequence[str]) -> list[dict[str, bool]]:
-        """(B, K) mask -> per image, each name's state (multiclass: the active class, True)."""
-        if self.cfg.kind == "multiclass":
-            return [{self.cfg.capsule_names[k]: True} for k in mask.argmax(-1).tolist()]
-        on = (mask[:, [self.slot(n, True) for n in names]] > 0.5).tolist()
-        return [dict(zip(names, row, strict=True)) for row in on]
 
     @torch.inference_mode()
     def interpolate(self, x: Tensor, steps: int, attribute: str | None = None, x_b: Tensor | None = None,
