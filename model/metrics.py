@@ -122,6 +122,7 @@ def format_table(r: dict[str, Any]) -> str:
         kind = "class" if "error_rate" in r else "attribute"
         cols = [("accuracy", per)]
         for key, label in (("edit_success_per_attribute", "edit success"),
+                           ("swap_success_per_attribute", "swap success"),
                            ("sample_accuracy_per_attribute", "samples as asked")):
             if r.get(key):
                 cols.append((label, r[key]))
