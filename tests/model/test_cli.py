@@ -50,7 +50,7 @@ def test_train_command_passes_preset_with_overrides(monkeypatch, tmp_path):
     main(["train", "--preset", "faces64", "--out", str(tmp_path), "--swap-weight", "2", "--capsule-dim", "4",
           "--steps", "7", "--context-dim", "0", "--lr", "0.01", "--seed", "3", "--ckpt-every", "5",
           "--max-time", "12.5", "--resume", "--device", "cpu", "--no-progress", "--mask-input", "0",
-          "--judge-augment", "1", "--style-share", "0.25", "--cpu-bf16", "1", "--augment-rotate", "12",
+          "--judge-augment", "1", "--style-augment", "1", "--style-share", "0.25", "--cpu-bf16", "1", "--augment-rotate", "12",
           "--augment-scale", "0.1", "--style-weight", "4", "--style-judge", "r.safetensors"])
     (vcfg, tcfg, out, kw), = calls
     pv, pt = PRESETS["faces64"]
@@ -60,6 +60,7 @@ def test_train_command_passes_preset_with_overrides(monkeypatch, tmp_path):
                                                                             pv.capsule_names, pv.arch)
     assert tcfg.swap_weight == 2.0 and tcfg.steps == 7 and tcfg.lr == 0.01 and tcfg.seed == 3
     assert tcfg.judge_augment is True and tcfg.style_share == 0.25 and not pt.judge_augment
+    assert tcfg.style_augment is True and not pt.style_augment
     assert tcfg.cpu_bf16 is True and not pt.cpu_bf16
     assert (tcfg.augment_rotate, tcfg.augment_scale) == (12.0, 0.1) and pt.augment_rotate == pt.augment_scale == 0
     assert (tcfg.batch_size, tcfg.margin, tcfg.recon_weight) == (pt.batch_size, pt.margin, pt.recon_weight)

@@ -420,6 +420,26 @@ def test_style_term_reads_the_heads_of_the_models_style_attributes():
     assert "style" not in _run(VCNObjective(_model(), TrainConfig(style_weight=1.0), style=net), _batch())
 
 
+def test_style_augment_shows_the_reader_the_generated_images_through_the_judges_view():
+    """--style-augment: the generated images the style reader reads are judge_view's of them (shifted, brightened,
+    noisy), the real ones it must match are read clean, and the term's gradient still reaches the generator."""
+    cfg = VCNConfig(arch="compact", capsule_names=("Eyeglasses", "Male", "Bangs"), image_size=16, width=8,
+                    capsule_dim=4, context_dim=2)
+    batch = _batch(cfg, n=6)
+    reads = {}
+    for augment in (False, True):
+        net, model = _StyleReader(16), _model(cfg)  # the same seeded weights each time
+        losses = _run(VCNObjective(model, TrainConfig(style_weight=1.0, style_augment=augment), style=net), batch)
+        reads[augment] = net.reads
+        if augment:
+            losses["style"].backward()
+            assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.generator.parameters())
+    (real, plain), (real_seen, seen) = reads[False], reads[True]
+    assert torch.equal(real, batch.x) and torch.equal(real_seen, batch.x)  # the real faces: clean
+    assert seen.shape == plain.shape and 0.0 <= seen.min() and seen.max() <= 1.0
+    assert (seen - plain).abs().mean() > 1e-3  # the reconstructions: through another view
+
+
 @pytest.mark.parametrize(("cfg", "group"), [(ML, 2), (MC, 3)])
 def test_choice_term_groups_pairs_for_attributes_and_all_capsules_for_digits(cfg, group):
     model, batch = _model(cfg), _batch(cfg)
