@@ -101,6 +101,29 @@ def test_edit_strength_extrapolates_what_a_mask_input_generator_reads():
     assert torch.equal(read15[1], read1[1])
 
 
+def test_interpolating_an_attribute_ends_at_the_edits_strength():
+    """The frames slide what the generator reads as the mask from the face's own to the edit's strength (the
+    calibrated one by default), the capsules masked as at strength 1: the last frame is the edit."""
+    cfg = dataclasses.replace(ML, mask_input=True, attribute_strength=(2.0, 1.0, 1.0))
+    model = tiny_model(cfg)
+    model.encoder = ChosenStates(model.encoder, ML.num_names)
+    x = state_images(ML, 1, 0, [[1, 0, 1]])
+    seen = []
+    hook = model.generator.register_forward_pre_hook(lambda _m, args: seen.append((args[0].clone(), args[2].clone())))
+    try:
+        model.interpolate(x, 3, attribute="a", seed=0)
+        model.interpolate(x, 3, attribute="a", seed=0, strength=1.0)
+        model.edit(x, set={"a": False}, seed=0, strength=2.0)
+    finally:
+        hook.remove()
+    (caps, reads), (caps1, reads1), (_, edit_reads) = seen
+    assert torch.equal(caps, caps1)  # the capsules are masked as at strength 1
+    assert torch.equal(reads[0], torch.tensor([1.0, 0, 0, 1, 1, 0]))  # the face as it is
+    assert torch.equal(reads[1], torch.tensor([0.0, 1, 0, 1, 1, 0]))  # halfway: a's calibrated 2 x 0.5
+    assert torch.equal(reads[2], torch.tensor([-1.0, 2, 0, 1, 1, 0])) and torch.equal(reads[2], edit_reads[0])
+    assert torch.equal(reads1[2], torch.tensor([0.0, 1, 0, 1, 1, 0]))  # an explicit strength wins
+
+
 def test_edit_strength_scales_the_capsule_mask_of_a_pure_paper_model_and_defaults_from_the_config():
     model = tiny_model(dataclasses.replace(ML, edit_strength=2.0))
     model.encoder = ChosenStates(model.encoder, ML.num_names)
