@@ -218,6 +218,8 @@ class CapsuleEdits:
         maps' prediction for the donor, times push, on the maps' prediction for this face. With resolve_conflicts,
         what is taken switched on switches off its exclusive partners not taken too. Returns each image's states of
         the names (what a verifier must see)."""
+        for name in names:
+            self.index(name)  # KeyError for an unknown name, before anything changes
         if self.cfg.kind == "multiclass":
             if names:  # a class swap takes the other digit wholesale
                 c.copy_(c_b)

@@ -400,10 +400,22 @@ def test_verified_edits_are_listed_and_an_explicit_strength_skips_them(make_app,
             response = c.post("/api/edit", files=files(), data={**form, **extra})
             assert response.status_code == 200 and "x-edit-confidence" not in response.headers, extra
 
-        # a swap is an edit to the donor's states: verified alike, with the same headers
-        swap = {"attributes": '["Eyeglasses"]'}
-        swapped = verified.post("/api/swap", files=files(image_b=png(seed=5)), data=swap)
-        sure = float(swapped.headers["x-edit-confidence"])
-        assert 0.0 <= sure <= 1.0 and swapped.headers["x-edit-verified"] == str(sure >= 0.99).lower()
-        unverified = plain_model.post("/api/swap", files=files(image_b=png(seed=5)), data=swap)
-        assert unverified.status_code == 200 and "x-edit-confidence" not in unverified.headers
+        # a swap that changes a state is an edit to the donor's states: verified alike, with the same headers; one
+        # that only takes a style (both faces in the same state) is a restyle, not verified
+        def states(image: bytes) -> dict[str, bool]:
+            rows = verified.post("/api/predict", files={"image": ("x.png", image, "image/png")}).json()["attributes"]
+            return {row["name"]: row["present"] for row in rows}
+
+        mine, donor = states(IMAGE), states(png(seed=5))
+        differ = [name for name in mine if mine[name] != donor[name]]
+        same = [name for name in mine if mine[name] == donor[name]]
+        assert differ and same, (mine, donor)
+        for names, checked in (([differ[0]], True), ([same[0]], False)):
+            swap = {"attributes": json.dumps(names)}
+            swapped = verified.post("/api/swap", files=files(image_b=png(seed=5)), data=swap)
+            assert swapped.status_code == 200 and ("x-edit-confidence" in swapped.headers) is checked, names
+            if checked:
+                sure = float(swapped.headers["x-edit-confidence"])
+                assert 0.0 <= sure <= 1.0 and swapped.headers["x-edit-verified"] == str(sure >= 0.99).lower()
+            unverified = plain_model.post("/api/swap", files=files(image_b=png(seed=5)), data=swap)
+            assert unverified.status_code == 200 and "x-edit-confidence" not in unverified.headers
