@@ -50,7 +50,8 @@ def test_train_command_passes_preset_with_overrides(monkeypatch, tmp_path):
     main(["train", "--preset", "faces64", "--out", str(tmp_path), "--swap-weight", "2", "--capsule-dim", "4",
           "--steps", "7", "--context-dim", "0", "--lr", "0.01", "--seed", "3", "--ckpt-every", "5",
           "--max-time", "12.5", "--resume", "--device", "cpu", "--no-progress", "--mask-input", "0",
-          "--judge-augment", "1", "--style-augment", "1", "--style-share", "0.25", "--cpu-bf16", "1", "--augment-rotate", "12",
+          "--judge-augment", "1", "--style-augment", "1", "--style-share", "0.25", "--cpu-bf16", "1",
+          "--augment-rotate", "12",
           "--augment-scale", "0.1", "--style-weight", "4", "--style-judge", "r.safetensors"])
     (vcfg, tcfg, out, kw), = calls
     pv, pt = PRESETS["faces64"]
