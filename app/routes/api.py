@@ -76,6 +76,11 @@ PasteField = Annotated[bool | None, Form(
                 "blended into the image itself rather than into the model's reconstruction of it); default: true "
                 "for a model that blends its edits (edit_blend > 0 in /api/attributes), which it needs (422 "
                 "otherwise)")]
+StrengthField = Annotated[float | None, Form(
+    gt=0, le=4, description="extrapolate the mask change: 1 = plain edit, more = edits take more often "
+                            "and keep a little less, the same for every attribute; default: the model's own "
+                            "(attribute_strength per attribute if calibrated, else edit_strength; "
+                            "verified per face when the model has verify_strengths; /api/attributes)")]
 StyleStrengthField = Annotated[float | None, Form(
     gt=0, le=4, description="how far a new style moves the capsule: 1 = the drawn style as it is, more = styles "
                             "differ more and the rest keeps a little less; default: the model's own "
@@ -253,11 +258,7 @@ async def edit(
     seed: SeedField = 0,
     resolve_conflicts: Annotated[bool, Form(
         description="switch off the exclusive partners (see /api/attributes) of what `set` switches on")] = True,
-    strength: Annotated[float | None, Form(
-        gt=0, le=4, description="extrapolate the mask change: 1 = plain edit, more = edits take more often "
-                                "and keep a little less, the same for every attribute; default: the model's own "
-                                "(attribute_strength per attribute if calibrated, else edit_strength; "
-                                "verified per face when the model has verify_strengths; /api/attributes)")] = None,
+    strength: StrengthField = None,
     style_strength: StyleStrengthField = None,
     paste: PasteField = None,
 ) -> Response:
@@ -332,9 +333,11 @@ async def interpolate(
     image_b: Annotated[UploadFile | None, File(description="or morph towards this image")] = None,
     steps: Annotated[int, Form(ge=2, le=MAX_IMAGES, description="frames, ends included")] = 8,
     seed: SeedField = 0,
+    strength: StrengthField = None,
     paste: PasteField = None,
 ) -> ImagesResponse:
-    """Frames morphing one attribute between present and absent, or the image into ``image_b``."""
+    """Frames morphing one attribute between present and absent (the last frame: the edit at ``strength``, never
+    verified), or the image into ``image_b``."""
     if (attribute is None) == (image_b is None):
         raise InvalidInput("give exactly one of 'attribute' (a name) or 'image_b' (an image)")
     if attribute is not None:
@@ -344,7 +347,7 @@ async def interpolate(
     frames = await engine.call(
         "interpolate", "interpolate", prepared.tensor, steps,
         attribute=attribute, x_b=None if other is None else other.tensor, seed=seed,
-        paste=engine.pasting(paste),
+        paste=engine.pasting(paste), strength=strength,
     )  # fmt: skip
     return await images_response(frames)
 

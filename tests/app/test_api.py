@@ -166,6 +166,21 @@ def test_same_request_same_bytes(client: TestClient, path: str, data: dict, extr
     assert first.content == second.content
 
 
+def test_interpolation_strength_moves_only_the_frames_past_the_start(client: TestClient) -> None:
+    """/api/interpolate's `strength`: where the frames go (the last is the edit at that strength), not where they
+    start (the face as it is)."""
+    def frames(strength: str) -> list[str]:
+        response = client.post("/api/interpolate", files=files(),
+                               data={"attribute": "Smiling", "steps": "3", "seed": "4", "strength": strength})
+        assert response.status_code == 200, response.text
+        return response.json()["images"]
+
+    one, three = frames("1"), frames("3")
+    assert one[0] == three[0] and one[-1] != three[-1]
+    assert client.post("/api/interpolate", files=files(), data={"attribute": "Smiling", "strength": "0"}
+                       ).status_code == 422
+
+
 def test_seed_matters(client: TestClient) -> None:
     def sample(seed: int) -> bytes:
         return client.post("/api/sample", data={"n": "2", "seed": str(seed)}).content
