@@ -348,7 +348,7 @@ class VCN(CapsuleEdits, nn.Module):
         transfer maps only x_b's style of the attribute is taken: the capsule is the maps' prediction for x
         plus what x_b's capsule has beyond the maps' prediction for x_b, so x keeps its background, that style
         pushed by style_strength as a resample's drawn style is (None: cfg.style_strength; on the shipped file
-        2.5 shows the donor's style in 41 % of style swaps against 32 % at 1, docs/recipes.md; so a face swapped
+        2.5 shows the donor's style in 43 % of style swaps against 36 % at 1, docs/recipes.md; so a face swapped
         with itself comes back as itself only at 1: above, its own style is pushed).
 
         A swap that changes a face's states is an edit to x_b's states with x_b's capsules (see edit): with
