@@ -11,12 +11,10 @@ from __future__ import annotations
 import sys
 
 import torch
-import torch.nn.functional as F
-from torchvision.utils import save_image
+from figures import save_rows, test_faces
 
 from model.checkpoint import load_vcn
 from model.data import faces
-from model.evaluate import TEST_SEED
 
 EDITS = ("Eyeglasses", "Smiling", "Bangs", "Blond_Hair")
 
@@ -25,8 +23,7 @@ def main() -> None:
     weights = sys.argv[1] if len(sys.argv) > 1 else "weights/faces.safetensors"
     out = sys.argv[2] if len(sys.argv) > 2 else "docs/img/pasted_edits.png"
     model = load_vcn(weights).eval()
-    batch = faces.sample_faces(TEST_SEED, 0, 6)
-    images = torch.as_tensor(faces.render(batch, size=64)).permute(0, 3, 1, 2).float() / 255
+    batch, images = test_faces(6)
     tiles = []
     for i in range(len(images)):
         x = images[i : i + 1]
@@ -35,9 +32,7 @@ def main() -> None:
             target = not bool(batch.attrs[i, faces.ATTRIBUTES.index(name)]) if name == "Smiling" else True
             row += [model.edit(x, {name: target}, seed=0), model.edit(x, {name: target}, seed=0, paste=True)]
         tiles.append(torch.cat(row))
-    grid = F.interpolate(torch.cat(tiles), scale_factor=4, mode="nearest")
-    save_image(grid, out, nrow=2 + 2 * len(EDITS), padding=4, pad_value=1.0)
-    print(out)
+    save_rows(tiles, out)
 
 
 if __name__ == "__main__":

@@ -11,12 +11,10 @@ from __future__ import annotations
 import sys
 
 import torch
-import torch.nn.functional as F
-from torchvision.utils import save_image
+from figures import save_rows, test_faces
 
 from model.checkpoint import load_vcn
 from model.data import faces
-from model.evaluate import TEST_SEED
 
 SWAPS = ("Eyeglasses", "Smiling", "Bangs", "Blond_Hair", "Goatee", "Wearing_Hat")
 
@@ -25,21 +23,18 @@ def main() -> None:
     weights = sys.argv[1] if len(sys.argv) > 1 else "weights/faces.safetensors"
     out = sys.argv[2] if len(sys.argv) > 2 else "docs/img/swaps.png"
     model = load_vcn(weights).eval()
-    batch = faces.sample_faces(TEST_SEED, 0, 66)
-    images = torch.as_tensor(faces.render(batch, size=64)).permute(0, 3, 1, 2).float() / 255
+    batch, images = test_faces(66)
     columns = [faces.ATTRIBUTES.index(name) for name in SWAPS]
     states = torch.as_tensor(batch.attrs)[:, columns].bool()
-    tiles = []
+    rows = []
     for i in range(6):
         x, row = images[i : i + 1], [images[i : i + 1]]
         for k, name in enumerate(SWAPS):
             donor = 6 + int((states[6:, k] != states[i, k]).nonzero()[0])
             x_b = images[donor : donor + 1]
             row += [x_b, model.swap(x, x_b, [name], paste=True)]
-        tiles.append(torch.cat(row))
-    grid = F.interpolate(torch.cat(tiles), scale_factor=4, mode="nearest")
-    save_image(grid, out, nrow=1 + 2 * len(SWAPS), padding=4, pad_value=1.0)
-    print(out)
+        rows.append(torch.cat(row))
+    save_rows(rows, out)
 
 
 if __name__ == "__main__":
