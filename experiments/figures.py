@@ -11,7 +11,7 @@ from model.data import faces
 from model.evaluate import TEST_SEED
 
 
-def test_faces(n: int, size: int = 64) -> tuple[faces.FaceBatch, Tensor]:
+def eval_faces(n: int, size: int = 64) -> tuple[faces.FaceBatch, Tensor]:
     """The first n test faces (vcn eval's seed): their ground truth and float (n, 3, size, size) images."""
     batch = faces.sample_faces(TEST_SEED, 0, n)
     return batch, torch.as_tensor(faces.render(batch, size=size)).permute(0, 3, 1, 2).float() / 255

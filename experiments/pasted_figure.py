@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 
 import torch
-from figures import save_rows, test_faces
+from figures import save_rows, eval_faces
 
 from model.checkpoint import load_vcn
 from model.data import faces
@@ -23,7 +23,7 @@ def main() -> None:
     weights = sys.argv[1] if len(sys.argv) > 1 else "weights/faces.safetensors"
     out = sys.argv[2] if len(sys.argv) > 2 else "docs/img/pasted_edits.png"
     model = load_vcn(weights).eval()
-    batch, images = test_faces(6)
+    batch, images = eval_faces(6)
     tiles = []
     for i in range(len(images)):
         x = images[i : i + 1]
