@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 
 import torch
-from figures import save_rows, eval_faces
+from figures import eval_faces, save_rows
 
 from model.checkpoint import load_vcn
 from model.data import faces
