@@ -24,6 +24,26 @@ from model.capsules import partner_matrix, transfer_features
 from model.config import VCNConfig
 from model.seeds import Draws, generators, normal, uniform
 
+# n resamples of one face take their styles from this many clusters of the transfer fit's residuals in turn
+# (CapsuleEdits._style_residual): 10 resamples then show more distinct styles than 10 independent draws.
+STYLE_CLUSTERS = 10
+
+
+def residual_clusters(residuals: Tensor, k: int = STYLE_CLUSTERS, iters: int = 20, seed: int = 0) -> Tensor:
+    """(K, T, D) residuals -> (K, T) long: each residual's cluster among k, by k-means per slot (Euclidean,
+    started from k residuals picked with a fixed seed, so the same file always gives the same clusters; k-means++
+    starts found outlying clusters whose styles the resampled faces showed less often, docs/recipes.md)."""
+    x = residuals.detach().float().cpu()
+    n_slots, t, _ = x.shape
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.stack([x[i, torch.randperm(t, generator=g)[:k]] for i in range(n_slots)])  # (K, k, D)
+    for _ in range(iters):
+        nearest = torch.cdist(x, centres).argmin(-1)  # (K, T)
+        members = torch.nn.functional.one_hot(nearest, centres.shape[1]).float()  # (K, T, k)
+        counts = members.sum(1).unsqueeze(-1)  # (K, k, 1)
+        centres = torch.where(counts > 0, members.transpose(1, 2) @ x / counts.clamp(min=1), centres)
+    return torch.cdist(x, centres).argmin(-1)
+
 
 class CapsuleEdits:
     """Mixed into VCN, whose config and buffers it reads: bank (K, M, D), bank_count (K,), ctx_bank (M, Dc),
@@ -155,6 +175,28 @@ class CapsuleEdits:
         pick = (uniform(slots.shape[0], g) * self.cfg.transfer_maps).long()
         return self.transfer_residual[slots, pick.clamp(max=self.cfg.transfer_maps - 1).to(self.device)]
 
+    def _style_residual(self, slots: Tensor, g: Draws) -> Tensor:
+        """(B,) slots -> (B, D): a residual of each slot's transfer fit, for a new style. Rows that share one
+        generator (n resamples of a face: /api/resample, vcn eval's styles) take the fit's residual clusters
+        (residual_clusters) in turn from a drawn start, a residual drawn within each, so up to STYLE_CLUSTERS of
+        them come from as many clusters: more distinct styles than as many independent draws (docs/recipes.md,
+        session 13). Rows with a generator each (edits batched by the server) draw as _fit_residual does."""
+        if not isinstance(g, torch.Generator) or self.cfg.transfer_maps < STYLE_CLUSTERS:
+            return self._fit_residual(slots, g)
+        b, t = slots.shape[0], self.cfg.transfer_maps
+        pick, start = uniform(b, g), int(uniform(1, g)[0] * STYLE_CLUSTERS)
+        key = (self.transfer_residual.data_ptr(), self.transfer_residual._version)
+        if getattr(self, "_clusters_of", None) != key:  # computed once per set of residuals (~0.05 s)
+            self._clusters, self._clusters_of = residual_clusters(self.transfer_residual), key
+        clusters = self._clusters
+        count = torch.nn.functional.one_hot(clusters, STYLE_CLUSTERS).sum(1)  # (K, C)
+        first, order = count.cumsum(1) - count, clusters.argsort(dim=1, stable=True)  # each cluster's members, in a run
+        s, wanted = slots.cpu(), (torch.arange(b) + start) % STYLE_CLUSTERS
+        n = count[s, wanted]
+        within = order[s, (first[s, wanted] + (pick * n).long().clamp(max=(n - 1).clamp(min=0))).clamp(max=t - 1)]
+        idx = torch.where(n > 0, within, (pick * t).long().clamp(max=t - 1))  # an empty cluster: any residual
+        return self.transfer_residual[slots.to(self.device), idx.to(self.device)]
+
     def predicted(self, slots: Tensor, feats: Tensor, active: Tensor) -> Tensor:
         """The capsule slots (B,) the maps give faces with features feats (B, F) whose active capsule of that
         attribute is `active` (B,): one hop where the state changes; where it stays, there and back (the
@@ -180,7 +222,7 @@ class CapsuleEdits:
         if feats is not None:
             mapped = self.mapped(slots).unsqueeze(1)
             pred = self.predicted(slots, feats, slots)
-            drawn = torch.where(mapped, pred + self._fit_residual(slots.to(self.device), g), drawn)
+            drawn = torch.where(mapped, pred + self._style_residual(slots.to(self.device), g), drawn)
             old = torch.where(mapped, pred, old)
         return torch.lerp(old, drawn, self.cfg.style_strength if strength is None else float(strength))
 

@@ -242,3 +242,44 @@ def test_cached_flip_pairs_are_the_rendered_ones_and_are_rendered_once(tmp_path,
     assert all(torch.equal(a[1], b[1]) for a, b in zip(first, again, strict=True))
     with pytest.raises(AssertionError, match="rendered again"):  # other faces than the cache holds
         next(iter(transfer.rendered_flip_pairs(2, 16, cache=cache)))
+
+
+def test_residual_clusters_are_k_means_and_the_same_every_time():
+    """Each residual ends nearer its own cluster's mean than any other's (k-means at rest), with all ten used."""
+    from model.capsule_edits import residual_clusters
+
+    residuals = torch.randn(3, 200, 4, generator=torch.Generator().manual_seed(0))
+    clusters = residual_clusters(residuals)
+    assert clusters.shape == (3, 200) and torch.equal(clusters, residual_clusters(residuals))
+    for x, labels in zip(residuals, clusters, strict=True):
+        assert set(labels.tolist()) == set(range(10))
+        means = torch.stack([x[labels == c].mean(0) for c in range(10)])
+        dist = torch.cdist(x, means)
+        assert (dist.gather(1, labels[:, None]).squeeze(1) <= dist.min(1).values + 1e-5).all()
+
+
+def test_resamples_of_one_face_take_their_styles_from_different_clusters():
+    """n <= STYLE_CLUSTERS rows drawing from one generator take residuals of n different clusters; rows with a
+    generator each draw as the transfer fit's residuals are drawn for a switched-on capsule."""
+    from model.capsule_edits import STYLE_CLUSTERS, residual_clusters
+    from model.seeds import generators
+
+    model = _chosen()
+    g = torch.Generator().manual_seed(5)
+    weight = torch.randn(ML.num_capsules, ML.num_names * ML.capsule_dim + ML.context_dim + 1, ML.capsule_dim,
+                         generator=g)
+    model = with_transfer(model, weight, torch.randn(ML.num_capsules, 40, ML.capsule_dim, generator=g), 0.5)
+    clusters = residual_clusters(model.transfer_residual)
+    slots = torch.full((STYLE_CLUSTERS,), 2)
+
+    def cluster_of(drawn: torch.Tensor) -> list[int]:
+        idx = [int((model.transfer_residual[2] == row).all(1).nonzero()[0]) for row in drawn]
+        return clusters[2, idx].tolist()
+
+    for seed in (0, 1):
+        drawn = model._style_residual(slots, torch.Generator().manual_seed(seed))
+        assert sorted(cluster_of(drawn)) == list(range(STYLE_CLUSTERS)), seed
+        assert torch.equal(drawn, model._style_residual(slots, torch.Generator().manual_seed(seed)))
+    per_row = generators(list(range(STYLE_CLUSTERS)))
+    assert torch.equal(model._style_residual(slots, per_row),
+                       model._fit_residual(slots, generators(list(range(STYLE_CLUSTERS)))))
