@@ -180,18 +180,20 @@ class CapsuleEdits:
         generator (n resamples of a face: /api/resample, vcn eval's styles) take the fit's residual clusters
         (residual_clusters) in turn from a drawn start, a residual drawn within each, so up to STYLE_CLUSTERS of
         them come from as many clusters: more distinct styles than as many independent draws (docs/recipes.md,
-        session 13). Rows with a generator each (edits batched by the server) draw as _fit_residual does."""
-        if not isinstance(g, torch.Generator) or self.cfg.transfer_maps < STYLE_CLUSTERS:
+        session 13). A row with a generator of its own (edits batched by the server) draws as it would alone."""
+        if self.cfg.transfer_maps < STYLE_CLUSTERS:
             return self._fit_residual(slots, g)
         b, t = slots.shape[0], self.cfg.transfer_maps
-        pick, start = uniform(b, g), int(uniform(1, g)[0] * STYLE_CLUSTERS)
+        shared = isinstance(g, torch.Generator)
+        pick, start = uniform(b, g), uniform(1 if shared else b, g)
+        turn = torch.arange(b) if shared else torch.zeros(b, dtype=torch.long)  # alone, each row is the first
         key = (self.transfer_residual.data_ptr(), self.transfer_residual._version)
         if getattr(self, "_clusters_of", None) != key:  # computed once per set of residuals (~0.05 s)
             self._clusters, self._clusters_of = residual_clusters(self.transfer_residual), key
         clusters = self._clusters
         count = torch.nn.functional.one_hot(clusters, STYLE_CLUSTERS).sum(1)  # (K, C)
         first, order = count.cumsum(1) - count, clusters.argsort(dim=1, stable=True)  # each cluster's members, in a run
-        s, wanted = slots.cpu(), (torch.arange(b) + start) % STYLE_CLUSTERS
+        s, wanted = slots.cpu(), (turn + (start * STYLE_CLUSTERS).long()) % STYLE_CLUSTERS
         n = count[s, wanted]
         within = order[s, (first[s, wanted] + (pick * n).long().clamp(max=(n - 1).clamp(min=0))).clamp(max=t - 1)]
         idx = torch.where(n > 0, within, (pick * t).long().clamp(max=t - 1))  # an empty cluster: any residual

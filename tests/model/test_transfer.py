@@ -260,7 +260,7 @@ def test_residual_clusters_are_k_means_and_the_same_every_time():
 
 def test_resamples_of_one_face_take_their_styles_from_different_clusters():
     """n <= STYLE_CLUSTERS rows drawing from one generator take residuals of n different clusters; rows with a
-    generator each draw as the transfer fit's residuals are drawn for a switched-on capsule."""
+    generator each draw as each would alone."""
     from model.capsule_edits import STYLE_CLUSTERS, residual_clusters
     from model.seeds import generators
 
@@ -280,6 +280,7 @@ def test_resamples_of_one_face_take_their_styles_from_different_clusters():
         drawn = model._style_residual(slots, torch.Generator().manual_seed(seed))
         assert sorted(cluster_of(drawn)) == list(range(STYLE_CLUSTERS)), seed
         assert torch.equal(drawn, model._style_residual(slots, torch.Generator().manual_seed(seed)))
-    per_row = generators(list(range(STYLE_CLUSTERS)))
-    assert torch.equal(model._style_residual(slots, per_row),
-                       model._fit_residual(slots, generators(list(range(STYLE_CLUSTERS)))))
+    # a generator each (the server's batches): every row drawn as it would be alone
+    per_row = model._style_residual(slots, generators(list(range(STYLE_CLUSTERS))))
+    for i in range(STYLE_CLUSTERS):
+        assert torch.equal(per_row[i : i + 1], model._style_residual(slots[:1], torch.Generator().manual_seed(i)))
