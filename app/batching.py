@@ -336,6 +336,14 @@ class Engine:
             raise out
         return out
 
+    async def swap(self, x: torch.Tensor, x_b: torch.Tensor, names: list[str], **options: Any
+                   ) -> tuple[torch.Tensor, float | None]:
+        """`model.swap` of one (1, C, H, W) image -> ((1, C, H, W) on the CPU, how sure the model's verifier is that
+        it shows x_b's states, None where it was not verified: a model without one, or a swap of styles only), one
+        request at a time."""
+        images, sure = await self.call("swap", "swap", x, x_b, names, with_confidence=True, **options)
+        return images, _finite(float(sure[0]))
+
     def _to_device(self, x: torch.Tensor) -> torch.Tensor:
         return x.to(self.model.device, non_blocking=True)
 

@@ -126,11 +126,15 @@ class CapsuleEdits:
             self._set_state(c, mask, name, bool(on), g, feats)
         if not resolve_conflicts or self.cfg.kind != "multilabel" or not self.cfg.exclusive:
             return
+        for partner in self._partners_to_clear(flags):
+            self._set_state(c, mask, partner, False, g, feats)
+
+    def _partners_to_clear(self, flags: Mapping[str, bool]) -> list[str]:
+        """The exclusive partners of the names flags switches on that flags does not name itself, in order (a
+        partner of two such names comes twice): what resolve_conflicts switches off."""
         partners, names = self.partners, self.cfg.capsule_names
-        for name in [n for n, on in flags.items() if on]:
-            for p in partners[self.index(name)].nonzero().squeeze(1).tolist():
-                if names[p] not in flags:
-                    self._set_state(c, mask, names[p], False, g, feats)
+        return [names[p] for name in [n for n, on in flags.items() if on]
+                for p in partners[self.index(name)].nonzero().squeeze(1).tolist() if names[p] not in flags]
 
     def _set_states_per_row(self, c: Tensor, mask: Tensor, flags: Sequence[Mapping[str, bool]], g: Draws,
                             resolve_conflicts: bool = True, feats: Tensor | None = None) -> None:
@@ -187,17 +191,24 @@ class CapsuleEdits:
         shared = isinstance(g, torch.Generator)
         pick, start = uniform(b, g), uniform(1 if shared else b, g)
         turn = torch.arange(b) if shared else torch.zeros(b, dtype=torch.long)  # alone, each row is the first
-        key = (self.transfer_residual.data_ptr(), self.transfer_residual._version)
-        if getattr(self, "_clusters_of", None) != key:  # computed once per set of residuals (~0.05 s)
-            self._clusters, self._clusters_of = residual_clusters(self.transfer_residual), key
-        clusters = self._clusters
-        count = torch.nn.functional.one_hot(clusters, STYLE_CLUSTERS).sum(1)  # (K, C)
-        first, order = count.cumsum(1) - count, clusters.argsort(dim=1, stable=True)  # each cluster's members, in a run
+        count, first, order = self._cluster_runs()
         s, wanted = slots.cpu(), (turn + (start * STYLE_CLUSTERS).long()) % STYLE_CLUSTERS
         n = count[s, wanted]
         within = order[s, (first[s, wanted] + (pick * n).long().clamp(max=(n - 1).clamp(min=0))).clamp(max=t - 1)]
         idx = torch.where(n > 0, within, (pick * t).long().clamp(max=t - 1))  # an empty cluster: any residual
         return self.transfer_residual[slots.to(self.device), idx.to(self.device)]
+
+    def _cluster_runs(self) -> tuple[Tensor, Tensor, Tensor]:
+        """The transfer fit's residuals by cluster (residual_clusters), worked out once per set of residuals (~0.05
+        s): count (K, C) members of each cluster, first (K, C) where its run starts in order (K, T), the residual
+        indices sorted by cluster."""
+        key = (self.transfer_residual.data_ptr(), self.transfer_residual._version)
+        if getattr(self, "_runs_of", None) != key:
+            clusters = residual_clusters(self.transfer_residual)
+            count = torch.nn.functional.one_hot(clusters, STYLE_CLUSTERS).sum(1)
+            self._runs = count, count.cumsum(1) - count, clusters.argsort(dim=1, stable=True)
+            self._runs_of = key
+        return self._runs
 
     def predicted(self, slots: Tensor, feats: Tensor, active: Tensor) -> Tensor:
         """The capsule slots (B,) the maps give faces with features feats (B, F) whose active capsule of that
@@ -280,10 +291,7 @@ class CapsuleEdits:
                 c[rows, s_b] = torch.where(self.mapped(s_b).unsqueeze(1), taken, c[rows, s_b])
         asks = self._states(mask, names)
         if resolve_conflicts and self.cfg.exclusive:
-            partners, all_names = self.partners, self.cfg.capsule_names
-            off = [{all_names[p]: False for name, on in ask.items() if on
-                    for p in partners[self.index(name)].nonzero().squeeze(1).tolist() if all_names[p] not in ask}
-                   for ask in asks]
+            off = [dict.fromkeys(self._partners_to_clear(ask), False) for ask in asks]
             self._set_states_per_row(c, mask, off, generators([0] * c.shape[0]), False, feats)
         return asks
 

@@ -5,6 +5,7 @@ model/calibrate.py and model/counterfactual.py reuse them with another reader or
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -47,19 +48,35 @@ def nuisance_kept(oracle: Oracle, ref: OracleReading, got: OracleReading) -> tup
     return visible & ((got.nuisance - ref.nuisance).abs() < KEEP_TOLERANCE), visible
 
 
+def preservation(kept: dict[str, list[int]], prefix: str) -> float | None:
+    """The attributes and nuisance factors kept, together, of those counted in kept[prefix + "attr" / "nuisance"]
+    (tally's [kept, counted] pairs); None where nothing was counted."""
+    got, counted = (kept[f"{prefix}attr"][i] + kept[f"{prefix}nuisance"][i] for i in (0, 1))
+    return got / counted if counted else None
+
+
+def references(model: nn.Module, oracle: Oracle, images: Tensor, batch_size: int, device: torch.device
+               ) -> tuple[OracleReading, OracleReading]:
+    """The oracle's readings of the model's reconstructions of images and of the images themselves: what an edit
+    or a swap is counted as keeping against (edit_metrics, swap_metrics)."""
+    recon, _ = read_map(oracle, lambda x, i: model.reconstruct(x), images, batch_size, device)
+    inputs, _ = read_map(oracle, lambda x, i: x, images, batch_size, device)
+    return recon, inputs
+
+
 @torch.inference_mode()
 def edit_metrics(model: nn.Module, oracle: Oracle, images: Tensor, batch: Any, seed: int, batch_size: int,
-                 device: torch.device, paste: bool = False) -> dict[str, Any]:
+                 device: torch.device, paste: bool = False,
+                 refs: tuple[OracleReading, OracleReading] | None = None) -> dict[str, Any]:
     """STGAN-style edits: every attribute of every face flipped in turn (see the module docstring).
 
     images uint8 (M, H, W, 3), batch: the FaceBatch of those M faces. paste: the edits are pasted onto the
-    input (VCN.edit's paste)."""
+    input (VCN.edit's paste). refs: `references` of these images, if already read."""
     from model.data import faces
 
     names = tuple(model.cfg.capsule_names)
     gt = torch.as_tensor(batch.attrs).bool()
-    recon, _ = read_map(oracle, lambda x, i: model.reconstruct(x), images, batch_size, device)
-    inputs, _ = read_map(oracle, lambda x, i: x, images, batch_size, device)
+    recon, inputs = refs or references(model, oracle, images, batch_size, device)
     how = {"paste": True} if paste else {}  # only VCN.edit knows the flag
     style_of = torch.tensor(oracle.style_index, dtype=torch.long)
     success = torch.zeros(len(names), dtype=torch.float64)
@@ -89,20 +106,15 @@ def edit_metrics(model: nn.Module, oracle: Oracle, images: Tensor, batch: Any, s
                     kept[key][0] += int(((edited.styles == seen.styles) & both).sum())
                     kept[key][1] += int(both.sum())
     share = {k: (v[0] / v[1] if v[1] else None) for k, v in kept.items()}
-
-    def preservation(prefix: str) -> float | None:
-        got, counted = (kept[f"{prefix}attr"][i] + kept[f"{prefix}nuisance"][i] for i in (0, 1))
-        return got / counted if counted else None
-
     per_attribute = success / tried.clamp(min=1)
     return {
         "edit_success": float(success.sum() / tried.sum().clamp(min=1)),
         "edit_success_per_attribute": named(names, per_attribute),
-        "edit_preservation": preservation(""),
+        "edit_preservation": preservation(kept, ""),
         "attribute_preservation": share["attr"],
         "nuisance_preservation": share["nuisance"],
         "style_preservation": share["style"],
-        "input_preservation": preservation("input_"),
+        "input_preservation": preservation(kept, "input_"),
         "input_attribute_preservation": share["input_attr"],
         "input_nuisance_preservation": share["input_nuisance"],
         "input_style_preservation": share["input_style"],
@@ -175,22 +187,33 @@ def next_other(state: Tensor) -> Tensor:
     return donor
 
 
+def _swapped_from(model: nn.Module, given: Tensor, name: str, batch_size: int, device: torch.device,
+                  paste: bool) -> Callable[[Tensor, int], Tensor]:
+    """read_map's make for swaps: chunk i of the faces takes `name` from chunk i of given (uint8 (M, H, W, 3))."""
+
+    def make(x: Tensor, i: int) -> Tensor:
+        return model.swap(x, to_input(given[i * batch_size : (i + 1) * batch_size], device), [name], paste=paste)
+
+    return make
+
+
 @torch.inference_mode()
 def swap_metrics(model: nn.Module, oracle: Oracle, images: Tensor, batch: Any, batch_size: int,
-                 device: torch.device, paste: bool = False) -> dict[str, Any]:
+                 device: torch.device, paste: bool = False,
+                 refs: tuple[OracleReading, OracleReading] | None = None) -> dict[str, Any]:
     """The product's swap (model.swap): every attribute of every face taken from a donor in the other state,
     the next such face of the set (next_other), and read by the oracle. swap_success: the share read in the
     donor's state (and per attribute); swap_preservation and swap_input_preservation: what the swap kept of
     the reconstruction and of the input, counted as edit_preservation counts an edit's (the attributes
     faces.flip would force along with it are not counted).
 
-    images uint8 (M, H, W, 3), batch: the FaceBatch of those M faces. paste: each swap pasted onto its face."""
+    images uint8 (M, H, W, 3), batch: the FaceBatch of those M faces. paste: each swap pasted onto its face.
+    refs: `references` of these images, if already read."""
     from model.data import faces
 
     names = tuple(model.cfg.capsule_names)
     gt = torch.as_tensor(batch.attrs).bool()
-    recon, _ = read_map(oracle, lambda x, i: model.reconstruct(x), images, batch_size, device)
-    inputs, _ = read_map(oracle, lambda x, i: x, images, batch_size, device)
+    recon, inputs = refs or references(model, oracle, images, batch_size, device)
     success = torch.zeros(len(names), dtype=torch.float64)
     tried = torch.zeros(len(names), dtype=torch.float64)
     kept = {k: [0, 0] for k in ("attr", "nuisance", "input_attr", "input_nuisance")}
@@ -200,26 +223,17 @@ def swap_metrics(model: nn.Module, oracle: Oracle, images: Tensor, batch: Any, b
         if len(idx) == 0:
             continue
         forced = torch.as_tensor(faces.flip(batch, name).attrs).bool() != gt  # (M, A), includes a itself
-        given = images[donor[idx]]
-
-        def make(x: Tensor, i: int, name: str = name, given: Tensor = given) -> Tensor:
-            return model.swap(x, to_input(given[i * batch_size : (i + 1) * batch_size], device), [name], paste=paste)
-
+        make = _swapped_from(model, images[donor[idx]], name, batch_size, device, paste)
         swapped, _ = read_map(oracle, make, images[idx], batch_size, device)
         success[a] += float((swapped.attrs[:, a] == gt[donor[idx], a]).sum())
         tried[a] += len(idx)
         tally(kept, "", kept_counts(oracle, take(recon, idx), swapped, ~forced[idx]))
         tally(kept, "input_", kept_counts(oracle, take(inputs, idx), swapped, ~forced[idx]))
-
-    def preservation(prefix: str) -> float | None:
-        got, counted = (kept[f"{prefix}attr"][i] + kept[f"{prefix}nuisance"][i] for i in (0, 1))
-        return got / counted if counted else None
-
     return {
         "swap_success": float(success.sum() / tried.sum().clamp(min=1)),
         "swap_success_per_attribute": named(names, success / tried.clamp(min=1)),
-        "swap_preservation": preservation(""),
-        "swap_input_preservation": preservation("input_"),
+        "swap_preservation": preservation(kept, ""),
+        "swap_input_preservation": preservation(kept, "input_"),
         "n_swaps": int(tried.sum()),
     }
 
@@ -244,11 +258,7 @@ def style_swap_metrics(model: nn.Module, oracle: Oracle, images: Tensor, attrs: 
         rows = (donor >= 0).nonzero().squeeze(1)
         if len(rows) == 0:
             continue
-        given = images[pool[donor[rows]]]
-
-        def make(x: Tensor, i: int, name: str = name, given: Tensor = given) -> Tensor:
-            return model.swap(x, to_input(given[i * batch_size : (i + 1) * batch_size], device), [name], paste=paste)
-
+        make = _swapped_from(model, images[pool[donor[rows]]], name, batch_size, device, paste)
         r, _ = read_map(oracle, make, images[pool[rows]], batch_size, device)
         shown = r.attrs[:, a]
         transfer[name] = float((shown & (r.styles[:, s] == seen.styles[donor[rows], s])).float().mean())

@@ -55,7 +55,14 @@ from model.checkpoint import CheckpointError, read_checkpoint
 from model.counterfactual import reference_edit_metrics
 from model.devices import pick_device
 from model.digit_judge import DigitJudge, load_digit_judge
-from model.edit_metrics import SAMPLE_SEEDS, edit_metrics, style_metrics, style_swap_metrics, swap_metrics
+from model.edit_metrics import (
+    SAMPLE_SEEDS,
+    edit_metrics,
+    references,
+    style_metrics,
+    style_swap_metrics,
+    swap_metrics,
+)
 from model.metrics import format_table, frechet_distance, named
 from model.oracle import Oracle, OracleReading, load_oracle
 from model.readings import cat_readings, chunks, read_map, to_input
@@ -136,8 +143,9 @@ def evaluate_faces(model: nn.Module, oracle: Oracle | None, n: int = N_TEST, see
     results["oracle_accuracy"] = float((real.attrs == attrs).float().mean())
 
     m = min(n_edit, n)
+    refs = references(model, oracle, images[:m], batch_size, device)  # read once for the edits and the swaps
     results.update(edit_metrics(model, oracle, images[:m], batch.take(slice(0, m)), seed, batch_size, device,
-                                paste))
+                                paste, refs))
     say(f"edits{' (pasted)' if paste else ''}: success {results['edit_success']:.4f}, kept "
         f"{results['edit_preservation']:.4f} (of the input: {results['input_preservation']:.4f}) "
         f"({time.time() - t0:.0f}s)")
@@ -150,7 +158,8 @@ def evaluate_faces(model: nn.Module, oracle: Oracle | None, n: int = N_TEST, see
     say(f"styles ({time.time() - t0:.0f}s)")
 
     if hasattr(model, "swap"):
-        results.update(swap_metrics(model, oracle, images[:m], batch.take(slice(0, m)), batch_size, device, paste))
+        results.update(swap_metrics(model, oracle, images[:m], batch.take(slice(0, m)), batch_size, device, paste,
+                                    refs))
         results.update(style_swap_metrics(model, oracle, images, attrs, styles, n_style, batch_size, device, paste))
         say(f"swaps: success {results['swap_success']:.4f}, kept {results['swap_preservation']:.4f} (of the input: "
             f"{results['swap_input_preservation']:.4f}) ({time.time() - t0:.0f}s)")

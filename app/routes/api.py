@@ -317,11 +317,9 @@ async def swap(
     names = parse_names(attributes, "attributes", engine.names)
     prepared = await load_image(image, policy)
     other = await load_image(image_b, policy, "image_b")
-    out, sure = await engine.call("swap", "swap", prepared.tensor, other.tensor, names, paste=engine.pasting(paste),
-                                  resolve_conflicts=resolve_conflicts, style_strength=style_strength,
-                                  with_confidence=True)
-    verified = float(sure[0]) if not sure[0].isnan() else None
-    return await png_response(out, _verified_headers(prepared.face_found, verified, engine))
+    out, sure = await engine.swap(prepared.tensor, other.tensor, names, paste=engine.pasting(paste),
+                                  resolve_conflicts=resolve_conflicts, style_strength=style_strength)
+    return await png_response(out, _verified_headers(prepared.face_found, sure, engine))
 
 
 @router.post("/interpolate", response_model=ImagesResponse, responses=_ERRORS)
