@@ -292,12 +292,10 @@ class VCN(CapsuleEdits, nn.Module):
         reads = [mask if isinstance(s, float) and s == 1.0 else torch.lerp(before, mask, s) for s in strengths]
         caps_masks = [mask] * len(reads) if self.cfg.mask_input else reads  # a plain generator reads the mask there
         blend = blend and bool(self.cfg.edit_blend)
-        extra = blend and recon is None  # the reconstruction is one more block of rows in the same call
-        n = len(reads) + extra
-        out = self.decode(torch.cat([c] * len(reads) + [original] * extra), torch.cat(caps_masks + [before] * extra),
-                          ctx.repeat(n, 1), mask_input=torch.cat(reads + [before] * extra))
-        if extra:
-            out, recon = out[: -c.shape[0]], out[-c.shape[0] :]
+        own = (original, before, ctx) if blend and recon is None else None  # one more block of rows in the call
+        out, decoded = self._decode_with_own(torch.cat([c] * len(reads)), torch.cat(caps_masks),
+                                             ctx.repeat(len(reads), 1), torch.cat(reads), own)
+        recon = recon if decoded is None else decoded
         if blend:
             tile = (len(reads), 1, 1, 1)
             out = blend_edit(out, recon.repeat(tile), self.cfg.edit_blend,
@@ -315,14 +313,23 @@ class VCN(CapsuleEdits, nn.Module):
         """decode(c, mask, ctx, mask_input) -> (N, C, H, W); with own (the image's own capsules, mask and context,
         for B = 1 or N images x (B, C, H, W)) pasted onto x: the image's reconstruction, decoded in the same call,
         gives blend_edit its weights."""
+        out, recon = self._decode_with_own(c, mask, ctx, mask_input, own)
+        if recon is None:
+            return out
+        return blend_edit(out, recon.expand_as(out), self.cfg.edit_blend, base=x.to(out.dtype).expand_as(out))
+
+    def _decode_with_own(self, c: Tensor, mask: Tensor, ctx: Tensor, mask_input: Tensor | None,
+                         own: tuple[Tensor, Tensor, Tensor] | None) -> tuple[Tensor, Tensor | None]:
+        """decode(c, mask, ctx, mask_input) -> (N, C, H, W), and with own (capsules, mask, context of the faces
+        edited) their reconstructions (B, C, H, W) decoded in the same generator call (a blend's weights);
+        None without own."""
         if own is None:
-            return self.decode(c, mask, ctx, mask_input=mask_input)
+            return self.decode(c, mask, ctx, mask_input=mask_input), None
         n = c.shape[0]
         reads = None if mask_input is None else torch.cat([mask_input, own[1]])
         out = self.decode(torch.cat([c, own[0]]), torch.cat([mask, own[1]]), torch.cat([ctx, own[2]]),
                           mask_input=reads)
-        out, recon = out[:n], out[n:]
-        return blend_edit(out, recon.expand_as(out), self.cfg.edit_blend, base=x.to(out.dtype).expand_as(out))
+        return out[:n], out[n:]
 
     def strengths(self) -> float | Tensor:
         """The default edit strength: cfg.edit_strength, or (K,) per capsule from cfg.attribute_strength
