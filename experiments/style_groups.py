@@ -1,6 +1,6 @@
 """Resamples that cycle through the styles the calibration reader sees each residual draw (a probe, session 14):
 
-    python experiments/style_groups.py [WEIGHTS] [--labelled L] [--faces F]
+    python experiments/style_groups.py [WEIGHTS] [--labelled L] [--faces F] [--pixels] [--soft] [--no-shipped]
 
 Session 13's resamples take the transfer fit's residuals from 10 k-means clusters in turn; clusters of an 8-number
 residual need not be styles. Here, offline, L residuals of each style attribute's capsule are each decoded on F
@@ -20,7 +20,7 @@ import time
 import torch
 
 from model.calibrate import style_faces
-from model.capsule_edits import CapsuleEdits
+from model.capsule_edits import CapsuleEdits, residual_clusters
 from model.checkpoint import load_vcn
 from model.data import faces
 from model.edit_metrics import style_metrics
@@ -33,7 +33,8 @@ STYLES = ("Eyeglasses", "Bangs", "Wearing_Hat")
 
 @torch.inference_mode()
 def label_residuals(model, reader, images: torch.Tensor, attrs: torch.Tensor, name: str, labelled: int,
-                    n_faces: int, agree: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
+                    n_faces: int, agree: float = 0.5, pixels: bool = False,
+                    soft: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """(residual indices (L,), their style labels (L,), -1 where unlabelled) for the attribute's present slot."""
     a, s = model.cfg.capsule_names.index(name), reader.cfg.style_names.index(name)
     slot = model.slot(name, True)
@@ -48,15 +49,23 @@ def label_residuals(model, reader, images: torch.Tensor, attrs: torch.Tensor, na
     res = model.transfer_residual[slot, picked]  # (L, D)
     votes = torch.zeros(labelled, reader.cfg.style_counts[s], dtype=torch.long)
     present = torch.zeros(labelled, dtype=torch.long)
+    looks = []
     for f in range(len(x)):
         cf = c[f : f + 1].repeat(labelled, 1, 1)
         cf[:, slot] = pred[f] + model.cfg.style_strength * res
         out = model.decode(cf, mask[f : f + 1].expand(labelled, -1), ctx[f : f + 1].expand(labelled, -1),
                            mask_input=mask[f : f + 1].expand(labelled, -1))
+        if soft:  # the reader's style probabilities, not only its argmax
+            looks.append(torch.softmax(reader.heads(reader.features(out))[1][s].float(), -1))
+        if pixels:
+            change = (out - out.mean(0, keepdim=True)).flatten(1)
+            looks.append(change / change.pow(2).sum(1).mean().sqrt() if soft else change)  # both: alike in scale
         r = reader.read(out)
         on = r.attrs[:, a]
         present += on.long()
         votes[on.nonzero().squeeze(1), r.styles[on, s]] += 1
+    if pixels or soft:  # k-means of how each residual changes the faces' pictures, not of what the reader calls it
+        return picked, residual_clusters(torch.cat(looks, 1).unsqueeze(0))[0]
     top, label = votes.max(1)
     ok = (present * 2 >= len(x)) & (top.float() >= agree * present.float().clamp(min=1))
     return picked, torch.where(ok, label, torch.full_like(label, -1))
@@ -92,6 +101,10 @@ def main() -> None:
     p.add_argument("--labelled", type=int, default=1000)
     p.add_argument("--faces", type=int, default=4)
     p.add_argument("--min-size", type=int, default=5)
+    p.add_argument("--pixels", action="store_true", help="group by k-means of the decoded changes instead")
+    p.add_argument("--soft", action="store_true", help="group by k-means of the reader's style probabilities "
+                   "(with --pixels: of both)")
+    p.add_argument("--no-shipped", action="store_true", help="skip the shipped draw's rows")
     a = p.parse_args()
     model = load_vcn(a.weights).eval()
     oracle, reader = load_oracle("weights/oracle.safetensors").eval(), load_oracle("weights/reader.safetensors").eval()
@@ -99,7 +112,8 @@ def main() -> None:
     cal_images, cal_attrs = style_faces(400, model.cfg.image_size)
     groups: dict[int, list[torch.Tensor]] = {}
     for name in STYLES:
-        idx, label = label_residuals(model, reader, cal_images, cal_attrs, name, a.labelled, a.faces)
+        idx, label = label_residuals(model, reader, cal_images, cal_attrs, name, a.labelled, a.faces,
+                                     pixels=a.pixels, soft=a.soft)
         sizes = {int(v): int((label == v).sum()) for v in label.unique().tolist()}
         kept = [v for v, n in sorted(sizes.items()) if v >= 0 and n >= a.min_size]
         groups[model.slot(name, True)] = [idx[label == v] for v in kept]
@@ -107,7 +121,11 @@ def main() -> None:
     batch = faces.sample_faces(TEST_SEED, 0, 2000)
     images, attrs = torch.as_tensor(faces.render(batch, size=64)), torch.as_tensor(batch.attrs).bool()
     shipped = CapsuleEdits._style_residual
-    for label, draw in (("shipped clusters", shipped), ("reader's styles in turn", grouped_draw(groups))):
+    how = ("both's clusters" if a.pixels and a.soft else "decoded changes' clusters" if a.pixels
+           else "reader's style beliefs' clusters" if a.soft
+           else "reader's styles")
+    ours = (f"{how} in turn", grouped_draw(groups))
+    for label, draw in ([ours] if a.no_shipped else [("shipped clusters", shipped), ours]):
         CapsuleEdits._style_residual = draw
         for shift in (0, 1, 2):
             r = style_metrics(model, oracle, images, attrs, STYLES, 30, TEST_SEED + 77 * shift, 100,

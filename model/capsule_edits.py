@@ -30,9 +30,10 @@ STYLE_CLUSTERS = 10
 
 
 def residual_clusters(residuals: Tensor, k: int = STYLE_CLUSTERS, iters: int = 20, seed: int = 0) -> Tensor:
-    """(K, T, D) residuals -> (K, T) long: each residual's cluster among k, by k-means per slot (Euclidean,
-    started from k residuals picked with a fixed seed, so the same file always gives the same clusters; k-means++
-    starts found outlying clusters whose styles the resampled faces showed less often, docs/recipes.md)."""
+    """(K, T, D) residuals (or what a reader sees them draw, model/style_clusters.py) -> (K, T) long: each
+    residual's cluster among k, by k-means per slot (Euclidean, started from k residuals picked with a fixed seed,
+    so the same file always gives the same clusters; k-means++ starts found outlying clusters whose styles the
+    resampled faces showed less often, docs/recipes.md)."""
     x = residuals.detach().float().cpu()
     n_slots, t, _ = x.shape
     g = torch.Generator().manual_seed(seed)
@@ -47,7 +48,8 @@ def residual_clusters(residuals: Tensor, k: int = STYLE_CLUSTERS, iters: int = 2
 
 class CapsuleEdits:
     """Mixed into VCN, whose config and buffers it reads: bank (K, M, D), bank_count (K,), ctx_bank (M, Dc),
-    transfer_weight (K, F, D), transfer_residual (K, T, D) (empty when the checkpoint has none)."""
+    transfer_weight (K, F, D), transfer_residual (K, T, D), style_cluster (K, T) (empty when the checkpoint has
+    none)."""
 
     cfg: VCNConfig
     capsule_source: str
@@ -56,6 +58,7 @@ class CapsuleEdits:
     ctx_bank: Tensor
     transfer_weight: Tensor
     transfer_residual: Tensor
+    style_cluster: Tensor
     device: torch.device
 
     # ------------------------------------------------------------------------------------------------
@@ -199,12 +202,13 @@ class CapsuleEdits:
         return self.transfer_residual[slots.to(self.device), idx.to(self.device)]
 
     def _cluster_runs(self) -> tuple[Tensor, Tensor, Tensor]:
-        """The transfer fit's residuals by cluster (residual_clusters), worked out once per set of residuals (~0.05
-        s): count (K, C) members of each cluster, first (K, C) where its run starts in order (K, T), the residual
-        indices sorted by cluster."""
-        key = (self.transfer_residual.data_ptr(), self.transfer_residual._version)
+        """The transfer fit's residuals by cluster (the file's style_cluster, else residual_clusters), worked out
+        once per set of residuals (~0.05 s): count (K, C) members of each cluster, first (K, C) where its run starts
+        in order (K, T), the residual indices sorted by cluster."""
+        stored = self.cfg.style_clusters == "reader"
+        key = tuple((b.data_ptr(), b._version) for b in (self.transfer_residual, self.style_cluster))
         if getattr(self, "_runs_of", None) != key:
-            clusters = residual_clusters(self.transfer_residual)
+            clusters = self.style_cluster.long().cpu() if stored else residual_clusters(self.transfer_residual)
             count = torch.nn.functional.one_hot(clusters, STYLE_CLUSTERS).sum(1)
             self._runs = count, count.cumsum(1) - count, clusters.argsort(dim=1, stable=True)
             self._runs_of = key

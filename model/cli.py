@@ -206,6 +206,24 @@ def cmd_calibrate_styles(a: argparse.Namespace) -> None:
     print(f"style_strength {chosen}; wrote {a.out}")
 
 
+def cmd_style_clusters(a: argparse.Namespace) -> None:
+    import torch
+
+    from model.calibrate import style_faces
+    from model.checkpoint import resave_vcn
+    from model.oracle import load_oracle
+    from model.style_clusters import N_FACES, reader_style_clusters, with_style_clusters
+
+    model = _faces_model(a)
+    if not model.cfg.transfer_maps:
+        raise SystemExit("vcn style-clusters: the model has no transfer maps (vcn transfer) whose residuals to group")
+    images, attrs = style_faces(a.n, model.cfg.image_size)
+    clusters = reader_style_clusters(model, load_oracle(a.reader, model.device).eval(), images, attrs)
+    resave_vcn(a.out, with_style_clusters(model, clusters), dtype=torch.float16 if a.half else None,
+               style_clusters={"reader": Path(a.reader).name, "faces": a.n, "drawn_onto": N_FACES})
+    print(f"wrote {a.out}: resamples take the styles the reader sees in turn")
+
+
 def cmd_verify(a: argparse.Namespace) -> None:
     import torch
 
@@ -245,9 +263,9 @@ def cmd_class_evidence(a: argparse.Namespace) -> None:
 
 
 def _calibration_parser(sub, name: str, what: str, n: int | None, n_help: str = "",
-                        strengths: tuple[float, ...] = (1.0, 1.5, 2.0, 2.5, 3.0)) -> argparse.ArgumentParser:
-    """The flags `vcn calibrate`, `vcn calibrate-styles` and `vcn verify` share: a model in, a model out, the
-    reader, the strengths it reads at."""
+                        strengths: tuple[float, ...] | None = (1.0, 1.5, 2.0, 2.5, 3.0)) -> argparse.ArgumentParser:
+    """The flags `vcn calibrate`, `vcn calibrate-styles`, `vcn style-clusters` and `vcn verify` share: a model in, a
+    model out, the reader, the strengths it reads at (None: no strengths)."""
     p = sub.add_parser(name, help=f"{what}, read by a calibration reader")
     p.add_argument("--weights", required=True)
     p.add_argument("--out", required=True)
@@ -255,7 +273,8 @@ def _calibration_parser(sub, name: str, what: str, n: int | None, n_help: str = 
                    help="a reader (attributes, styles) that is neither the eval oracle nor the model's training judge")
     if n is not None:
         p.add_argument("--n", type=int, default=n, help=n_help)
-    p.add_argument("--strengths", type=float, nargs="*" if n is None else "+", default=list(strengths))
+    if strengths is not None:
+        p.add_argument("--strengths", type=float, nargs="*" if n is None else "+", default=list(strengths))
     p.add_argument("--half", action="store_true", help="store float16 weights (smaller file)")
     p.add_argument("--device", default="auto")
     return p
@@ -356,6 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
     cs = _calibration_parser(sub, "calibrate-styles", "the style strength of resamples", 2000,
                              "unseen training-seed faces to take the style faces from")
     cs.set_defaults(func=cmd_calibrate_styles)
+    sc = _calibration_parser(sub, "style-clusters", "resamples that take the styles the reader sees drawn in turn",
+                             400, "unseen training-seed faces to draw each residual onto", strengths=None)
+    sc.set_defaults(func=cmd_style_clusters)
     v = _calibration_parser(sub, "verify", "verified edits: embed a reader that stops each edit at the first "
                             "of these strengths it believes (none: off)", None, strengths=(1.0, 1.5, 2.0))
     v.add_argument("--confidence", type=float, default=0.995,

@@ -101,6 +101,9 @@ class VCN(CapsuleEdits, nn.Module):
         feats = cfg.num_names * cfg.capsule_dim + cfg.context_dim + 1
         self.register_buffer("transfer_weight", torch.zeros(k if t else 0, feats, cfg.capsule_dim))
         self.register_buffer("transfer_residual", torch.zeros(k if t else 0, t, cfg.capsule_dim))
+        # Which cluster each residual is in, when calibrated (cfg.style_clusters "reader"; model/style_clusters.py).
+        stored = cfg.style_clusters == "reader"
+        self.register_buffer("style_cluster", torch.zeros(k if stored else 0, t if stored else 0, dtype=torch.int16))
         # Verified edits (model/verify.py): a calibration reader embedded in the file, so one file serves.
         self.verifier = Oracle(from_dict(OracleConfig, json.loads(cfg.verifier))) if cfg.verifier else None
 

@@ -105,3 +105,30 @@ def test_style_strength_moves_a_resampled_capsule_that_many_times_as_far():
     assert torch.allclose(seen_pushed[0][0][rows, slot], old + 2.5 * (drawn - old), atol=1e-5)
     with pytest.raises(ValueError, match="style_strength"):
         dataclasses.replace(cfg, style_strength=0.0)
+
+
+@pytest.mark.slow
+def test_vcn_style_clusters_stores_clusters_that_resamples_then_take(tmp_path):
+    from model.checkpoint import load_vcn, save_vcn
+    from model.cli import main
+    from model.oracle import save_oracle
+    from model.transfer import with_transfer
+
+    torch.manual_seed(2)
+    cfg = VCNConfig(image_size=SIZE, width=4, capsule_dim=2, context_dim=2, mask_input=True)
+    save_vcn(tmp_path / "plain.safetensors", VCN(cfg))
+    save_oracle(tmp_path / "r.safetensors", Oracle(OracleConfig.for_faces(image_size=SIZE, width=4, feature_dim=16)))
+    with pytest.raises(SystemExit, match="no transfer maps"):
+        main(["style-clusters", "--weights", str(tmp_path / "plain.safetensors"), "--out", str(tmp_path / "x"),
+              "--reader", str(tmp_path / "r.safetensors")])
+    g = torch.Generator().manual_seed(0)
+    maps = with_transfer(VCN(cfg), torch.randn(80, 40 * 2 + 2 + 1, 2, generator=g), torch.randn(80, 12, 2, generator=g))
+    save_vcn(tmp_path / "m.safetensors", maps)
+    main(["style-clusters", "--weights", str(tmp_path / "m.safetensors"), "--out", str(tmp_path / "s.safetensors"),
+          "--reader", str(tmp_path / "r.safetensors"), "--n", "60", "--half"])
+    out = load_vcn(tmp_path / "s.safetensors")
+    assert out.cfg.style_clusters == "reader" and out.style_cluster.shape == (80, 12)
+    assert out.metadata["style_clusters"] == {"reader": "r.safetensors", "faces": 60, "drawn_onto": 4}
+    assert torch.equal(out.transfer_weight, maps.transfer_weight.half().float())  # nothing else changed
+    with torch.inference_mode():
+        assert out.resample(torch.rand(1, 3, SIZE, SIZE), "Eyeglasses", 3).shape == (3, 3, SIZE, SIZE)
