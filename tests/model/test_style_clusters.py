@@ -9,7 +9,7 @@ from model.checkpoint import load_vcn, save_vcn
 from model.config import VCNConfig
 from model.oracle import Oracle, OracleConfig
 from model.readings import to_input
-from model.style_clusters import drawn_style_beliefs, reader_style_clusters, with_style_clusters
+from model.style_clusters import drawn_style_beliefs, reader_style_clusters, tightest_clusters, with_style_clusters
 from model.transfer import with_transfer
 from model.vcn import VCN
 
@@ -87,5 +87,15 @@ def test_only_the_readers_style_attributes_are_clustered_by_beliefs():
     others = [k for k in range(ML.num_capsules) if k != b]
     assert torch.equal(clusters[others], own[others])  # no style head: the residuals' own clusters
     faces = to_input(images[:2], torch.device("cpu"))  # the first two faces showing "b"
-    expected = residual_clusters(drawn_style_beliefs(model, reader, faces, "b").unsqueeze(0))[0]
-    assert torch.equal(clusters[b], expected)
+    assert torch.equal(clusters[b], tightest_clusters(drawn_style_beliefs(model, reader, faces, "b")))
+
+
+def test_tightest_clusters_are_the_k_means_start_with_the_smallest_spread():
+    x = torch.randn(60, 5, generator=torch.Generator().manual_seed(0))
+    starts = [residual_clusters(x.unsqueeze(0), seed=s)[0] for s in range(4)]
+
+    def spread(labels):
+        return sum(float(((x[labels == c] - x[labels == c].mean(0)) ** 2).sum()) for c in range(10))
+
+    assert spread(tightest_clusters(x, restarts=4)) == pytest.approx(min(spread(lab) for lab in starts))
+    assert len({tuple(lab.tolist()) for lab in starts}) > 1  # the starts do differ
