@@ -84,7 +84,7 @@ class VCNConfig:
     # Which residuals of the transfer fit n resamples of a face take in turn (CapsuleEdits._style_residual):
     # "residuals", k-means clusters of the residuals themselves, worked out when the file loads; "reader", clusters
     # of the styles a calibration reader sees each residual draw, stored in the file by `vcn style-clusters`
-    # (model/style_clusters.py).
+    # (model/style_clusters.py). Without transfer maps resamples draw no residual and neither is used.
     style_clusters: str = "residuals"
     # Verified edits (model/verify.py; set after training by `vcn verify`): an edit that sets attributes is
     # decoded at each of these strengths and at the calibrated one, and the first that the embedded verifier
@@ -121,8 +121,6 @@ class VCNConfig:
             raise ValueError(f"style_strength must be in (0, 4], got {self.style_strength}")
         if self.style_clusters not in ("residuals", "reader"):
             raise ValueError(f"style_clusters must be 'residuals' or 'reader', got {self.style_clusters!r}")
-        if self.style_clusters == "reader" and not self.transfer_maps:
-            raise ValueError("style_clusters 'reader' groups the transfer fit's residuals: it needs transfer_maps")
         if not 0.0 < self.edit_strength <= 4.0:
             raise ValueError(f"edit_strength must be in (0, 4], got {self.edit_strength}")
         object.__setattr__(self, "attribute_strength", tuple(float(v) for v in self.attribute_strength))

@@ -103,7 +103,7 @@ class VCN(CapsuleEdits, nn.Module):
         self.register_buffer("transfer_residual", torch.zeros(k if t else 0, t, cfg.capsule_dim))
         # Which cluster each residual is in, when calibrated (cfg.style_clusters "reader"; model/style_clusters.py).
         stored = cfg.style_clusters == "reader"
-        self.register_buffer("style_cluster", torch.zeros(k if stored else 0, t if stored else 0, dtype=torch.int16))
+        self.register_buffer("style_cluster", torch.zeros(k if stored else 0, t if stored else 0, dtype=torch.long))
         # Verified edits (model/verify.py): a calibration reader embedded in the file, so one file serves.
         self.verifier = Oracle(from_dict(OracleConfig, json.loads(cfg.verifier))) if cfg.verifier else None
 

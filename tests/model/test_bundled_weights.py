@@ -56,6 +56,10 @@ def test_faces_weights_meet_their_card_on_a_slice():
     # style resamples pushed by the strength the calibration reader saw the most distinct styles at
     styles = model.metadata["style_calibration"]
     assert styles["reader"] == "reader.safetensors" and model.cfg.style_strength == styles["chosen"] > 1.0
+    # and drawn from clusters of the styles that reader sees each residual draw (session 14), one for every residual
+    assert model.cfg.style_clusters == "reader" and model.metadata["style_clusters"]["reader"] == "reader.safetensors"
+    assert model.style_cluster.shape == model.transfer_residual.shape[:2]
+    assert 0 <= int(model.style_cluster.min()) and int(model.style_cluster.max()) < 10
     # edits verified by the calibration reader, embedded (in float16) in the file: never by the oracle
     assert model.cfg.verify_strengths and model.metadata["verification"]["reader"] == "reader.safetensors"
     reader = load_oracle(WEIGHTS / "reader.safetensors").state_dict()
