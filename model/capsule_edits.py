@@ -46,6 +46,14 @@ def residual_clusters(residuals: Tensor, k: int = STYLE_CLUSTERS, iters: int = 2
     return torch.cdist(x, centres).argmin(-1)
 
 
+def _runs(clusters: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """(K, T) cluster ids (STYLE_CLUSTERS: in none) -> count (K, C) members of each cluster, first (K, C) where its run
+    starts in order, order (K, T) the indices sorted by cluster (stable)."""
+    count = torch.nn.functional.one_hot(clusters, STYLE_CLUSTERS + 1).sum(1)
+    first = count.cumsum(1) - count
+    return count[:, :STYLE_CLUSTERS], first[:, :STYLE_CLUSTERS], clusters.argsort(dim=1, stable=True)
+
+
 class CapsuleEdits:
     """Mixed into VCN, whose config and buffers it reads: bank (K, M, D), bank_count (K,), ctx_bank (M, Dc),
     transfer_weight (K, F, D), transfer_residual (K, T, D), style_cluster (K, T) (empty when the checkpoint has
@@ -185,21 +193,42 @@ class CapsuleEdits:
     def _style_residual(self, slots: Tensor, g: Draws) -> Tensor:
         """(B,) slots -> (B, D): a residual of each slot's transfer fit, for a new style. Rows that share one
         generator (n resamples of a face: /api/resample, vcn eval's styles) take the fit's residual clusters
-        (residual_clusters) in turn from a drawn start, a residual drawn within each, so up to STYLE_CLUSTERS of
-        them come from as many clusters: more distinct styles than as many independent draws (docs/recipes.md,
-        session 13). A row with a generator of its own (edits batched by the server) draws as it would alone."""
+        (residual_clusters, or the file's style_cluster) in turn from a drawn start, a residual drawn within each, so
+        up to STYLE_CLUSTERS of them come from as many clusters: more distinct styles than as many independent draws
+        (docs/recipes.md, sessions 13 and 14). A row with a generator of its own (edits batched by the server) draws
+        as it would alone."""
         if self.cfg.transfer_maps < STYLE_CLUSTERS:
             return self._fit_residual(slots, g)
-        b, t = slots.shape[0], self.cfg.transfer_maps
+        sizes = torch.full((slots.shape[0],), self.cfg.transfer_maps)
+        idx = self._in_turn(slots, g, self._cluster_runs(), sizes)
+        return self.transfer_residual[slots.to(self.device), idx.to(self.device)]
+
+    def _style_draw(self, slots: Tensor, g: Draws) -> Tensor:
+        """(B,) slots -> (B, D): a new style's capsule for a model without transfer maps: from the capsule bank, taking
+        each slot's clusters of banked capsules in turn as _style_residual takes the residuals' (a slot with an empty
+        bank, or a model without one, draws from the prior). Both random streams are always consumed."""
+        noise = self.prior((slots.shape[0], self.cfg.capsule_dim), g)
+        if self.capsule_source != "bank" or self.bank.numel() == 0:
+            uniform(slots.shape[0], g), uniform(1 if isinstance(g, torch.Generator) else slots.shape[0], g)
+            return noise
+        count = self.bank_count.cpu()[slots.cpu()]
+        idx = self._in_turn(slots, g, self._bank_runs(), count)
+        picked = self.bank[slots.to(self.device), idx.to(self.device)]
+        return torch.where((count > 0).to(self.device).unsqueeze(-1), picked, noise)
+
+    def _in_turn(self, slots: Tensor, g: Draws, runs: tuple[Tensor, Tensor, Tensor], sizes: Tensor) -> Tensor:
+        """(B,) slots -> (B,) long entries of their clusters (runs: count (K, C), first (K, C), order (K, T) as
+        _cluster_runs gives them; sizes (B,): entries each slot has). Rows sharing one generator take clusters in
+        turn from a drawn start, an entry drawn within each; an empty cluster gives any of the slot's entries."""
+        b = slots.shape[0]
         shared = isinstance(g, torch.Generator)
         pick, start = uniform(b, g), uniform(1 if shared else b, g)
         turn = torch.arange(b) if shared else torch.zeros(b, dtype=torch.long)  # alone, each row is the first
-        count, first, order = self._cluster_runs()
+        count, first, order = runs
         s, wanted = slots.cpu(), (turn + (start * STYLE_CLUSTERS).long()) % STYLE_CLUSTERS
-        n = count[s, wanted]
+        n, t = count[s, wanted], order.shape[1]
         within = order[s, (first[s, wanted] + (pick * n).long().clamp(max=(n - 1).clamp(min=0))).clamp(max=t - 1)]
-        idx = torch.where(n > 0, within, (pick * t).long().clamp(max=t - 1))  # an empty cluster: any residual
-        return self.transfer_residual[slots.to(self.device), idx.to(self.device)]
+        return torch.where(n > 0, within, (pick * sizes).long().clamp(min=0).minimum((sizes - 1).clamp(min=0)))
 
     def _cluster_runs(self) -> tuple[Tensor, Tensor, Tensor]:
         """The transfer fit's residuals by cluster (the file's style_cluster, else residual_clusters), worked out
@@ -209,10 +238,21 @@ class CapsuleEdits:
         key = tuple((b.data_ptr(), b._version) for b in (self.transfer_residual, self.style_cluster))
         if getattr(self, "_runs_of", None) != key:
             clusters = self.style_cluster.long().cpu() if stored else residual_clusters(self.transfer_residual)
-            count = torch.nn.functional.one_hot(clusters, STYLE_CLUSTERS).sum(1)
-            self._runs = count, count.cumsum(1) - count, clusters.argsort(dim=1, stable=True)
-            self._runs_of = key
+            self._runs, self._runs_of = _runs(clusters), key
         return self._runs
+
+    def _bank_runs(self) -> tuple[Tensor, Tensor, Tensor]:
+        """The capsule bank by cluster, as _cluster_runs: each slot's banked capsules (its first bank_count) in
+        residual_clusters' k-means clusters, worked out once per bank; the unfilled places sort last, in none."""
+        key = (self.bank.data_ptr(), self.bank._version)
+        if getattr(self, "_bank_runs_of", None) != key:
+            bank, count = self.bank.detach().float().cpu(), self.bank_count.cpu()
+            clusters = torch.full(bank.shape[:2], STYLE_CLUSTERS, dtype=torch.long)
+            for k in range(bank.shape[0]):
+                if count[k] >= STYLE_CLUSTERS:  # fewer capsules than clusters: every draw is any of them
+                    clusters[k, : count[k]] = residual_clusters(bank[k : k + 1, : count[k]])[0]
+            self._bank_run_cache, self._bank_runs_of = _runs(clusters), key
+        return self._bank_run_cache
 
     def predicted(self, slots: Tensor, feats: Tensor, active: Tensor) -> Tensor:
         """The capsule slots (B,) the maps give faces with features feats (B, F) whose active capsule of that
@@ -232,16 +272,18 @@ class CapsuleEdits:
 
         With transfer maps: the maps' capsule for the face (there and back) plus a whole residual of the fit,
         which is mostly style, so the face keeps its nuisance (drawing from the bank moved every nuisance
-        factor when the capsule was Smiling's, docs/recipes.md). Without maps (or for an attribute the fit
-        never saw switch): a bank or prior draw. Then `strength` (None: cfg.style_strength) times as far from
-        the maps' prediction (or the old capsule) as that."""
+        factor when the capsule was Smiling's, docs/recipes.md). Without maps: a banked capsule, n resamples of
+        a face taking the slot's bank clusters in turn (_style_draw), or a prior draw; for an attribute the fit never
+        saw switch: a bank or prior draw. Then `strength` (None: cfg.style_strength) times as far from the maps'
+        prediction (or the old capsule) as that."""
+        push = self.cfg.style_strength if strength is None else float(strength)
+        if feats is None:  # no maps: a banked capsule (its slot's clusters in turn) or a prior draw
+            return torch.lerp(old, self._style_draw(slots, g), push)
         drawn = self.draw(slots, g)
-        if feats is not None:
-            mapped = self.mapped(slots).unsqueeze(1)
-            pred = self.predicted(slots, feats, slots)
-            drawn = torch.where(mapped, pred + self._style_residual(slots.to(self.device), g), drawn)
-            old = torch.where(mapped, pred, old)
-        return torch.lerp(old, drawn, self.cfg.style_strength if strength is None else float(strength))
+        mapped = self.mapped(slots).unsqueeze(1)
+        pred = self.predicted(slots, feats, slots)
+        drawn = torch.where(mapped, pred + self._style_residual(slots.to(self.device), g), drawn)
+        return torch.lerp(torch.where(mapped, pred, old), drawn, push)
 
     def _set_state(self, c: Tensor, mask: Tensor, name: str, on: bool, g: Draws,
                    feats: Tensor | None = None) -> None:

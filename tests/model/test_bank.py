@@ -93,3 +93,46 @@ def test_bank_command_learns_the_rules_of_older_checkpoints_and_keeps_their_meta
     assert ("Bald", "Bangs") in new.cfg.exclusive and new.cfg.bank_size == 4 and new.cfg.edit_strength == 1.25
     assert new.metadata["train_config"]["steps"] == 7 and new.metadata["metrics"] == {"step": 7}
     assert new.metadata["bank"]["images"] == 600
+
+
+def test_resamples_without_maps_take_the_banks_clusters_in_turn():
+    """A model without transfer maps restyles from its bank: n <= STYLE_CLUSTERS rows sharing one generator take
+    capsules of n different k-means clusters of the slot's banked capsules; a slot with fewer banked capsules than
+    clusters, or rows with a generator each, still draw only banked capsules; no bank: the prior."""
+    from model.capsule_edits import STYLE_CLUSTERS, residual_clusters
+    from model.seeds import generators
+
+    _, banked, _ = _banked(size=40, n=80)
+    full = next(s for s in range(CFG.num_capsules) if int(banked.bank_count[s]) >= 30)
+    count = int(banked.bank_count[full])
+    clusters = residual_clusters(banked.bank[full : full + 1, :count])[0]
+    slots = torch.full((STYLE_CLUSTERS,), full)
+    for seed in (0, 1):
+        drawn = banked._style_draw(slots, torch.Generator().manual_seed(seed))
+        taken = [int((banked.bank[full, :count] == row).all(1).nonzero()[0]) for row in drawn]
+        assert sorted(clusters[taken].tolist()) == list(range(STYLE_CLUSTERS)), seed
+    per_row = banked._style_draw(slots, generators(list(range(STYLE_CLUSTERS))))
+    for i in range(STYLE_CLUSTERS):
+        assert torch.equal(per_row[i : i + 1], banked._style_draw(slots[:1], torch.Generator().manual_seed(i)))
+    banked.bank_count[full] = 3  # fewer than the clusters: any of the 3, never an unfilled place
+    banked._bank_runs_of = None
+    few = banked._style_draw(torch.full((30,), full), torch.Generator().manual_seed(2))
+    assert all(bool((banked.bank[full, :3] == row).all(1).any()) for row in few)
+    banked.capsule_source = "prior"
+    assert few.shape == banked._style_draw(torch.full((30,), full), torch.Generator().manual_seed(2)).shape
+    assert not bool((banked.bank[full] == banked._style_draw(slots, torch.Generator().manual_seed(0))[0]).all(1).any())
+
+
+
+def test_resample_without_maps_draws_through_the_bank_clusters(monkeypatch):
+    _, banked, images = _banked(size=40, n=80)
+    calls = []
+    drawn = VCN._style_draw
+
+    def spy(self, slots, g):
+        calls.append(slots.tolist())
+        return drawn(self, slots, g)
+
+    monkeypatch.setattr(VCN, "_style_draw", spy)
+    out = banked.resample(images[:1].float() / 255, "b", 4, seed=0)
+    assert out.shape == (4, 3, 16, 16) and len(calls) == 1 and len(set(calls[0])) == 1 and len(calls[0]) == 4
