@@ -1,12 +1,13 @@
 """A lone edit's time in process, for comparing two checkouts (or pasted against plain) side by side.
 
-    python experiments/edit_latency.py CHECKOUT [paste] [swap]
+    python experiments/edit_latency.py CHECKOUT [paste] [swap | interpolate]
 
 Imports CHECKOUT's code (ahead of any installed copy) and loads its weights/faces.safetensors, optimised as the
 server loads it; one torch thread; times a verified edit of one rendered face switching on each of 16
 attributes in turn, 8 times over, and prints the median ms per edit and each repeat's. Run two such commands
 alternately (BENCHMARKS.md, session 12). swap: times /api/swap's call instead, each attribute taken from a second
-rendered face (BENCHMARKS.md, session 13: swaps became verified edits).
+rendered face (BENCHMARKS.md, session 13: swaps became verified edits). interpolate: times an 8-frame interpolation
+to each attribute flipped (BENCHMARKS.md, session 14: its last frame became verified).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ NAMES = ("Eyeglasses", "Smiling", "Bangs", "Wearing_Hat", "Blond_Hair", "Black_H
 
 def main() -> None:
     checkout, paste, swap = sys.argv[1], "paste" in sys.argv[2:], "swap" in sys.argv[2:]
+    interpolate = "interpolate" in sys.argv[2:]
     sys.path.insert(0, checkout)
     import torch
 
@@ -40,6 +42,8 @@ def main() -> None:
     def one(i: int, name: str) -> None:
         if swap:
             model.swap(x, x_b, [name], **how)
+        elif interpolate:
+            model.interpolate(x, 8, attribute=name, seed=i, **how)
         else:
             model.edit(x, {name: True}, seed=[i], with_confidence=True, **how)
 
@@ -51,7 +55,8 @@ def main() -> None:
         for i, name in enumerate(NAMES):
             one(i, name)
         repeats.append((time.perf_counter() - start) / len(NAMES) * 1e3)
-    print(checkout, "pasted" if paste else "plain", f"ms per {'swap' if swap else 'edit'}, median",
+    what = "swap" if swap else "interpolation" if interpolate else "edit"
+    print(checkout, "pasted" if paste else "plain", f"ms per {what}, median",
           round(statistics.median(repeats), 2), [round(t, 2) for t in repeats])
 
 

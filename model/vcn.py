@@ -400,8 +400,9 @@ class VCN(CapsuleEdits, nn.Module):
 
         With `attribute`: from the image as it is to the attribute flipped, sliding the mask weight from
         the current capsule to a newly drawn capsule of the other state (as edit draws it), and on to the edit's
-        strength (edit's `strength`; None: the model's defaults, per attribute where calibrated), so the last frame
-        is the unverified edit at that strength (session 13: ending at strength 1, the last frame of the shipped
+        strength (edit's `strength`; None: the model's defaults, per attribute where calibrated, and for a model that
+        verifies its edits the first of its ladder the verifier believes the last frame at, _verified_end), so the
+        last frame is the edit at that strength (session 13: ending at strength 1, the last frame of the shipped
         file showed the flip 84 % of the time). With `x_b`: from x to x_b, interpolating capsule values, context
         and mask linearly. paste: every frame pasted onto x (see edit; the first frame is then x itself)."""
         if (attribute is None) == (x_b is None):
@@ -422,9 +423,33 @@ class VCN(CapsuleEdits, nn.Module):
         cs = torch.lerp(c, c_b, t.view(-1, 1, 1))
         masks = reads = torch.lerp(mask, mask_b, t)
         if x_b is None:  # what the generator reads as the mask goes on to the strength (see _decode_edits)
-            reads = torch.lerp(mask, mask_b, t * (self.strengths() if strength is None else float(strength)))
+            end = self.strengths() if strength is None else float(strength)
+            if strength is None and self.cfg.verify_strengths and self.verifier is not None:
+                end = self._verified_end(c, mask, ctx, mask_b, {attribute: target}, x[:1], own)
+            reads = torch.lerp(mask, mask_b, t * end)
             masks = masks if self.cfg.mask_input else reads
         return self._decode_onto(cs, masks, torch.lerp(ctx, ctx_b, t), x[:1], own, mask_input=reads)
+
+    def _verified_end(self, c: Tensor, mask: Tensor, ctx: Tensor, mask_b: Tensor, ask: Mapping[str, bool], x: Tensor,
+                      own: tuple[Tensor, Tensor, Tensor] | None) -> float | Tensor:
+        """The strength an interpolation to an attribute ends at in a model that verifies its edits: of the ladder
+        (cfg.verify_strengths) and the calibrated strength, the first whose last frame (c (1, K, D), mask -> mask_b,
+        pasted onto x when own is given, as the frames are) the verifier reads as showing `ask` with at least
+        cfg.verify_confidence, else the most convincing (the earliest of equals), as a verified edit chooses. In two
+        generator calls, as a verified edit: the first rung, then the rest only if the verifier is not yet sure."""
+        first, *rest = [*self.cfg.verify_strengths, self.strengths()]
+        chosen, best = first, -1.0
+        for stage in ([first], rest):
+            reads = torch.cat([torch.lerp(mask, mask_b, s) for s in stage])
+            n = len(stage)
+            ends = self._decode_onto(c.expand(n, -1, -1), mask_b.expand(n, -1) if self.cfg.mask_input else reads,
+                                     ctx.expand(n, -1), x, own, mask_input=reads)
+            for s, sure in zip(stage, target_confidence(self.verifier, ends, self.cfg.capsule_names, ask).tolist(),
+                               strict=True):
+                if sure >= self.cfg.verify_confidence:
+                    return s
+                chosen, best = (s, sure) if sure > best else (chosen, best)
+        return chosen
 
     @torch.inference_mode()
     def sample(self, attributes: Mapping[str, bool] | None = None, n: int = 1, seed: int = 0) -> Tensor:

@@ -88,6 +88,25 @@ def test_a_verified_edit_is_the_first_ladder_strength_the_verifier_believes():
     assert torch.equal(model.edit(x, {"a": True}, seed=5), at[2.0])
 
 
+def test_an_interpolation_to_an_attribute_ends_at_the_first_rung_the_verifier_believes():
+    model = _verified()
+    x = state_images(ML, 1, seed=3, states=[[0, 1, 0]])
+    at = {s: model.interpolate(x, 3, attribute="a", seed=5, strength=s) for s in (1.0, 2.0, 3.0)}  # never verified
+    assert not torch.equal(at[1.0][-1], at[2.0][-1]) and torch.equal(at[1.0][0], at[2.0][0])
+    model.verifier = FixedLogits(torch.full((1, 3), 10.0))  # sure of everything: the first rung
+    assert torch.equal(model.interpolate(x, 3, attribute="a", seed=5), at[1.0])
+    model.verifier = FixedLogits(torch.full((1, 3), -10.0))  # sure "a" is off: the most convincing, all ties
+    assert torch.equal(model.interpolate(x, 3, attribute="a", seed=5), at[1.0])
+
+    def sure_past_one(images):  # believes any last frame but the strength-1 one
+        far = (images - at[1.0][-1:]).abs().flatten(1).amax(1) > 1e-4
+        return torch.where(far, 10.0, -10.0).unsqueeze(1).expand(-1, 3)
+
+    model.verifier = FixedLogits(sure_past_one)
+    assert torch.equal(model.interpolate(x, 3, attribute="a", seed=5), at[2.0])
+    assert torch.equal(model.interpolate(x, 3, attribute="a", seed=5, strength=3.0), at[3.0])  # explicit: as asked
+
+
 def test_a_swap_is_verified_against_the_donors_states():
     """A swap is an edit to the donor's states: the first ladder strength the verifier believes shows them."""
     model = _verified()
