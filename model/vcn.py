@@ -280,7 +280,7 @@ class VCN(CapsuleEdits, nn.Module):
             return target_confidence(self.verifier, images, self.cfg.capsule_names, asked)
 
         first, *rest = [*self.cfg.verify_strengths, s]
-        out, sure = verified_tries(c.shape[0], [[first], rest], decode_at, confidence, self.cfg.verify_confidence,
+        out, sure, _ = verified_tries(c.shape[0], [[first], rest], decode_at, confidence, self.cfg.verify_confidence,
                                    self.device)
         return (out, sure) if with_confidence else out
 
@@ -435,21 +435,22 @@ class VCN(CapsuleEdits, nn.Module):
         """The strength an interpolation to an attribute ends at in a model that verifies its edits: of the ladder
         (cfg.verify_strengths) and the calibrated strength, the first whose last frame (c (1, K, D), mask -> mask_b,
         pasted onto x when own is given, as the frames are) the verifier reads as showing `ask` with at least
-        cfg.verify_confidence, else the most convincing (the earliest of equals), as a verified edit chooses. In two
-        generator calls, as a verified edit: the first rung, then the rest only if the verifier is not yet sure."""
-        first, *rest = [*self.cfg.verify_strengths, self.strengths()]
-        chosen, best = first, -1.0
-        for stage in ([first], rest):
-            reads = torch.cat([torch.lerp(mask, mask_b, s) for s in stage])
-            n = len(stage)
-            ends = self._decode_onto(c.expand(n, -1, -1), mask_b.expand(n, -1) if self.cfg.mask_input else reads,
-                                     ctx.expand(n, -1), x, own, mask_input=reads)
-            for s, sure in zip(stage, target_confidence(self.verifier, ends, self.cfg.capsule_names, ask).tolist(),
-                               strict=True):
-                if sure >= self.cfg.verify_confidence:
-                    return s
-                chosen, best = (s, sure) if sure > best else (chosen, best)
-        return chosen
+        cfg.verify_confidence, else the most convincing (the earliest of equals): verified_tries' choice, in its two
+        generator calls (the first rung, then the rest only if the verifier is not yet sure)."""
+        ladder = [*self.cfg.verify_strengths, self.strengths()]
+
+        def decode_at(rows: Tensor, strengths: Sequence[float | Tensor]) -> Tensor:  # -> (L, 1, C, H, W)
+            reads = torch.cat([torch.lerp(mask, mask_b, s) for s in strengths])
+            n = len(strengths)
+            return self._decode_onto(c.expand(n, -1, -1), mask_b.expand(n, -1) if self.cfg.mask_input else reads,
+                                     ctx.expand(n, -1), x, own, mask_input=reads).unsqueeze(1)
+
+        def confidence(rows: Tensor, images: Tensor) -> Tensor:
+            return target_confidence(self.verifier, images, self.cfg.capsule_names, ask)
+
+        _, _, chosen = verified_tries(1, [ladder[:1], ladder[1:]], decode_at, confidence, self.cfg.verify_confidence,
+                                      self.device)
+        return ladder[int(chosen[0])]
 
     @torch.inference_mode()
     def sample(self, attributes: Mapping[str, bool] | None = None, n: int = 1, seed: int = 0) -> Tensor:

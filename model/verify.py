@@ -52,33 +52,36 @@ def target_confidence(verifier: nn.Module, images: Tensor, names: Sequence[str],
 def verified_tries(n: int, stages: Sequence[Sequence[float | Tensor]],
                    decode: Callable[[Tensor, Sequence[float | Tensor]], Tensor],
                    confidence: Callable[[Tensor, Tensor], Tensor], threshold: float,
-                   device: torch.device | str = "cpu") -> tuple[Tensor, Tensor]:
+                   device: torch.device | str = "cpu") -> tuple[Tensor, Tensor, Tensor]:
     """A verified edit of n images, decoding no more than it needs. decode(rows, strengths) gives those rows'
     edit at each strength (L, k, C, H, W) in one generator call; confidence(rows, images) how sure the verifier
     is of each of those tries, flattened (L * k, C, H, W) -> (L * k,). Stage by stage, only the images the
     verifier is not yet sure of go on: with stages [[1], [1.5, 2, calibrated]] a face that takes at strength 1
     costs one decode, any other one more. Each image ends as its first try (in strength order) read with at
-    least `threshold`, else its most convincing try (the earliest of equals) -> (n, C, H, W), and how sure the
-    verifier is of each chosen try (n,)."""
+    least `threshold`, else its most convincing try (the earliest of equals) -> (n, C, H, W), how sure the
+    verifier is of each chosen try (n,), and which try it is (n,) long, counted over the stages' strengths in order."""
     todo = torch.arange(n, device=device)
     best = torch.full((n,), -1.0, device=device)
+    chosen = torch.full((n,), -1, dtype=torch.long, device=device)
     out: Tensor | None = None
+    offset = 0  # the stage's first strength, counted over all the stages'
     for stage in stages:
         tries = decode(todo, stage)  # (L, k, C, H, W)
         sure = confidence(todo, tries.flatten(0, 1)).view(tries.shape[:2])  # (L, k)
         if out is None:
             out = torch.empty((n, *tries.shape[2:]), dtype=tries.dtype, device=tries.device)
         open_ = torch.ones(len(todo), dtype=torch.bool, device=todo.device)  # not yet sure, within this stage
-        for images, conf in zip(tries, sure, strict=True):
+        for j, (images, conf) in enumerate(zip(tries, sure, strict=True)):
             better = open_ & (conf > best[todo])
             out[todo[better]] = images[better]
             best[todo[better]] = conf[better]
+            chosen[todo[better]] = offset + j
             open_ &= conf < threshold
-        todo = todo[open_]
+        todo, offset = todo[open_], offset + len(stage)
         if len(todo) == 0:
             break
     assert out is not None, "no strengths to try"
-    return out, best
+    return out, best, chosen
 
 
 def with_verifier(model: nn.Module, reader: nn.Module, strengths: Sequence[float], confidence: float) -> nn.Module:

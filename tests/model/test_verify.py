@@ -50,13 +50,14 @@ def test_verified_tries_decode_later_stages_only_for_the_unconvinced_and_keep_th
         read_rows.append(rows.tolist())
         return torch.tensor([confidence[float(s)][int(i)] for s, i in images.view(-1, 2).tolist()])
 
-    out, sure = verified_tries(5, [[1.0], [1.5, 3.0]], decode, read, threshold=0.99)
+    out, sure, chosen = verified_tries(5, [[1.0], [1.5, 3.0]], decode, read, threshold=0.99)
     assert calls == [([1.0], [0, 1, 2, 3, 4]), ([1.5, 3.0], [0, 2, 3, 4])]
     assert read_rows == [rows for _, rows in calls]  # the reader is told whose tries it reads
     # 0: sure at 1.5 (3.0 is surer, but later); 1: sure at 1; 2: never sure, its most convincing try (3.0);
     # 3: all equal, the earliest; 4: sure at 1.5
     assert out.view(-1, 2).tolist() == [[1.5, 0.0], [1.0, 1.0], [3.0, 2.0], [1.0, 3.0], [1.5, 4.0]]
     assert torch.allclose(sure, torch.tensor([0.995, 0.99, 0.6, 0.5, 0.999]))  # each chosen try's confidence
+    assert chosen.tolist() == [1, 0, 2, 0, 1]  # which try, over the stages' strengths 1, 1.5, 3
 
 
 def _verified(confidence: float = 0.99):
