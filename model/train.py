@@ -216,10 +216,12 @@ def train(vcfg: VCNConfig, tcfg: TrainConfig, out_dir: str | os.PathLike, *, dev
     model = VCN(vcfg).to(dev)
     if init is not None:  # fine-tune: start from a trained VCN of the same shape (a new recipe, say)
         tensors = read_checkpoint(init, role="vcn")[0]
-        # A capsule bank and transfer maps describe the old encoder's capsules; the fine-tuned model gets
-        # new ones later (`vcn bank`, `vcn transfer`), and its edit verifier too (`vcn verify`).
+        # A capsule bank, transfer maps and their style clusters describe the old encoder's capsules; the
+        # fine-tuned model gets new ones later (`vcn bank`, `vcn transfer`, `vcn style-clusters`), and its edit
+        # verifier too (`vcn verify`).
         tensors = {k: v for k, v in tensors.items()
-                   if k not in ("bank", "bank_count", "ctx_bank", "transfer_weight", "transfer_residual")
+                   if k not in ("bank", "bank_count", "ctx_bank", "transfer_weight", "transfer_residual",
+                                "style_cluster")
                    and not k.startswith("verifier.")}
         if init_parts:  # only these parts from the file (the rest may differ in shape); the others start fresh
             own = model.state_dict()

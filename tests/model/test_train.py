@@ -386,10 +386,11 @@ def test_a_new_generator_on_a_frozen_encoder_keeps_the_encoder_bit_for_bit(tmp_p
 
 
 def test_a_fine_tune_starts_from_a_shipped_file_with_bank_and_transfer_maps(tmp_path):
-    """The shipped faces file carries a capsule bank, transfer maps and an edit verifier, which describe its
-    encoder's capsules (or are another network): --init takes the network weights and leaves those for `vcn
-    bank` / `vcn transfer` / `vcn verify` to rebuild."""
+    """The shipped faces file carries a capsule bank, transfer maps, their style clusters and an edit verifier,
+    which describe its encoder's capsules (or are another network): --init takes the network weights and leaves
+    those for `vcn bank` / `vcn transfer` / `vcn style-clusters` / `vcn verify` to rebuild."""
     from model.oracle import Oracle, OracleConfig
+    from model.style_clusters import with_style_clusters
     from model.verify import with_verifier
 
     src = train(ML, TrainConfig(steps=1, batch_size=4), tmp_path / "src", data=faces_data(ML, 8), **QUIET)
@@ -400,12 +401,14 @@ def test_a_fine_tune_starts_from_a_shipped_file_with_bank_and_transfer_maps(tmp_
     reader = Oracle(OracleConfig(image_size=16, attribute_names=ML.capsule_names, nuisance_names=("hue",), width=2,
                                  feature_dim=8))
     shipped = with_verifier(shipped, reader, (1.0, 2.0), 0.99)
+    shipped = with_style_clusters(shipped, torch.ones(shipped.transfer_residual.shape[:2], dtype=torch.long))
     save_vcn(tmp_path / "shipped.safetensors", shipped)
     out = train(ML, TrainConfig(steps=1, batch_size=4, freeze=("encoder",)), tmp_path / "ft",
                 data=faces_data(ML, 8), init=str(tmp_path / "shipped.safetensors"), **QUIET)
     before, after = read_checkpoint(src)[0], read_checkpoint(out)[0]
     assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("encoder."))
-    assert load_vcn(out).cfg.transfer_maps == 0 and load_vcn(out).verifier is None
+    tuned = load_vcn(out)
+    assert tuned.cfg.transfer_maps == 0 and tuned.verifier is None and tuned.cfg.style_clusters != "reader"
 
 
 def test_perceptual_lever_reads_reconstructions_with_the_judge(tmp_path):
