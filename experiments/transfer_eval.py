@@ -5,8 +5,8 @@
 edit_metrics on the first 150 test faces (every attribute flipped: 6,000 edits) and style_metrics (30 faces
 per style attribute, 10 resamples each). FIELD=VALUE overrides float inference settings of the model's
 config, e.g. transfer_variety (model/transfer.py) or edit_blend; strength=S drops the calibrated per-attribute
-strengths and edits every attribute at S. Accuracy, samples and FD are what `vcn eval`
-adds; these settings change none of them.
+strengths and edits every attribute at S, unverified (as an explicit strength in a request is). Accuracy,
+samples and FD are what `vcn eval` adds; these settings change none of them.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def main() -> None:
         model = load_vcn(path).eval()
         fields = {k: float(v) for k, v in (kv.split("=") for kv in settings.split(",") if kv)}
         if "strength" in fields:
-            fields.update(edit_strength=fields.pop("strength"), attribute_strength=())
+            fields.update(edit_strength=fields.pop("strength"), attribute_strength=(), verify_strengths=())
         model.cfg = dataclasses.replace(model.cfg, **fields)
         e = edit_metrics(model, oracle, images[:N_EDIT], test.take(slice(0, N_EDIT)), TEST_SEED, 100, model.device)
         s = style_metrics(model, oracle, images, attrs, STYLES, N_STYLE, TEST_SEED, 100, model.device)

@@ -7,7 +7,7 @@ The calibrated strengths push every edit of an attribute equally hard (up to 3),
 the nuisance (session 5: 97.1 % kept at strength 1 with the maps, 95.3 % calibrated). Here each edit is
 decoded at every strength of the ladder and at the calibrated one, and the first that the verifier reads as
 taken with at least C is kept (when none is: the calibrated one, or with --best the most convincing). What
-this probe found is built in as model/verify.py (`vcn verify`); docs/recipes.md, session 9, has the table.
+this probe found is built in as model/verify.py (`vcn verify`); docs/recipes-sessions-8-10.md, session 9, has the table.
 With --seeds K (session 10), the first rung is tried with K seeds (other residuals of the transfer fit, so
 other styles of the attribute) before the ladder pushes harder: can a face the first draw did not convince
 be convinced by another draw at strength 1, which keeps more than a push?

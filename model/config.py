@@ -96,7 +96,7 @@ class VCNConfig:
     # Multiclass only (set after training by `vcn class-evidence`): the class is chosen between the two of
     # smallest KL by KL + class_evidence_weight * the reconstruction's loss (class_evidence_recon, summed over
     # pixels) under that class's mask: the training loss of "the image is this class", when the weight is the
-    # recipe's recon_weight. 0 = the smallest KL alone (the paper's rule). docs/recipes.md, session 10.
+    # recipe's recon_weight. 0 = the smallest KL alone (the paper's rule). docs/recipes-sessions-8-10.md, session 10.
     class_evidence_weight: float = 0.0
     class_evidence_recon: str = "bce"
 

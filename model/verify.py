@@ -3,7 +3,7 @@
 The calibrated strengths (model/calibrate.py) push every edit of an attribute equally hard, up to 3x the
 mask change, and the push is what costs the rest of the face: with the transfer maps an edit at strength 1
 keeps 97.1 % of the nuisance, at the calibrated strengths 95.3 % (docs/recipes-history.md, session 5;
-docs/recipes.md, session 9). But most faces do not need the push: at strength 1 the oracle already reads
+docs/recipes-sessions-8-10.md, session 9). But most faces do not need the push: at strength 1 the oracle already reads
 80 % of edits as taken.
 
 So a verified edit is decoded at the strengths of a short ladder (cfg.verify_strengths, e.g. 1, 1.5, 2) and
