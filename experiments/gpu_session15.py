@@ -25,28 +25,12 @@ import os
 import sys
 
 os.environ.setdefault("VCN_WORK", "/tmp/vcn_s15")
-from gpu_session3 import WORK, finish, log, spawn  # noqa: E402
-from gpu_session4 import now, read_json, vcn  # noqa: E402
-from gpu_session8 import (  # noqa: E402
-    CACHE,
-    N_FACES,
-    SMALL,
-    TIMES,
-    bring,
-    launch,
-    log_faces_eval,
-    run_out,
-    timed,
-    wrap_up,
-)
+from gpu_session3 import WORK, log, spawn  # noqa: E402
+from gpu_session4 import read_json, vcn  # noqa: E402
+from gpu_session8 import SMALL, bring, launch, log_faces_eval, run_out, timed, wrap_up  # noqa: E402
+from gpu_session9 import FACE_DATA, capsule_stages, render_pairs  # noqa: E402
 
-DRY = os.environ.get("VCN_DRY_RUN") == "1"
-N_PAIRS = 20 if DRY else 4000  # the transfer fit's faces (each flipped once per attribute)
-PAIRS = WORK / "flip_pairs.safetensors"
-CLUSTERS = ["--n", "8"] if DRY else []  # style-clusters' faces (default 400)
-FACE_DATA = ["--data-cache", str(CACHE), "--train-size", str(N_FACES), "--style-share", "0.5", "--judge-augment",
-             "1", "--batch-size", "128", "--init", "weights/faces.safetensors", "--lr", "2e-4",
-             "--perceptual-weight", "40"]
+CLUSTERS = ["--n", "8"] if os.environ.get("VCN_DRY_RUN") == "1" else []  # style-clusters' faces (default 400)
 LEVER = ["--style-augment", "1", "--style-weight"]
 FACES = {"f_ctl": [], "f_sw3": [*LEVER, "3"], "f_sw10": [*LEVER, "10"],
          "f_dec10": ["--freeze", "encoder", *LEVER, "10"]}
@@ -69,13 +53,7 @@ def faces_post(name: str):
         return spawn(f"post_{name}", timed(
             ["experiments/graft_generator.py", "weights/faces.safetensors", str(w), f"{s}_tr.safetensors"],
             styles, clusters, evaluate))
-    return spawn(f"post_{name}", timed(
-        vcn("bank", "--weights", str(w), "--out", f"{s}_bank.safetensors", *SMALL["bank"], "--size", "256",
-            "--workers", "4", "--edit-strength", "1.5"),
-        vcn("calibrate", "--weights", f"{s}_bank.safetensors", "--out", f"{s}_cal.safetensors", *SMALL["calibrate"]),
-        vcn("transfer", "--weights", f"{s}_cal.safetensors", "--out", f"{s}_tr.safetensors", "--n", str(N_PAIRS),
-            "--variety", "0.5", "--blend", "0.05", "--workers", "4", "--pairs-cache", str(PAIRS)),
-        styles, verify, clusters, evaluate))
+    return spawn(f"post_{name}", timed(*capsule_stages(name), styles, verify, clusters, evaluate))
 
 
 def style_mean(name: str) -> float:
@@ -87,15 +65,7 @@ def main() -> None:
     budget = float(sys.argv[1]) if len(sys.argv) > 1 else 550.0
     # post stages ~60-100 s on the device with the cached pairs, packing ~10
     mnist_end, train_end, digits, faces = launch(budget, 160, {}, {n: [*FACE_DATA, *f] for n, f in FACES.items()})
-    pairs = spawn("pairs", ["-c", (
-        "from pathlib import Path; from model.transfer import rendered_flip_pairs;"
-        f"next(iter(rendered_flip_pairs({N_PAIRS}, 64, workers=10, cache=Path('{PAIRS}'))))")])
-
-    def pairs_done() -> None:  # the chains read the cached renders: wait for them
-        finish("pairs", pairs, train_end)
-        TIMES["pairs"] = round(now(), 1)
-
-    run_out(budget, mnist_end, train_end, digits, faces, faces_post, pairs_done, log_faces_eval_final)
+    run_out(budget, mnist_end, train_end, digits, faces, faces_post, render_pairs(train_end), log_faces_eval_final)
     room = ROOM
     for name in sorted((n for n in FACES if n != "f_ctl"), key=style_mean, reverse=True) + ["f_ctl"]:
         f = WORK / f"{name}_final.safetensors"

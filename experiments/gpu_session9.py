@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 
 os.environ.setdefault("VCN_WORK", "/tmp/vcn_s9")
 from gpu_session3 import WORK, finish, spawn  # noqa: E402
@@ -60,32 +61,46 @@ FACES = {"f_ctl": [], "f_don": ["--donor-weight", "1", "--context-kl-weight", "0
          "f_don3": ["--donor-weight", "3", "--context-kl-weight", "0.03"]}
 
 
+def capsule_stages(name: str) -> list[list[str]]:
+    """The chain's stages that describe a run's capsules (bank, edit strengths, transfer maps from the cached
+    pairs), run name's model.safetensors -> WORK/name_tr.safetensors."""
+    w, s = WORK / name / "model.safetensors", WORK / name
+    return [vcn("bank", "--weights", str(w), "--out", f"{s}_bank.safetensors", *SMALL["bank"], "--size", "256",
+                "--workers", "4", "--edit-strength", "1.5"),
+            vcn("calibrate", "--weights", f"{s}_bank.safetensors", "--out", f"{s}_cal.safetensors",
+                *SMALL["calibrate"]),
+            vcn("transfer", "--weights", f"{s}_cal.safetensors", "--out", f"{s}_tr.safetensors", "--n", str(N_PAIRS),
+                "--variety", "0.5", "--blend", "0.05", "--workers", "4", "--pairs-cache", str(PAIRS))]
+
+
 def faces_post(name: str):
     """The shipped chain (weights/README.md, stages 3-6) on a run whose encoder moved, each stage timed."""
-    w, s = WORK / name / "model.safetensors", WORK / name
+    s = WORK / name
     return spawn(f"post_{name}", timed(
-        vcn("bank", "--weights", str(w), "--out", f"{s}_bank.safetensors", *SMALL["bank"], "--size", "256",
-            "--workers", "4", "--edit-strength", "1.5"),
-        vcn("calibrate", "--weights", f"{s}_bank.safetensors", "--out", f"{s}_cal.safetensors", *SMALL["calibrate"]),
-        vcn("transfer", "--weights", f"{s}_cal.safetensors", "--out", f"{s}_tr.safetensors", "--n", str(N_PAIRS),
-            "--variety", "0.5", "--blend", "0.05", "--workers", "4", "--pairs-cache", str(PAIRS)),
+        *capsule_stages(name),
         vcn("calibrate-styles", "--weights", f"{s}_tr.safetensors", "--out", f"{s}_final.safetensors", "--half",
             *SMALL["styles"]),
         vcn("eval", "--weights", f"{s}_final.safetensors", "--json", f"{s}_final.json", *SMALL["eval"])))
+
+
+def render_pairs(deadline: float) -> Callable[[], None]:
+    """Start rendering the transfer fit's counterfactual pairs into PAIRS (10 workers, beside the trainings); returns
+    what waits for them (until `deadline`, seconds since start) before the chains, which read the cached renders."""
+    pairs = spawn("pairs", ["-c", (
+        "from pathlib import Path; from model.transfer import rendered_flip_pairs;"
+        f"next(iter(rendered_flip_pairs({N_PAIRS}, 64, workers=10, cache=Path('{PAIRS}'))))")])
+
+    def pairs_done() -> None:
+        finish("pairs", pairs, deadline)
+        TIMES["pairs"] = round(now(), 1)
+    return pairs_done
 
 
 def main() -> None:
     budget = float(sys.argv[1]) if len(sys.argv) > 1 else 555.0
     # post stages ~90 s with the cached pairs, packing ~10
     mnist_end, train_end, digits, faces = launch(budget, 150, DIGITS, {n: [*FACE_DATA, *f] for n, f in FACES.items()})
-    pairs = spawn("pairs", ["-c", (
-        "from pathlib import Path; from model.transfer import rendered_flip_pairs;"
-        f"next(iter(rendered_flip_pairs({N_PAIRS}, 64, workers=10, cache=Path('{PAIRS}'))))")])
-
-
-    def pairs_done() -> None:  # the chains read the cached renders: wait for them
-        finish("pairs", pairs, train_end)
-        TIMES["pairs"] = round(now(), 1)
+    pairs_done = render_pairs(train_end)
 
     def bring_and_log(name: str) -> None:
         bring(WORK / f"{name}_final.safetensors")
