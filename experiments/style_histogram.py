@@ -14,12 +14,10 @@ import argparse
 from collections import Counter
 
 import torch
+from eval_inputs import eval_inputs
 
-from model.checkpoint import load_vcn
-from model.data import faces
 from model.edit_metrics import RESAMPLES, STYLE_SEEDS
-from model.evaluate import N_STYLE, N_TEST, TEST_SEED, _prepare
-from model.oracle import load_oracle
+from model.evaluate import N_STYLE, TEST_SEED
 from model.readings import on_cpu, to_input
 
 
@@ -28,12 +26,8 @@ def main() -> None:
     p.add_argument("weights", nargs="?", default="weights/faces.safetensors")
     p.add_argument("--names", nargs="+", default=["Bangs", "Eyeglasses", "Wearing_Hat"])
     a = p.parse_args()
-    cpu = torch.device("cpu")
-    oracle = _prepare(load_oracle("weights/oracle.safetensors"), cpu)
-    model = _prepare(load_vcn(a.weights), cpu)
-    batch = faces.sample_faces(TEST_SEED, 0, N_TEST)
-    images, attrs = torch.as_tensor(faces.render(batch, size=64)), torch.as_tensor(batch.attrs).bool()
-    names, styles = tuple(model.cfg.capsule_names), tuple(oracle.cfg.style_names)
+    cpu, oracle, model, images, attrs, styles = eval_inputs(a.weights)
+    names = tuple(model.cfg.capsule_names)
     with torch.inference_mode():
         for name in a.names:
             k, at, s = styles.index(name), names.index(name), oracle.cfg.style_names.index(name)

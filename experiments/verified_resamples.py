@@ -19,13 +19,11 @@ import argparse
 import time
 
 import torch
+from eval_inputs import eval_inputs
 from torch import Tensor
 
-from model.checkpoint import load_vcn
-from model.data import faces
 from model.edit_metrics import style_metrics
-from model.evaluate import N_STYLE, N_TEST, TEST_SEED, _prepare
-from model.oracle import load_oracle
+from model.evaluate import N_STYLE, TEST_SEED
 from model.vcn import VCN
 from model.verify import target_confidence
 
@@ -61,12 +59,7 @@ def main() -> None:
     p.add_argument("--redraw", action="store_true")
     p.add_argument("--paste", action="store_true")
     a = p.parse_args()
-    cpu = torch.device("cpu")
-    oracle = _prepare(load_oracle("weights/oracle.safetensors"), cpu)
-    model = _prepare(load_vcn(a.weights), cpu)
-    batch = faces.sample_faces(TEST_SEED, 0, N_TEST)
-    images, attrs = torch.as_tensor(faces.render(batch, size=64)), torch.as_tensor(batch.attrs).bool()
-    styles = tuple(oracle.cfg.style_names)
+    cpu, oracle, model, images, attrs, styles = eval_inputs(a.weights)
     for c in [None, *a.confidence]:
         VCN.edit = SHIPPED if c is None else verified_resample(c, None if a.redraw else a.fallback)
         t0 = time.time()
