@@ -234,11 +234,15 @@ def cvae_losses(model: CVAE, images: Tensor, attrs: Tensor, recon_weight: float 
 
 
 def save_baseline(path: str | os.PathLike, model: CVAE, metrics: dict | None = None,
-                  train_config: TrainConfig | None = None, **extra: Any) -> Path:
+                  train_config: TrainConfig | None = None, dtype: torch.dtype | None = None, **extra: Any) -> Path:
+    """Save a CVAE with its config (and recipe, metrics) in the metadata. dtype=torch.float16 halves the file, as
+    the shipped VCN files are stored; loading casts back to float32."""
     meta: dict[str, Any] = {"config": json.loads(model.cfg.to_json()), "metrics": metrics or {}, **extra}
     if train_config is not None:
         meta["train_config"] = json.loads(train_config.to_json())
-    return save_checkpoint(path, model.state_dict(), role="baseline", **meta)
+    state = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v)
+             for k, v in model.state_dict().items()}
+    return save_checkpoint(path, state, role="baseline", **meta)
 
 
 def load_baseline(path: str | os.PathLike, device: str | torch.device = "cpu") -> CVAE:

@@ -123,6 +123,18 @@ def test_save_load_round_trip(tmp_path, model):
         load_baseline(vcn_path)
 
 
+def test_a_half_file_is_half_the_size_and_loads_as_float32(tmp_path, model):
+    """The shipped baseline is stored in float16, as the VCN files are: loading casts back, weights round once."""
+    full = save_baseline(tmp_path / "full.safetensors", model)
+    half = save_baseline(tmp_path / "half.safetensors", model, dtype=torch.float16)
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    back = load_baseline(half)
+    for k, v in back.state_dict().items():
+        want = model.state_dict()[k]
+        assert v.dtype == want.dtype, k
+        assert torch.equal(v, want.half().to(want.dtype) if want.is_floating_point() else want), k
+
+
 def test_train_baseline_smoke(tmp_path):
     from model.baseline import train_baseline
 
