@@ -2,6 +2,9 @@
 and restyled swaps) at GPU length, with the reader's view augmented, against a control, in one budget.
 
     python experiments/gpu_session15.py BUDGET_SECONDS        # on the GPU machine; results land in $OUT
+    python experiments/gpu_session15.py 275 --runs f_ctl f_sw3 --seed 1 --faces 30000 --pairs 2000 --post 100 \\
+        --pair-workers 12 --init .carry/faces_s14.safetensors     # the second call: a shorter replicate at seed 1
+                                                                  # from session 14's file (carry .carry)
 
 No carry needed (no digit runs). Timeline (seconds from start, budget B):
   0          render the training cache (60,000 face pairs of seed 0, half of them style pairs, 14 workers)
@@ -21,13 +24,15 @@ With VCN_DRY_RUN=1 (tiny caches, banks, calibrations and evals) and a small budg
 
 from __future__ import annotations
 
+import argparse
 import os
-import sys
 
 os.environ.setdefault("VCN_WORK", "/tmp/vcn_s15")
+import gpu_session8  # noqa: E402
+import gpu_session9  # noqa: E402
 from gpu_session3 import WORK, log, spawn  # noqa: E402
 from gpu_session4 import read_json, vcn  # noqa: E402
-from gpu_session8 import SMALL, bring, launch, log_faces_eval, run_out, timed, wrap_up  # noqa: E402
+from gpu_session8 import N_FACES, SMALL, bring, launch, log_faces_eval, run_out, timed, wrap_up  # noqa: E402
 from gpu_session9 import FACE_DATA, capsule_stages, render_pairs  # noqa: E402
 
 CLUSTERS = ["--n", "8"] if os.environ.get("VCN_DRY_RUN") == "1" else []  # style-clusters' faces (default 400)
@@ -62,12 +67,30 @@ def style_mean(name: str) -> float:
 
 
 def main() -> None:
-    budget = float(sys.argv[1]) if len(sys.argv) > 1 else 550.0
-    # post stages ~60-100 s on the device with the cached pairs, packing ~10
-    mnist_end, train_end, digits, faces = launch(budget, 160, {}, {n: [*FACE_DATA, *f] for n, f in FACES.items()})
-    run_out(budget, mnist_end, train_end, digits, faces, faces_post, render_pairs(train_end), log_faces_eval_final)
+    p = argparse.ArgumentParser()
+    p.add_argument("budget", type=float, nargs="?", default=550.0)
+    p.add_argument("--runs", nargs="+", choices=list(FACES), default=list(FACES))
+    p.add_argument("--seed", type=int, default=None, help="every run's training seed (default: the preset's 0)")
+    p.add_argument("--faces", type=int, default=None, help="training pairs rendered (default 60,000)")
+    p.add_argument("--pairs", type=int, default=None, help="the transfer fit's faces (default 4,000)")
+    p.add_argument("--post", type=float, default=160.0, help="seconds left after training for the chains")
+    p.add_argument("--pair-workers", type=int, default=10, help="processes rendering the transfer fit's pairs")
+    p.add_argument("--init", default=None, help="the file the runs start from (default: weights/faces.safetensors)")
+    a = p.parse_args()
+    if a.faces:  # the helpers read these module constants when called
+        gpu_session8.N_FACES = a.faces
+    if a.pairs:
+        gpu_session9.N_PAIRS = a.pairs
+    data = [str(gpu_session8.N_FACES) if f == str(N_FACES) else f for f in FACE_DATA]  # --train-size
+    if a.init:  # session 14's file for the replicate, carried beside the repo
+        data = [a.init if f == "weights/faces.safetensors" else f for f in data]
+    seed = [] if a.seed is None else ["--seed", str(a.seed)]
+    # post stages ~80 s on the device with the cached pairs (45 s of chain, 35 s of eval), packing ~10
+    mnist_end, train_end, digits, faces = launch(a.budget, a.post, {}, {n: [*data, *FACES[n], *seed] for n in a.runs})
+    run_out(a.budget, mnist_end, train_end, digits, faces, faces_post, render_pairs(train_end, a.pair_workers),
+            finished)
     room = ROOM
-    for name in sorted((n for n in FACES if n != "f_ctl"), key=style_mean, reverse=True) + ["f_ctl"]:
+    for name in sorted((n for n in a.runs if n != "f_ctl"), key=style_mean, reverse=True) + ["f_ctl"]:
         f = WORK / f"{name}_final.safetensors"
         if f.is_file() and f.stat().st_size <= room:
             bring(f)
@@ -77,8 +100,10 @@ def main() -> None:
     wrap_up()
 
 
-def log_faces_eval_final(name: str) -> None:
+def finished(name: str) -> None:
+    """A run's chain is done: its eval logged, and its JSON in $OUT at once (a call cut short still returns it)."""
     log_faces_eval(f"{name}_final")
+    bring(WORK / f"{name}_final.json")
 
 
 if __name__ == "__main__":

@@ -83,12 +83,12 @@ def faces_post(name: str):
         vcn("eval", "--weights", f"{s}_final.safetensors", "--json", f"{s}_final.json", *SMALL["eval"])))
 
 
-def render_pairs(deadline: float) -> Callable[[], None]:
-    """Start rendering the transfer fit's counterfactual pairs into PAIRS (10 workers, beside the trainings); returns
-    what waits for them (until `deadline`, seconds since start) before the chains, which read the cached renders."""
+def render_pairs(deadline: float, workers: int = 10) -> Callable[[], None]:
+    """Start rendering the transfer fit's counterfactual pairs into PAIRS (beside the trainings); returns what waits
+    for them (until `deadline`, seconds since start) before the chains, which read the cached renders."""
     pairs = spawn("pairs", ["-c", (
         "from pathlib import Path; from model.transfer import rendered_flip_pairs;"
-        f"next(iter(rendered_flip_pairs({N_PAIRS}, 64, workers=10, cache=Path('{PAIRS}'))))")])
+        f"next(iter(rendered_flip_pairs({N_PAIRS}, 64, workers={workers}, cache=Path('{PAIRS}'))))")])
 
     def pairs_done() -> None:
         finish("pairs", pairs, deadline)
