@@ -1,10 +1,11 @@
-"""Session 15's one lent-GPU call: session 11's style lever (a frozen reader's style heads judge reconstructions
+"""Session 15's lent-GPU calls: session 11's style lever (a frozen reader's style heads judge reconstructions
 and restyled swaps) at GPU length, with the reader's view augmented, against a control, in one budget.
 
     python experiments/gpu_session15.py BUDGET_SECONDS        # on the GPU machine; results land in $OUT
-    python experiments/gpu_session15.py 275 --runs f_ctl f_sw3 --seed 1 --faces 30000 --pairs 2000 --post 100 \\
-        --pair-workers 12 --init .carry/faces_s14.safetensors     # the second call: a shorter replicate at seed 1
-                                                                  # from session 14's file (carry .carry)
+    python experiments/gpu_session15.py 280 --runs f_ctl f_sw3 --seed 1 --faces 30000 --pairs 2000 --post 110 \\
+        --pair-workers 12    # the second call: a shorter replicate at seed 1, with session 14's file copied over
+                             # weights/faces.safetensors for the call (carrying it beside the repo would pass the
+                             # 64 MiB limit); its trainings stalled after step 100 (docs/recipes.md, session 15)
 
 No carry needed (no digit runs). Timeline (seconds from start, budget B):
   0          render the training cache (60,000 face pairs of seed 0, half of them style pairs, 14 workers)
