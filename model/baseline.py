@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from model.capsules import draw_states, exclusive_pairs, partner_matrix, reparameterize
-from model.checkpoint import CheckpointError, load_state, read_checkpoint, save_checkpoint
+from model.checkpoint import CheckpointError, load_state, read_checkpoint, save_model
 from model.config import CELEBA_ATTRIBUTES, TrainConfig, VCNConfig, from_dict
 from model.devices import autocast, pick_device
 from model.losses import gaussian_kl, reconstruction_loss
@@ -235,14 +235,9 @@ def cvae_losses(model: CVAE, images: Tensor, attrs: Tensor, recon_weight: float 
 
 def save_baseline(path: str | os.PathLike, model: CVAE, metrics: dict | None = None,
                   train_config: TrainConfig | None = None, dtype: torch.dtype | None = None, **extra: Any) -> Path:
-    """Save a CVAE with its config (and recipe, metrics) in the metadata. dtype=torch.float16 halves the file, as
-    the shipped VCN files are stored; loading casts back to float32."""
-    meta: dict[str, Any] = {"config": json.loads(model.cfg.to_json()), "metrics": metrics or {}, **extra}
-    if train_config is not None:
-        meta["train_config"] = json.loads(train_config.to_json())
-    state = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v)
-             for k, v in model.state_dict().items()}
-    return save_checkpoint(path, state, role="baseline", **meta)
+    """Save a CVAE with its config (and recipe, metrics) in the metadata (checkpoint.save_model); dtype=torch.float16
+    halves the file, as the shipped VCN files are stored."""
+    return save_model(path, model, "baseline", train_config, metrics, dtype, **extra)
 
 
 def load_baseline(path: str | os.PathLike, device: str | torch.device = "cpu") -> CVAE:

@@ -94,16 +94,22 @@ def load_state(module: nn.Module, tensors: dict[str, torch.Tensor], path: str | 
     module.load_state_dict({k: v.to(own[k].dtype) for k, v in tensors.items()}, strict=False)
 
 
-def save_vcn(path: str | os.PathLike, model: nn.Module, train_config: TrainConfig | None = None,
-             metrics: dict | None = None, dtype: torch.dtype | None = None, **extra: Any) -> Path:
-    """Save a VCN with its config (and recipe, metrics) in the metadata. dtype=torch.float16 halves the
-    file for shipping; loading casts back to float32."""
+def save_model(path: str | os.PathLike, model: nn.Module, role: str, train_config: TrainConfig | None = None,
+               metrics: dict | None = None, dtype: torch.dtype | None = None, **extra: Any) -> Path:
+    """Save a network built from a config (model.cfg, with to_json) with that config (and recipe, metrics) in the
+    metadata. dtype=torch.float16 halves the file for shipping; loading (load_state) casts back to float32."""
     state = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v)
              for k, v in model.state_dict().items()}
     meta: dict[str, Any] = {"config": json.loads(model.cfg.to_json()), "metrics": metrics or {}, **extra}
     if train_config is not None:
         meta["train_config"] = json.loads(train_config.to_json())
-    return save_checkpoint(path, state, role="vcn", **meta)
+    return save_checkpoint(path, state, role=role, **meta)
+
+
+def save_vcn(path: str | os.PathLike, model: nn.Module, train_config: TrainConfig | None = None,
+             metrics: dict | None = None, dtype: torch.dtype | None = None, **extra: Any) -> Path:
+    """Save a VCN with its config (and recipe, metrics) in the metadata (save_model)."""
+    return save_model(path, model, "vcn", train_config, metrics, dtype, **extra)
 
 
 def resave_vcn(path: str | os.PathLike, model: nn.Module, dtype: torch.dtype | None = None,
