@@ -14,25 +14,19 @@ import dataclasses
 import sys
 
 import torch
+from eval_inputs import eval_inputs
 
 from model.capsule_edits import CapsuleEdits
-from model.checkpoint import load_vcn
-from model.data import faces
 from model.edit_metrics import style_metrics
-from model.evaluate import N_STYLE, N_TEST, TEST_SEED, _prepare
-from model.oracle import load_oracle
+from model.evaluate import N_STYLE, TEST_SEED
 
 NAMED = ("Eyeglasses", "Bangs", "Wearing_Hat")
 
 
 def main() -> None:
-    cpu = torch.device("cpu")
-    model = _prepare(load_vcn(sys.argv[1] if len(sys.argv) > 1 else "weights/faces.safetensors"), cpu)
+    cpu, oracle, model, images, attrs, styles = eval_inputs(sys.argv[1] if len(sys.argv) > 1
+                                                            else "weights/faces.safetensors")
     model.cfg = dataclasses.replace(model.cfg, transfer_maps=0, style_clusters="residuals")
-    oracle = _prepare(load_oracle("weights/oracle.safetensors"), cpu)
-    batch = faces.sample_faces(TEST_SEED, 0, N_TEST)
-    images, attrs = torch.as_tensor(faces.render(batch, size=64)), torch.as_tensor(batch.attrs).bool()
-    styles = tuple(oracle.cfg.style_names)
     clustered = CapsuleEdits._style_draw
     for label, draw in (("independent bank draws", lambda self, slots, g: self.draw(slots, g)),
                         ("bank clusters in turn", clustered)):

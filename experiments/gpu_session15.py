@@ -83,7 +83,7 @@ def main() -> None:
     if a.pairs:
         gpu_session9.N_PAIRS = a.pairs
     data = [str(gpu_session8.N_FACES) if f == str(N_FACES) else f for f in FACE_DATA]  # --train-size
-    if a.init:  # session 14's file for the replicate, carried beside the repo
+    if a.init:  # another starting file (within the 64 MiB the call carries)
         data = [a.init if f == "weights/faces.safetensors" else f for f in data]
     seed = [] if a.seed is None else ["--seed", str(a.seed)]
     # post stages ~80 s on the device with the cached pairs (45 s of chain, 35 s of eval), packing ~10

@@ -12,12 +12,10 @@ import argparse
 import time
 
 import torch
+from eval_inputs import eval_set, prepared_model
 
-from model.checkpoint import load_vcn
-from model.data import faces
 from model.edit_metrics import style_metrics
-from model.evaluate import N_STYLE, N_TEST, TEST_SEED, _prepare
-from model.oracle import load_oracle
+from model.evaluate import N_STYLE, TEST_SEED
 
 NAMED = ("Eyeglasses", "Bangs", "Wearing_Hat")
 
@@ -27,13 +25,9 @@ def main() -> None:
     p.add_argument("weights", nargs="+")
     p.add_argument("--paste", action="store_true")
     a = p.parse_args()
-    cpu = torch.device("cpu")
-    oracle = _prepare(load_oracle("weights/oracle.safetensors"), cpu)
-    batch = faces.sample_faces(TEST_SEED, 0, N_TEST)
-    images, attrs = torch.as_tensor(faces.render(batch, size=64)), torch.as_tensor(batch.attrs).bool()
-    styles = tuple(oracle.cfg.style_names)
+    cpu, oracle, images, attrs, styles = eval_set()
     for w in a.weights:
-        model, t0 = _prepare(load_vcn(w), cpu), time.time()
+        model, t0 = prepared_model(w), time.time()
         with torch.inference_mode():
             r = style_metrics(model, oracle, images, attrs, styles, N_STYLE, TEST_SEED, 100, cpu, a.paste)
         d, pr, k, ki = (r[key] for key in ("style_diversity", "style_presence", "style_kept", "style_input_kept"))
