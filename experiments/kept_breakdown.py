@@ -17,13 +17,12 @@ from collections import Counter
 
 import torch
 from eval_inputs import eval_inputs
-from torch import Tensor
 
 from model.counterfactual import CounterfactualEditor
 from model.data import faces
-from model.edit_metrics import nuisance_kept, references
+from model.edit_metrics import edit_readings, nuisance_kept, references
 from model.evaluate import TEST_SEED
-from model.readings import read_map, take
+from model.readings import take
 
 
 def main() -> None:
@@ -39,31 +38,19 @@ def main() -> None:
     if a.reference:
         model = CounterfactualEditor(batch, images, tuple(faces.ATTRIBUTES))
     names, nuisance = tuple(model.cfg.capsule_names), tuple(oracle.cfg.nuisance_names)
-    gt = torch.as_tensor(batch.attrs).bool()
     lost_by_edit, lost_attr, lost_nuisance = Counter(), Counter(), Counter()
     counted = 0
     with torch.inference_mode():
         recon, _ = references(model, oracle, images, 100, cpu)
-        for k, name in enumerate(names):
-            forced = torch.as_tensor(faces.flip(batch, name).attrs).bool() != gt
-            for target in (True, False):
-                idx = (gt[:, k] != target).nonzero().squeeze(1)
-                if len(idx) == 0:
-                    continue
-                s0 = TEST_SEED + 1000 * (2 * k + int(target))
-
-                def make(x: Tensor, i: int, name: str = name, target: bool = target, s0: int = s0) -> Tensor:
-                    return model.edit(x, {name: target}, seed=s0 + i)
-
-                got, _ = read_map(oracle, make, images[idx], 100, cpu)
-                ref, free = take(recon, idx), ~forced[idx]
-                changed = (got.attrs != ref.attrs) & free
-                kept_n, visible = nuisance_kept(oracle, ref, got)
-                moved = visible & ~kept_n
-                counted += int(free.sum()) + int(visible.sum())
-                lost_by_edit[name] += int(changed.sum()) + int(moved.sum())
-                lost_attr.update({names[j]: int(v) for j, v in enumerate(changed.sum(0).tolist()) if v})
-                lost_nuisance.update({nuisance[j]: int(v) for j, v in enumerate(moved.sum(0).tolist()) if v})
+        for k, _, idx, got, free in edit_readings(model, oracle, images, batch, TEST_SEED, 100, cpu):
+            ref = take(recon, idx)
+            changed = (got.attrs != ref.attrs) & free
+            kept_n, visible = nuisance_kept(oracle, ref, got)
+            moved = visible & ~kept_n
+            counted += int(free.sum()) + int(visible.sum())
+            lost_by_edit[names[k]] += int(changed.sum()) + int(moved.sum())
+            lost_attr.update({names[j]: int(v) for j, v in enumerate(changed.sum(0).tolist()) if v})
+            lost_nuisance.update({nuisance[j]: int(v) for j, v in enumerate(moved.sum(0).tolist()) if v})
     total = sum(lost_by_edit.values())
     who = "the renderer" if a.reference else a.weights
     print(f"{who}: {a.n} faces, kept {1 - total / counted:.4f} ({total} of {counted} counted not kept)")

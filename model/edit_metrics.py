@@ -5,7 +5,7 @@ model/calibrate.py and model/counterfactual.py reuse them with another reader or
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -65,24 +65,17 @@ def references(model: nn.Module, oracle: Oracle, images: Tensor, batch_size: int
 
 
 @torch.inference_mode()
-def edit_metrics(model: nn.Module, oracle: Oracle, images: Tensor, batch: Any, seed: int, batch_size: int,
-                 device: torch.device, paste: bool = False,
-                 refs: tuple[OracleReading, OracleReading] | None = None) -> dict[str, Any]:
-    """STGAN-style edits: every attribute of every face flipped in turn (see the module docstring).
-
-    images uint8 (M, H, W, 3), batch: the FaceBatch of those M faces. paste: the edits are pasted onto the
-    input (VCN.edit's paste). refs: `references` of these images, if already read."""
+def edit_readings(model: nn.Module, oracle: Oracle, images: Tensor, batch: Any, seed: int, batch_size: int,
+                  device: torch.device, paste: bool = False) -> Iterator[tuple[int, bool, Tensor, OracleReading,
+                                                                               Tensor]]:
+    """The STGAN protocol's edits, read by the oracle: every attribute a of every face that is not in state target
+    flipped to it in turn, with vcn eval's seeds. Yields (a, target, idx (k,) the faces edited, the oracle's reading
+    of their edits, free (k, A) bool: the attributes the flip does not force, those counted as to be kept)."""
     from model.data import faces
 
     names = tuple(model.cfg.capsule_names)
     gt = torch.as_tensor(batch.attrs).bool()
-    recon, inputs = refs or references(model, oracle, images, batch_size, device)
     how = {"paste": True} if paste else {}  # only VCN.edit knows the flag
-    style_of = torch.tensor(oracle.style_index, dtype=torch.long)
-    success = torch.zeros(len(names), dtype=torch.float64)
-    tried = torch.zeros(len(names), dtype=torch.float64)
-    # [kept, counted]; input_*: read the same on the edit as on the input image rather than its reconstruction
-    kept = {k: [0, 0] for k in ("attr", "nuisance", "style", "input_attr", "input_nuisance", "input_style")}
     for a, name in enumerate(names):
         forced = torch.as_tensor(faces.flip(batch, name).attrs).bool() != gt  # (M, A), includes a itself
         for target in (True, False):
@@ -95,16 +88,36 @@ def edit_metrics(model: nn.Module, oracle: Oracle, images: Tensor, batch: Any, s
                 return model.edit(x, {name: target}, seed=s0 + i, **how)
 
             edited, _ = read_map(oracle, make, images[idx], batch_size, device)
-            success[a] += float((edited.attrs[:, a] == target).sum())
-            tried[a] += len(idx)
-            ref, free = take(recon, idx), ~forced[idx]  # the reconstruction's reading; unforced attributes
-            tally(kept, "", kept_counts(oracle, ref, edited, free))
-            tally(kept, "input_", kept_counts(oracle, take(inputs, idx), edited, free))
-            for key, seen in (("style", ref), ("input_style", take(inputs, idx))):
-                if len(style_of):  # style ids of the unforced style attributes present on both
-                    both = seen.attrs[:, style_of] & edited.attrs[:, style_of] & free[:, style_of]
-                    kept[key][0] += int(((edited.styles == seen.styles) & both).sum())
-                    kept[key][1] += int(both.sum())
+            yield a, target, idx, edited, ~forced[idx]
+
+
+@torch.inference_mode()
+def edit_metrics(model: nn.Module, oracle: Oracle, images: Tensor, batch: Any, seed: int, batch_size: int,
+                 device: torch.device, paste: bool = False,
+                 refs: tuple[OracleReading, OracleReading] | None = None) -> dict[str, Any]:
+    """STGAN-style edits: every attribute of every face flipped in turn (see the module docstring).
+
+    images uint8 (M, H, W, 3), batch: the FaceBatch of those M faces. paste: the edits are pasted onto the
+    input (VCN.edit's paste). refs: `references` of these images, if already read."""
+    names = tuple(model.cfg.capsule_names)
+    gt = torch.as_tensor(batch.attrs).bool()
+    recon, inputs = refs or references(model, oracle, images, batch_size, device)
+    style_of = torch.tensor(oracle.style_index, dtype=torch.long)
+    success = torch.zeros(len(names), dtype=torch.float64)
+    tried = torch.zeros(len(names), dtype=torch.float64)
+    # [kept, counted]; input_*: read the same on the edit as on the input image rather than its reconstruction
+    kept = {k: [0, 0] for k in ("attr", "nuisance", "style", "input_attr", "input_nuisance", "input_style")}
+    for a, target, idx, edited, free in edit_readings(model, oracle, images, batch, seed, batch_size, device, paste):
+        success[a] += float((edited.attrs[:, a] == target).sum())
+        tried[a] += len(idx)
+        ref = take(recon, idx)  # the reconstruction's reading
+        tally(kept, "", kept_counts(oracle, ref, edited, free))
+        tally(kept, "input_", kept_counts(oracle, take(inputs, idx), edited, free))
+        for key, seen in (("style", ref), ("input_style", take(inputs, idx))):
+            if len(style_of):  # style ids of the unforced style attributes present on both
+                both = seen.attrs[:, style_of] & edited.attrs[:, style_of] & free[:, style_of]
+                kept[key][0] += int(((edited.styles == seen.styles) & both).sum())
+                kept[key][1] += int(both.sum())
     share = {k: (v[0] / v[1] if v[1] else None) for k, v in kept.items()}
     per_attribute = success / tried.clamp(min=1)
     return {
