@@ -5,10 +5,12 @@ and restyled swaps) at GPU length, with the reader's view augmented, against a c
     python experiments/gpu_session15.py 280 --runs f_ctl f_sw3 --seed 1 --faces 30000 --pairs 2000 --post 110 \\
         --pair-workers 12    # the second call: a shorter replicate at seed 1, with session 14's file copied over
                              # weights/faces.safetensors for the call (carrying it beside the repo would pass the
-                             # 64 MiB limit); its trainings stalled after step 100 (docs/recipes.md, session 15)
+                             # 64 MiB limit); its trainings stalled after step 100 (docs/recipes.md, session 15):
+                             # the cache held seed 0's faces, so each run rendered seed 1's itself on one core
+                             # for ~150 s before its first step (found in session 16; now rendered at --seed)
 
 No carry needed (no digit runs). Timeline (seconds from start, budget B):
-  0          render the training cache (60,000 face pairs of seed 0, half of them style pairs, 14 workers)
+  0          render the training cache (60,000 face pairs of seed 0 or --seed, half of them style pairs, 14 workers)
   ~40        four fine-tunes of the shipped network until TRAIN_END, session 9's recipe (batch 128 pairs, lr 2e-4
              cosine, style pairs 0.5, augmented judge, perceptual 40) plus:
                f_ctl    nothing: the control
@@ -82,6 +84,8 @@ def main() -> None:
         gpu_session8.N_FACES = a.faces
     if a.pairs:
         gpu_session9.N_PAIRS = a.pairs
+    if a.seed is not None:  # `vcn train --seed N` trains on faces of seed N: render those, not seed 0's
+        gpu_session8.FACES_SEED = a.seed
     data = [str(gpu_session8.N_FACES) if f == str(N_FACES) else f for f in FACE_DATA]  # --train-size
     if a.init:  # another starting file (within the 64 MiB the call carries)
         data = [a.init if f == "weights/faces.safetensors" else f for f in data]

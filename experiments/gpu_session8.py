@@ -41,6 +41,7 @@ from gpu_session4 import digits_post, now, read_json, train_cmd, unpack_mnist, v
 
 DRY = os.environ.get("VCN_DRY_RUN") == "1"
 N_FACES = 300 if DRY else 60_000
+FACES_SEED = 0  # the faces' seed; a run trained with --seed N reads (or renders) faces of seed N
 CACHE = WORK / "cache_style.safetensors"
 SMALL = {  # per-stage flags that make a dry run quick
     "bank": ["--n", "300"] if DRY else ["--n", "8000"],  # the digit runs use gpu_session4's, the same
@@ -119,7 +120,7 @@ def launch(budget: float, post_seconds: float, digits: dict[str, list[str]], fac
     log(f"budget {budget:.0f}s: digits until {mnist_end:.0f}s, faces until {train_end:.0f}s")
     render = spawn("render", ["-c", (
         "from pathlib import Path; from model.train import load_face_pairs;"
-        f"load_face_pairs({N_FACES}, 0, 64, Path('{CACHE}'), workers=14, style_share=0.5)")])
+        f"load_face_pairs({N_FACES}, {FACES_SEED}, 64, Path('{CACHE}'), workers=14, style_share=0.5)")])
     digit_runs = {name: spawn(name, train_cmd(name, "mnist", mnist_end - now(), [
         "--data-root", "data/mnist", "--mask-input", "1", "--recon-weight", "0.3", *flags]))
         for name, flags in digits.items()}

@@ -20,6 +20,7 @@ import dataclasses
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,9 +122,13 @@ def load_face_pairs(n: int, seed: int, size: int, cache: Path | None, workers: i
     """face_pairs, cached as a safetensors file (rendering 100k faces takes minutes on two cores)."""
     if cache is not None and cache.is_file():
         t, meta = read_checkpoint(cache, role="face_cache")
-        if (meta.get("n"), meta.get("seed"), meta.get("size"), meta.get("style_share", 0.0)) == (
-                n, seed, size, style_share):
+        held = (meta.get("n"), meta.get("seed"), meta.get("size"), meta.get("style_share", 0.0))
+        if held == (n, seed, size, style_share):
             return TensorData(t["images"], t["targets"], t["cf_images"], t["cf_targets"], t.get("cf_changed"))
+        # Said out loud: the faces' seed is the run's --seed, so a replicate at another seed renders its own
+        # faces here, single-process by default (minutes) before the first step (session 15's stalled call)
+        print(f"{cache}: holds n, seed, size, style_share = {held}; rendering {(n, seed, size, style_share)} "
+              "instead and replacing it", file=sys.stderr, flush=True)
     data = face_pairs(n, seed, size, workers, style_share)
     if cache is not None:
         save_checkpoint(cache, {k: v for k, v in vars(data).items() if v is not None}, role="face_cache", n=n,

@@ -299,13 +299,16 @@ def test_style_pairs_restyle_one_present_attribute_and_keep_every_state():
         assert not torch.equal(styled.images[i], styled.cf_images[i])  # and it looks different
 
 
-def test_style_pairs_are_cached_apart_from_flip_pairs(tmp_path):
+def test_style_pairs_are_cached_apart_from_flip_pairs(tmp_path, capsys):
     cache = tmp_path / "c.safetensors"
     first = load_face_pairs(8, 0, 16, cache, style_share=1.0)
     again = load_face_pairs(8, 0, 16, cache, style_share=1.0)
     assert torch.equal(first.cf_images, again.cf_images) and torch.equal(first.cf_changed, again.cf_changed)
+    assert capsys.readouterr().err == ""
     flips = load_face_pairs(8, 0, 16, cache)  # another share: the cache does not answer for it
     assert not torch.equal(flips.cf_targets, first.cf_targets)
+    # and says so: a replicate at another --seed re-renders before its first step (session 15's stalled call)
+    assert "(8, 0, 16, 1.0); rendering (8, 0, 16, 0.0) instead" in capsys.readouterr().err
     batch = flips.batch(torch.arange(8), True)
     assert torch.equal(batch.changed, flips.cf_changed)
 
