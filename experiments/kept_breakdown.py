@@ -31,8 +31,9 @@ def main() -> None:
     p.add_argument("--n", type=int, default=150)
     p.add_argument("--top", type=int, default=12)
     p.add_argument("--reference", action="store_true")
+    p.add_argument("--oracle", default="weights/oracle.safetensors", help="the judge (default: vcn eval's)")
     a = p.parse_args()
-    cpu, oracle, model, images, _, _ = eval_inputs(a.weights)
+    cpu, oracle, model, images, _, _ = eval_inputs(a.weights, a.oracle)
     batch = faces.sample_faces(TEST_SEED, 0, a.n)
     images = images[: a.n]
     if a.reference:

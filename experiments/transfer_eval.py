@@ -6,7 +6,8 @@ edit_metrics on the first 150 test faces (every attribute flipped: 6,000 edits) 
 per style attribute, 10 resamples each). FIELD=VALUE overrides float inference settings of the model's
 config, e.g. transfer_variety (model/transfer.py) or edit_blend; strength=S drops the calibrated per-attribute
 strengths and edits every attribute at S, unverified (as an explicit strength in a request is). Accuracy,
-samples and FD are what `vcn eval` adds; these settings change none of them.
+samples and FD are what `vcn eval` adds; these settings change none of them. A CVAE baseline file takes
+strength=S too (its edit_strength).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import time
 
 import torch
 
-from model.checkpoint import load_vcn
+from model.baseline import load_baseline
+from model.checkpoint import load_vcn, read_checkpoint
 from model.data import faces
 from model.edit_metrics import edit_metrics, style_metrics
 from model.evaluate import DEFAULT_ORACLE, N_EDIT, N_STYLE, TEST_SEED
@@ -35,10 +37,13 @@ def main() -> None:
     for spec in sys.argv[1:]:
         t0 = time.time()
         path, _, settings = spec.partition(":")
-        model = load_vcn(path).eval()
+        baseline = read_checkpoint(path)[1].get("role") == "baseline"
+        model = (load_baseline(path) if baseline else load_vcn(path)).eval()
         fields = {k: float(v) for k, v in (kv.split("=") for kv in settings.split(",") if kv)}
         if "strength" in fields:
-            fields.update(edit_strength=fields.pop("strength"), attribute_strength=(), verify_strengths=())
+            fields["edit_strength"] = fields.pop("strength")
+            if not baseline:  # the VCN's calibrated and verified strengths make way for the one asked
+                fields.update(attribute_strength=(), verify_strengths=())
         model.cfg = dataclasses.replace(model.cfg, **fields)
         e = edit_metrics(model, oracle, images[:N_EDIT], test.take(slice(0, N_EDIT)), TEST_SEED, 100, model.device)
         s = style_metrics(model, oracle, images, attrs, STYLES, N_STYLE, TEST_SEED, 100, model.device)
