@@ -195,8 +195,8 @@ class CapsuleEdits:
         generator (n resamples of a face: /api/resample, vcn eval's styles) take the fit's residual clusters
         (residual_clusters, or the file's style_cluster) in turn from a drawn start, a residual drawn within each, so
         up to STYLE_CLUSTERS of them come from as many clusters: more distinct styles than as many independent draws
-        (docs/recipes.md, sessions 13 and 14). A row with a generator of its own (edits batched by the server) draws
-        as it would alone."""
+        (docs/recipes-sessions-11-14.md, sessions 13 and 14). A row with a generator of its own (edits batched by the
+        server) draws as it would alone."""
         if self.cfg.transfer_maps < STYLE_CLUSTERS:
             return self._fit_residual(slots, g)
         sizes = torch.full((slots.shape[0],), self.cfg.transfer_maps)

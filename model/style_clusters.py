@@ -9,8 +9,8 @@ times the residual), the calibration reader's style head reads each picture, and
 those style probabilities, all the faces' together. The reader is a calibration reader (weights/reader.safetensors),
 never the evaluation oracle. Slots the reader has no style head for keep their residuals' own clusters.
 
-Measured on the shipped faces file, docs/recipes.md (session 14): distinct Eyeglasses / Wearing_Hat styles in 10
-resamples up by about 0.5 / 0.3 as the oracle reads them, Bangs a little down.
+Measured on the shipped faces file, docs/recipes-sessions-11-14.md (session 14): distinct Eyeglasses / Wearing_Hat
+styles in 10 resamples up by about 0.5 / 0.3 as the oracle reads them, Bangs a little down.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def reader_style_clusters(model: nn.Module, reader: nn.Module, images: Tensor, a
 def tightest_clusters(x: Tensor, restarts: int = RESTARTS) -> Tensor:
     """(T, F) -> (T,) long: of residual_clusters' k-means from `restarts` seeds, the clusters with the smallest
     summed squared distance to their means (one start's clusters of the reader's beliefs vary, and so did what
-    the oracle then read: docs/recipes.md, session 14)."""
+    the oracle then read: docs/recipes-sessions-11-14.md, session 14)."""
     runs = [residual_clusters(x.unsqueeze(0), seed=seed)[0] for seed in range(restarts)]
     return min(runs, key=lambda labels: _spread(x, labels))
 
