@@ -38,7 +38,7 @@ class AttributesInfo(BaseModel):
                              "as in the paper")
     edit_blend: float = Field(0.0, description="edits that set attributes are faded into the reconstruction "
                                                "where they change the picture by less than this; 0 = off")
-    style_strength: float = Field(1.0, examples=[2.0], description="the default `style_strength` of /api/resample "
+    style_strength: float = Field(1.0, examples=[2.5], description="the default `style_strength` of /api/resample "
                                   "and /api/edit's resample: a new style moves the capsule this many times as far "
                                   "(`vcn calibrate-styles`); above 1 the styles differ more, and the rest of the "
                                   "face keeps a little less")

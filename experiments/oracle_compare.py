@@ -18,7 +18,7 @@ import torch
 from model.counterfactual import reference_edit_metrics
 from model.data import faces
 from model.evaluate import N_EDIT, N_TEST, TEST_SEED, _prepare
-from model.oracle import load_oracle, measure_oracle
+from model.oracle import _chunked, _to_float, load_oracle, measure_oracle
 
 CPU = torch.device("cpu")
 SHOWN = ("Smiling", "Mouth_Slightly_Open", "High_Cheekbones", "Big_Lips")
@@ -32,12 +32,13 @@ def main() -> None:
     a = p.parse_args()
     batch = faces.sample_faces(TEST_SEED, 0, a.n)
     images = torch.as_tensor(faces.render(batch, size=64))
-    x = images.permute(0, 3, 1, 2).float().div(255)
-    truth = (torch.as_tensor(batch.attrs).float(), torch.as_tensor(batch.styles), torch.as_tensor(batch.nuisance))
-    edit_batch = faces.sample_faces(TEST_SEED, 0, a.n_edit)
+    held = (images, torch.as_tensor(batch.attrs).float(), torch.as_tensor(batch.styles),
+            torch.as_tensor(batch.nuisance))
+    edit_batch = batch.take(slice(0, a.n_edit))
     for path in a.oracles:
         oracle = _prepare(load_oracle(path), CPU)
-        m = measure_oracle(oracle, ((x[i:i + 500], *(t[i:i + 500] for t in truth)) for i in range(0, a.n, 500)))
+        # read as train_oracle measures its held-out faces
+        m = measure_oracle(oracle, ((_to_float(x), *rest) for x, *rest in _chunked(held, 500)))
         per, style = m["attr_accuracy_per_attribute"], m["style_accuracy_per_attribute"]
         ref = reference_edit_metrics(oracle, images[:a.n_edit], edit_batch, TEST_SEED, 100, CPU)
         print(f"{path}: {a.n} test faces of seed {TEST_SEED}")

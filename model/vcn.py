@@ -358,10 +358,10 @@ class VCN(CapsuleEdits, nn.Module):
         transfer maps only x_b's style of the attribute is taken: the capsule is the maps' prediction for x
         plus what x_b's capsule has beyond the maps' prediction for x_b, so x keeps its background, that style
         pushed by style_strength as a resample's drawn style is (None: cfg.style_strength; on session 13's file
-        2.5 showed the donor's style in 43 % of style swaps against 36 % at 1, docs/recipes.md; so a face swapped
-        with itself comes back as itself only at 1: above, its own style is pushed, by under a thousandth of the
-        pixel range on the shipped file, and a rule that moves only by the styles' difference showed fewer donor
-        styles: session 15).
+        2.5 showed the donor's style in 43 % of style swaps against 36 % at 1, docs/recipes-sessions-11-14.md; so
+        a face swapped with itself comes back as itself only at 1: above, its own style is pushed, by under a
+        thousandth of the pixel range on session 15's file, and a rule that moves only by the styles' difference
+        showed fewer donor styles: docs/recipes.md, session 15).
 
         A swap that changes a face's states is an edit to x_b's states with x_b's capsules (see edit): with
         resolve_conflicts an attribute taken switched on switches off its exclusive partners not taken too (a
@@ -370,7 +370,7 @@ class VCN(CapsuleEdits, nn.Module):
         named attributes), and blended into the reconstruction (paste: into x itself). A face that only takes
         styles is restyled as a resample is: not verified, blended only when pasted. with_confidence as edit's
         (NaN for faces only restyled). Session 13 made it so: decoded once, unpushed and unresolved, a swap took
-        the donor's state 75 % of the time on the shipped file, an edit 95 % (docs/recipes.md)."""
+        the donor's state 75 % of the time on that session's file, an edit 95 % (docs/recipes-sessions-11-14.md)."""
         c, ctx, mask, _ = self._posterior(x)
         before, original = mask.clone(), c.clone()
         base = x if self._pasting(paste) else None
