@@ -27,9 +27,10 @@ CARD = (WEIGHTS / "README.md").read_text()
 # The slice measured 96.9 % edits and 96.4 % swaps (session 13; swaps took 75 % on the whole test set before they were
 # pushed, verified and resolved like edits), kept 97.9 / 98.2 %; session 15's file (the style lever at GPU length):
 # edits 97.3 %, swaps 96.4 %, kept 97.8 / 97.9 %, samples 97.4 %.
-# A little below what the slice below reads with session 16's oracle (99.85 / 98.75 / 98.41 / 98.27 / 97.4 / 98.62 %)
-FACES_FLOOR = {"mean_accuracy": 0.99, "edit_success": 0.95, "edit_preservation": 0.975, "sample_accuracy": 0.965,
-               "swap_success": 0.95, "swap_preservation": 0.975}
+# Session 16's oracle read the slice below at 99.85 / 98.75 / 98.41 / 98.27 / 97.4 / 98.62 % (stage 11), and at
+# 99.85 / 98.54 / 98.73 / 98.32 / 96.35 / 98.88 % (stage 12, session 17's decoder): the floors sit a little below.
+FACES_FLOOR = {"mean_accuracy": 0.99, "edit_success": 0.95, "edit_preservation": 0.98, "sample_accuracy": 0.965,
+               "swap_success": 0.95, "swap_preservation": 0.98}
 MNIST_CEILING_ERROR = 0.012
 MNIST_FLOOR_SAMPLES = 0.98
 
@@ -73,15 +74,16 @@ def test_faces_weights_meet_their_card_on_a_slice():
                        style_attributes=("Eyeglasses", "Bangs", "Wearing_Hat"))
     for key, floor in FACES_FLOOR.items():
         assert r[key] >= floor, f"{key} {r[key]:.4f} < {floor}"
-    # a style resample keeps the rest of the face (this call: 97.9 / 99.0 / 96.1 % for E / B / H)
+    # a style resample keeps the rest of the face (this call: 97.1 / 99.4 / 94.0 % for E / B / H; stage 11: 97.9 / 99.0
+    # / 96.1 %)
     assert min(r["style_kept"].values()) >= 0.93, r["style_kept"]
-    # and draws different styles: this call reads 4.5 / 3.0 / 5.0 distinct ones in 10 resamples (session 14's file,
-    # before the style lever, read by session 2's oracle: 2.0 / 2.25 / 4.0, which fails here); the draws are seeded,
-    # so only the code or the weights move it
-    assert sum(r["style_diversity"].values()) >= 10.0, r["style_diversity"]
+    # and draws different styles: this call reads 4.75 / 3.5 / 4.75 distinct ones in 10 resamples (stage 11: 4.5 / 3.0
+    # / 5.0; session 14's file, before the style lever, read by session 2's oracle: 2.0 / 2.25 / 4.0, which fails
+    # here); the draws are seeded, so only the code or the weights move it
+    assert sum(r["style_diversity"].values()) >= 11.5, r["style_diversity"]
     # The server's default for this file: edits pasted onto the input take as often and keep more of the input
-    # than plain ones (this slice: edits 99.4 / 98.75 %, kept of the input 98.6 / 95.1 % pasted / plain; the
-    # card's 6,000 edits: 98.1 against 94.9 % kept).
+    # than plain ones (this slice: edits 98.75 / 98.54 %, kept of the input 98.8 / 97.15 % pasted / plain; the
+    # card's 6,000 edits: 98.24 against 95.98 % kept).
     test = faces.sample_faces(TEST_SEED, 0, 12)
     images = torch.as_tensor(faces.render(test, size=64))
     pasted = edit_metrics(model, oracle, images, test, TEST_SEED, 100, model.device, paste=True)
