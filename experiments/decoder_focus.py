@@ -61,6 +61,7 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--perceptual-weight", type=float, default=40.0)
+    p.add_argument("--pool", type=int, default=1, help="which set of faces (another one to continue a run)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -73,7 +74,7 @@ def main() -> None:
     model.generator.train()
     opt = torch.optim.Adam(model.generator.parameters(), lr=a.lr, betas=(0.5, 0.999))
     t0 = time.time()
-    images, attrs = face_pool(focus, POOL, 1)
+    images, attrs = face_pool(focus, POOL, a.pool)
     print(f"{a.focus}: rendered {len(images)} faces in {time.time() - t0:.0f} s", flush=True)
     t0, step, seen = time.time(), 0, 0
     while time.time() - t0 < a.minutes * 60:
