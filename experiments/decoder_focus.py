@@ -98,7 +98,7 @@ def main() -> None:
             print(f"step {step}: {seen / (time.time() - t0):.1f} img/s, recon {pixel.item():.2f}, "
                   f"total {loss.item():.2f}", flush=True)
     model.eval()
-    resave_vcn(Path(a.out), model.half(), dtype=torch.float16,
+    resave_vcn(Path(a.out), model, dtype=torch.float16,
                decoder_focus={"focus": a.focus, "steps": step, "images": seen, "seconds": round(time.time() - t0)})
     print(f"wrote {a.out}: {step} steps, {seen} images, {time.time() - t0:.0f} s", flush=True)
 

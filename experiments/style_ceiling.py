@@ -25,7 +25,6 @@ import torch
 from torch import Tensor
 
 from model.calibrate import STYLE_START
-from model.capsules import active_mask
 from model.checkpoint import load_vcn
 from model.data import faces
 from model.data.faces_attributes import STYLE_COUNTS
@@ -92,11 +91,10 @@ def main() -> None:
                 rows.append([shown(oracle.read(img), k, s, style)
                              for img in (x, model.reconstruct(x), model.swap(own, x, [name]))])
             mus = [model.encode(rendered(model, seen, name, style)).mu[:, slot].float() for style in range(n_styles)]
-            caps = model.encode(own)
-            mask = active_mask(caps.kl, "multilabel").to(caps.mu.dtype)
+            c_own, ctx, mask, _ = model._posterior(own)  # the faces' capsules at their means, the mask they predict
         x, y = torch.cat(mus), torch.arange(n_styles).repeat_interleave(len(mus[0]))
-        right = linear_probe(x, y, torch.arange(len(x)) % len(mus[0]) < int(0.7 * len(mus[0])), n_styles)
-        held = y[torch.arange(len(x)) % len(mus[0]) >= int(0.7 * len(mus[0]))]
+        train_rows = torch.arange(len(x)) % len(mus[0]) < int(0.7 * len(mus[0]))  # every style of a face on one side
+        right, held = linear_probe(x, y, train_rows, n_styles), y[~train_rows]
         means = torch.stack([m.mean(0) for m in mus])
         centre = means.mean(0)
         pushed = []
@@ -104,9 +102,9 @@ def main() -> None:
             for style in range(n_styles):
                 row = []
                 for push in PUSHES:
-                    c = caps.mu.clone()
+                    c = c_own.clone()
                     c[:, slot] = (means[style] + push * (means[style] - centre)).to(c.dtype)
-                    row.append(shown(oracle.read(model.decode(c, mask, caps.ctx_mu, mask_input=mask)), k, s, style))
+                    row.append(shown(oracle.read(model.decode(c, mask, ctx, mask_input=mask)), k, s, style))
                 pushed.append(row)
         print(f"{name} ({len(sub.attrs)} test faces; probe on {len(seen.attrs)} training-seed faces): style id: "
               f"rendered / reconstructed / swapped onto the face | linear probe of the capsule | decoded from the "
