@@ -11,6 +11,19 @@ them), capsules drawn from the posterior under the true mask, CPU bf16 autocast,
 training seed 0 past every set used so far: with --focus NAME half of each batch wears NAME in a uniformly drawn
 style; with --focus none (the control) all are plain faces. The result is the shipped file with the new generator:
 read it with `python experiments/style_ceiling.py OUT` and `python experiments/style_eval.py OUT`.
+
+--swap-weight W (session 18): every face wearing NAME also has a twin, the same face rendered with another style of
+NAME; the face's capsules with NAME's capsule pair taken from its twin must decode to the twin (the swap loss of
+training's restyled pairs, model/recipe.py, pixel + perceptual as above, weighed by W). Reconstructions alone let the
+decoder draw the cut from any capsule that carries it; the swap asks it to take the cut from NAME's own capsule,
+which is the one a resample changes.
+
+--region-weight W (session 18): the cut is a thin fringe, a few hundred of the 12,288 numbers a summed MSE adds up,
+so a decoder that draws every cut as the same blur loses little. Each wearing face is rendered in every style of
+NAME; the pixels where any two differ (grown by one pixel) are where the cut shows, and their squared error there is
+added again, W times. --style-weight W (session 18): the style reader's (weights/reader.safetensors, not the
+oracle) cross-entropy of NAME's style on the reconstructions of faces wearing it, against its reading of the input,
+through the training judge's view (shifted, noisy), W times (losses.style_judge_loss, NAME's head only).
 """
 
 from __future__ import annotations
@@ -22,33 +35,54 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from model.augment import judge_view
 from model.capsules import reparameterize, targets_to_mask
 from model.checkpoint import load_vcn, resave_vcn
 from model.data import faces
 from model.data.faces_attributes import STYLE_COUNTS
-from model.losses import perceptual_loss, reconstruction_loss
+from model.losses import perceptual_loss, reconstruction_loss, style_judge_loss
+from model.oracle import load_oracle
 from model.readings import to_input
 from model.train import _load_judge
 
 START = 800_000  # training seed 0, past the calibration (500k), style (510k) and probe (600k) faces
 POOL = 12_000  # faces rendered once, then drawn from
+READER = "weights/reader.safetensors"  # the style reader (seed 4): neither the oracle nor the training judge
 
 
-def face_pool(focus: str | None, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def face_pool(focus: str | None, n: int, seed: int, twins: bool = False,
+              regions: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """n rendered faces (uint8 (n, 64, 64, 3), attrs (n, 40) bool): plain faces, or half of them wearing `focus`
-    in a uniformly drawn style (faces that have it in the renderer's draw, so its rules hold)."""
+    in a uniformly drawn style (faces that have it in the renderer's draw, so its rules hold), those last; with
+    twins also the wearing faces again, each in another style of `focus` (uint8 (w, 64, 64, 3): twin i is row
+    n - w + i), else None; with regions where the wearing faces' styles differ (bool (w, 1, 64, 64): the pixels
+    where any two of its styles render differently, grown by one pixel), else None."""
     plain = faces.sample_faces(0, START + seed * 1_000_000, n)
     if focus is None:
-        return torch.as_tensor(faces.render(plain, size=64, workers=1)), torch.as_tensor(plain.attrs).bool()
-    k = faces.ATTRIBUTES.index(focus)
+        images = torch.as_tensor(faces.render(plain, size=64, workers=1))
+        return images, torch.as_tensor(plain.attrs).bool(), None, None
+    k, count = faces.ATTRIBUTES.index(focus), STYLE_COUNTS[focus]
     many = faces.sample_faces(0, START + seed * 1_000_000 + n, 20 * n)
     wearing = many.take(many.attrs[:, k].nonzero()[0][: n // 2])
     rng = np.random.default_rng(seed)
-    wearing = faces.with_styles(wearing, focus, rng.integers(0, STYLE_COUNTS[focus], len(wearing.attrs)))
+    styles = rng.integers(0, count, len(wearing.attrs))
+    wearing = faces.with_styles(wearing, focus, styles)
     mixed = [plain.take(np.arange(n - len(wearing.attrs))), wearing]
     images = np.concatenate([faces.render(b, size=64, workers=1) for b in mixed])
     attrs = np.concatenate([b.attrs for b in mixed])
-    return torch.as_tensor(images), torch.as_tensor(attrs).bool()
+    twin = None
+    if twins:  # any other style, uniformly (as training's restyled pairs draw it)
+        other = (styles + rng.integers(1, count, len(styles))) % count
+        twin = torch.as_tensor(faces.render(faces.with_styles(wearing, focus, other), size=64, workers=1))
+    region = None
+    if regions:
+        own = images[len(images) - len(styles):].astype(np.int16)
+        differs = np.zeros(own.shape[:3], dtype=bool)
+        for style in range(count):
+            restyled = faces.with_styles(wearing, focus, np.full(len(styles), style))
+            differs |= (np.abs(faces.render(restyled, size=64, workers=1).astype(np.int16) - own) > 0).any(-1)
+        region = torch.nn.functional.max_pool2d(torch.as_tensor(differs)[:, None].float(), 3, 1, 1).bool()
+    return torch.as_tensor(images), torch.as_tensor(attrs).bool(), twin, region
 
 
 def main() -> None:
@@ -61,7 +95,11 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--perceptual-weight", type=float, default=40.0)
+    p.add_argument("--faces", type=int, default=POOL, help="how many faces to render and draw from")
     p.add_argument("--pool", type=int, default=1, help="which set of faces (another one to continue a run)")
+    p.add_argument("--swap-weight", type=float, default=0.0, help="weight of the swap loss on restyled twins")
+    p.add_argument("--region-weight", type=float, default=0.0, help="extra weight of the pixels where styles differ")
+    p.add_argument("--style-weight", type=float, default=0.0, help="weight of the reader's style cross-entropy")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -74,32 +112,74 @@ def main() -> None:
     model.generator.train()
     opt = torch.optim.Adam(model.generator.parameters(), lr=a.lr, betas=(0.5, 0.999))
     t0 = time.time()
-    images, attrs = face_pool(focus, POOL, a.pool)
-    print(f"{a.focus}: rendered {len(images)} faces in {time.time() - t0:.0f} s", flush=True)
-    t0, step, seen = time.time(), 0, 0
+    swapping = focus is not None and a.swap_weight > 0
+    styling = focus is not None and a.style_weight > 0
+    reader = load_oracle(READER, model.device).eval().requires_grad_(False) if styling else None
+    head = reader.cfg.style_names.index(focus) if styling else -1
+    images, attrs, twins, regions = face_pool(focus, a.faces, a.pool, twins=swapping,
+                                              regions=focus is not None and a.region_weight > 0)
+    first_twin = len(images) - (len(twins) if twins is not None else len(regions) if regions is not None else 0)
+    pair = [2 * faces.ATTRIBUTES.index(focus), 2 * faces.ATTRIBUTES.index(focus) + 1] if swapping else []
+    print(f"{a.focus}: rendered {len(images)} faces{f' and {len(twins)} twins' if swapping else ''} in "
+          f"{time.time() - t0:.0f} s", flush=True)
+
+    def drawn(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Capsules (B, K, D) and context (B, Dc) drawn from the frozen encoder's posterior of x."""
+        caps = model.encode(x)
+        return reparameterize(caps.mu, caps.logvar), reparameterize(caps.ctx_mu, caps.ctx_logvar)
+
+    def image_loss(fake: torch.Tensor, x: torch.Tensor, real: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(summed pixel MSE, it + the weighted perceptual term) of fake against x (real: x's judge stages)."""
+        pixel = reconstruction_loss(fake, x)
+        return pixel, pixel + a.perceptual_weight * perceptual_loss(judge.stages(fake), real)
+
+    t0, step, seen, swap, cut, style = time.time(), 0, 0, torch.zeros(()), torch.zeros(()), torch.zeros(())
     while time.time() - t0 < a.minutes * 60:
         rows = torch.randint(0, len(images), (a.batch,))
         x = to_input(images[rows], model.device)
         with torch.autocast("cpu", dtype=torch.bfloat16):
             with torch.no_grad():
-                caps = model.encode(x)
-                c = reparameterize(caps.mu, caps.logvar)
-                ctx = reparameterize(caps.ctx_mu, caps.ctx_logvar)
+                c, ctx = drawn(x)
                 mask = targets_to_mask(attrs[rows].float(), "multilabel", model.cfg.num_capsules).to(c.dtype)
                 real = judge.stages(x)
             recon = model.decode(c, mask, ctx)
-            pixel = reconstruction_loss(recon, x)
-            loss = pixel + a.perceptual_weight * perceptual_loss(judge.stages(recon), real)
+            pixel, loss = image_loss(recon, x, real)
+            if regions is not None:  # the cut's pixels again (rows not wearing it have no region)
+                where = torch.zeros(len(rows), 1, *x.shape[2:], dtype=torch.bool)
+                wearing = rows >= first_twin
+                where[wearing] = regions[rows[wearing] - first_twin]
+                cut = ((recon.float() - x.float()).pow(2) * where).flatten(1).sum(1).mean()
+                loss = loss + a.region_weight * cut
+            if reader is not None:  # the reader must see the input's style of the focus on the reconstruction
+                with torch.no_grad():
+                    seen_style = reader.style_logits(x)[head]
+                style = style_judge_loss([reader.style_logits(judge_view(recon.float()))[head]], [seen_style],
+                                         attrs[rows, faces.ATTRIBUTES.index(focus)][:, None])
+                loss = loss + a.style_weight * style
+            paired = (rows >= first_twin).nonzero().squeeze(1) if swapping else rows[:0]
+            if len(paired):  # the wearing faces with their pair of capsules from the twin must draw the twin
+                x_twin = to_input(twins[rows[paired] - first_twin], model.device)
+                with torch.no_grad():
+                    c_twin, _ = drawn(x_twin)
+                    c_swap = c[paired].clone()
+                    c_swap[:, pair] = c_twin[:, pair]
+                    real_twin = judge.stages(x_twin)
+                _, swap = image_loss(model.decode(c_swap, mask[paired], ctx[paired]), x_twin, real_twin)
+                loss = loss + a.swap_weight * swap  # both batch means, as training's recipe weighs them
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         step, seen = step + 1, seen + a.batch
         if step % 50 == 0:
             print(f"step {step}: {seen / (time.time() - t0):.1f} img/s, recon {pixel.item():.2f}, "
-                  f"total {loss.item():.2f}", flush=True)
+                  + (f"swap {swap.item():.2f}, " if swapping else "") + (f"cut {cut.item():.2f}, " if a.region_weight
+                  else "") + (f"style {style.item():.3f}, " if styling else "") + f"total {loss.item():.2f}",
+                  flush=True)
     model.eval()
     resave_vcn(Path(a.out), model, dtype=torch.float16,
-               decoder_focus={"focus": a.focus, "steps": step, "images": seen, "seconds": round(time.time() - t0)})
+               decoder_focus={"focus": a.focus, "swap_weight": a.swap_weight, "region_weight": a.region_weight,
+                              "style_weight": a.style_weight, "steps": step, "images": seen,
+                              "seconds": round(time.time() - t0)})
     print(f"wrote {a.out}: {step} steps, {seen} images, {time.time() - t0:.0f} s", flush=True)
 
 
