@@ -218,11 +218,9 @@ def cmd_style_clusters(a: argparse.Namespace) -> None:
     if not model.cfg.transfer_maps:
         raise SystemExit("vcn style-clusters: the model has no transfer maps (vcn transfer) whose residuals to group")
     images, attrs = style_faces(a.n, model.cfg.image_size)
-    clusters = reader_style_clusters(model, load_oracle(a.reader, model.device).eval(), images, attrs,
-                                     members=a.members)
+    clusters = reader_style_clusters(model, load_oracle(a.reader, model.device).eval(), images, attrs)
     resave_vcn(a.out, with_style_clusters(model, clusters), dtype=torch.float16 if a.half else None,
-               style_clusters={"reader": Path(a.reader).name, "faces": a.n, "drawn_onto": N_FACES,
-                               "members": a.members})
+               style_clusters={"reader": Path(a.reader).name, "faces": a.n, "drawn_onto": N_FACES})
     print(f"wrote {a.out}: resamples take the styles the reader sees in turn")
 
 
@@ -379,9 +377,6 @@ def build_parser() -> argparse.ArgumentParser:
     cs.set_defaults(func=cmd_calibrate_styles)
     sc = _calibration_parser(sub, "style-clusters", "resamples that take the styles the reader sees drawn in turn",
                              400, "unseen training-seed faces to draw each residual onto", strengths=None)
-    sc.add_argument("--members", type=int, default=0,
-                    help="balanced clusters: for a style attribute with fewer styles than clusters, each cluster "
-                    "one style's best drawers, this many (0: k-means of what the residuals draw)")
     sc.set_defaults(func=cmd_style_clusters)
     v = _calibration_parser(sub, "verify", "verified edits: embed a reader that stops each edit at the first "
                             "of these strengths it believes (none: off)", None, strengths=(1.0, 1.5, 2.0))

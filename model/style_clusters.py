@@ -20,7 +20,7 @@ import dataclasses
 import torch
 from torch import Tensor, nn
 
-from model.capsule_edits import STYLE_CLUSTERS, residual_clusters
+from model.capsule_edits import residual_clusters
 from model.readings import to_input
 
 N_FACES = 4  # calibration faces each residual is drawn onto (8 read the same as 4 in the session 14 probe)
@@ -47,11 +47,10 @@ def drawn_style_beliefs(model: nn.Module, reader: nn.Module, x: Tensor, name: st
 
 
 def reader_style_clusters(model: nn.Module, reader: nn.Module, images: Tensor, attrs: Tensor,
-                          n_faces: int = N_FACES, members: int = 0) -> Tensor:
+                          n_faces: int = N_FACES) -> Tensor:
     """(K, T) long cluster ids of every slot's residuals: for each style attribute the reader reads and the maps
     were fitted for, k-means of drawn_style_beliefs on the first n_faces of images (uint8 (N, H, W, 3)) whose
-    attrs (N, A) bool show it (tightest_clusters), or with members > 0 and fewer styles than clusters, each
-    style's best drawers (balanced_clusters); every other slot, k-means of its residuals (residual_clusters)."""
+    attrs (N, A) bool show it (tightest_clusters); every other slot, k-means of its residuals (residual_clusters)."""
     clusters = residual_clusters(model.transfer_residual)
     names = model.cfg.capsule_names
     for name in reader.cfg.style_names:
@@ -62,28 +61,8 @@ def reader_style_clusters(model: nn.Module, reader: nn.Module, images: Tensor, a
         if len(faces) == 0 or not bool(model.mapped(torch.tensor([slot]))[0]):
             continue
         beliefs = drawn_style_beliefs(model, reader, to_input(images[faces], model.device), name)
-        n_styles = reader.cfg.style_counts[reader.cfg.style_names.index(name)]
-        use_balanced = 0 < members and n_styles < STYLE_CLUSTERS
-        clusters[slot] = balanced_clusters(beliefs, n_styles, members) if use_balanced else tightest_clusters(beliefs)
+        clusters[slot] = tightest_clusters(beliefs)
     return clusters
-
-
-def balanced_clusters(beliefs: Tensor, n_styles: int, members: int) -> Tensor:
-    """(T, F * S) drawn_style_beliefs -> (T,) long: STYLE_CLUSTERS clusters, cluster j for style j mod S, each the
-    `members` residuals most likely to draw its style (mean over the faces) not yet taken, the styles choosing in
-    turn; the rest in none (STYLE_CLUSTERS), so never drawn by resamples that take clusters in turn.
-
-    k-means of the beliefs gives a style that few residuals draw no cluster of its own: on stage 12's file Bangs'
-    side-swept cut was the reader's pick on 15 of 1,024 drawings (256 residuals onto 4 faces) at style strength 3,
-    and no cluster drew it on more than a quarter of its drawings (docs/recipes.md, session 18)."""
-    t = beliefs.shape[0]
-    score = beliefs.view(t, -1, n_styles).mean(1)  # (T, S): how often each residual draws each style
-    labels = torch.full((t,), STYLE_CLUSTERS, dtype=torch.long)
-    for j in range(STYLE_CLUSTERS):
-        order = score[:, j % n_styles].argsort(descending=True)
-        best = order[labels[order] == STYLE_CLUSTERS][:members]
-        labels[best] = j
-    return labels
 
 
 def tightest_clusters(x: Tensor, restarts: int = RESTARTS) -> Tensor:
