@@ -5,9 +5,9 @@ and restyled swaps) at GPU length, with the reader's view augmented, against a c
     python experiments/gpu_session15.py 280 --runs f_ctl f_sw3 --seed 1 --faces 30000 --pairs 2000 --post 110 \\
         --pair-workers 12    # the second call: a shorter replicate at seed 1, with session 14's file copied over
                              # weights/faces.safetensors for the call (carrying it beside the repo would pass the
-                             # 64 MiB limit); its trainings stalled after step 100 (docs/recipes.md, session 15):
-                             # the cache held seed 0's faces, so each run rendered seed 1's itself on one core
-                             # for ~150 s before its first step (found in session 16; now rendered at --seed)
+                             # 64 MiB limit); its trainings stalled after step 100 (docs/recipes-sessions-15-16.md,
+                             # session 15): the cache held seed 0's faces, so each run rendered seed 1's itself on one
+                             # core for ~150 s before its first step (found in session 16; now rendered at --seed)
 
 No carry needed (no digit runs). Timeline (seconds from start, budget B):
   0          render the training cache (60,000 face pairs of seed 0 or --seed, half of them style pairs, 14 workers)

@@ -5,7 +5,7 @@ and the renderer's own counterfactuals of the first 150 of them (the eval's refe
 
 Prints, per oracle: attribute accuracy (mean, worst, the mouth attributes), style-id accuracy (pooled and
 Eyeglasses / Bangs / Wearing_Hat), nuisance MAE, and the reference edit_success / edit_preservation
-(attributes / nuisance apart). Session 16 (docs/recipes.md): the kept target of 98 % sits at session 2's
+(attributes / nuisance apart). Session 16 (docs/recipes-sessions-15-16.md): the kept target of 98 % sits at session 2's
 oracle's own reference, 98.1 %, so that oracle cannot tell a 98 % model from a perfect one.
 """
 

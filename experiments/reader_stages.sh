@@ -12,7 +12,7 @@ R=${READER:-weights/reader.safetensors}
 styles=()
 if [ $# -gt 0 ]; then styles=(--strengths "$@"); fi
 mkdir -p "$D" "$O"
-t() { local s=$SECONDS; "$@"; echo "TIME $2 $(( SECONDS - s ))s"; }
+t() { local s=$SECONDS; "$@"; echo "TIME $2 $(( SECONDS - s ))s" >&2; }  # stderr: an eval's stdout goes to its table
 t vcn calibrate --weights "$W" --out "$D/cal.safetensors" --reader "$R" --half
 t vcn calibrate-styles --weights "$D/cal.safetensors" --out "$D/sty.safetensors" --reader "$R" --half "${styles[@]}"
 t vcn verify --weights "$D/sty.safetensors" --out "$D/ver.safetensors" --reader "$R" --strengths 1 1.5 2 \

@@ -9,7 +9,7 @@ and how far a swap of Eyeglasses / Bangs / Wearing_Hat / Smiling from the face i
 test faces (mean absolute pixel change, 0-1 scale). Session 15 ran it on two checkouts: the shipped swap (a face
 that keeps its state takes the donor's residual times the style strength on the maps' prediction for it, so a
 self-swap pushes its own style) against one that moved such a face by the style strength times the donor's residual
-less its own (a self-swap then changes nothing); docs/recipes.md, session 15, has the figures.
+less its own (a self-swap then changes nothing); docs/recipes-sessions-15-16.md, session 15, has the figures.
 """
 
 from __future__ import annotations

