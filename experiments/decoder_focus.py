@@ -118,7 +118,8 @@ def main() -> None:
     head = reader.cfg.style_names.index(focus) if styling else -1
     images, attrs, twins, regions = face_pool(focus, a.faces, a.pool, twins=swapping,
                                               regions=focus is not None and a.region_weight > 0)
-    first_twin = len(images) - (len(twins) if twins is not None else len(regions) if regions is not None else 0)
+    # the faces wearing the focus are the last ones (their twins and regions row for row)
+    first_wearing = len(images) - (len(twins) if twins is not None else len(regions) if regions is not None else 0)
     pair = [2 * faces.ATTRIBUTES.index(focus), 2 * faces.ATTRIBUTES.index(focus) + 1] if swapping else []
     print(f"{a.focus}: rendered {len(images)} faces{f' and {len(twins)} twins' if swapping else ''} in "
           f"{time.time() - t0:.0f} s", flush=True)
@@ -146,8 +147,8 @@ def main() -> None:
             pixel, loss = image_loss(recon, x, real)
             if regions is not None:  # the cut's pixels again (rows not wearing it have no region)
                 where = torch.zeros(len(rows), 1, *x.shape[2:], dtype=torch.bool)
-                wearing = rows >= first_twin
-                where[wearing] = regions[rows[wearing] - first_twin]
+                wearing = rows >= first_wearing
+                where[wearing] = regions[rows[wearing] - first_wearing]
                 cut = ((recon.float() - x.float()).pow(2) * where).flatten(1).sum(1).mean()
                 loss = loss + a.region_weight * cut
             if reader is not None:  # the reader must see the input's style of the focus on the reconstruction
@@ -156,9 +157,9 @@ def main() -> None:
                 style = style_judge_loss([reader.style_logits(judge_view(recon.float()))[head]], [seen_style],
                                          attrs[rows, faces.ATTRIBUTES.index(focus)][:, None])
                 loss = loss + a.style_weight * style
-            paired = (rows >= first_twin).nonzero().squeeze(1) if swapping else rows[:0]
+            paired = (rows >= first_wearing).nonzero().squeeze(1) if swapping else rows[:0]
             if len(paired):  # the wearing faces with their pair of capsules from the twin must draw the twin
-                x_twin = to_input(twins[rows[paired] - first_twin], model.device)
+                x_twin = to_input(twins[rows[paired] - first_wearing], model.device)
                 with torch.no_grad():
                     c_twin, _ = drawn(x_twin)
                     c_swap = c[paired].clone()
