@@ -19,7 +19,7 @@ import dataclasses
 import torch
 from eval_inputs import eval_set, prepared_model
 
-from model.edit_metrics import style_metrics
+from model.calibrate import style_readings
 from model.evaluate import N_STYLE, TEST_SEED
 
 NAMED = ("Eyeglasses", "Bangs", "Wearing_Hat")
@@ -30,17 +30,17 @@ def main() -> None:
     p.add_argument("weights", nargs="?", default="weights/faces.safetensors")
     p.add_argument("--strengths", type=float, nargs="+", default=[1.0, 1.5, 2.0])
     a = p.parse_args()
-    cpu, oracle, images, attrs, styles = eval_set()
+    cpu, oracle, images, attrs, _ = eval_set()
     shipped = prepared_model(a.weights)
-    for maps, strength in [(shipped.cfg.transfer_maps, shipped.cfg.style_strength)] + [(0, s) for s in a.strengths]:
-        model = copy.deepcopy(shipped)
-        model.cfg = dataclasses.replace(shipped.cfg, transfer_maps=maps, style_strength=strength)
-        with torch.inference_mode():
-            r = style_metrics(model, oracle, images, attrs, styles, N_STYLE, TEST_SEED, 100, cpu, False)
-        d, pr, k = r["style_diversity"], r["style_presence"], r["style_kept"]
-        print(f"{'transfer residuals' if maps else 'bank'}, style strength {strength}: mean of {len(d)} styles "
-              f"{sum(d.values()) / len(d):.3f}, rest kept {sum(k.values()) / len(k):.4f} | "
-              + ", ".join(f"{n} {d[n]:.2f} / {pr[n]:.2f} / {k[n]:.3f}" for n in NAMED), flush=True)
+    for maps, strengths in [(shipped.cfg.transfer_maps, [shipped.cfg.style_strength]), (0, a.strengths)]:
+        model = copy.copy(shipped)  # the file's network and buffers, only the config replaced
+        model.cfg = dataclasses.replace(shipped.cfg, transfer_maps=maps)
+        with torch.inference_mode():  # the oracle's style heads are exactly vcn eval's style attributes
+            for strength, r in style_readings(model, oracle, images, attrs, strengths, TEST_SEED, N_STYLE, 100, cpu):
+                d, pr, k = r["style_diversity"], r["style_presence"], r["style_kept"]
+                print(f"{'transfer residuals' if maps else 'bank'}, style strength {strength}: mean of {len(d)} "
+                      f"styles {sum(d.values()) / len(d):.3f}, rest kept {sum(k.values()) / len(k):.4f} | "
+                      + ", ".join(f"{n} {d[n]:.2f} / {pr[n]:.2f} / {k[n]:.3f}" for n in NAMED), flush=True)
 
 
 if __name__ == "__main__":

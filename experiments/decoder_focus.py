@@ -120,7 +120,7 @@ def main() -> None:
                                               regions=focus is not None and a.region_weight > 0)
     # the faces wearing the focus are the last ones (their twins and regions row for row)
     first_wearing = len(images) - (len(twins) if twins is not None else len(regions) if regions is not None else 0)
-    pair = [2 * faces.ATTRIBUTES.index(focus), 2 * faces.ATTRIBUTES.index(focus) + 1] if swapping else []
+    pair = [model.slot(focus, True), model.slot(focus, False)] if swapping else []
     print(f"{a.focus}: rendered {len(images)} faces{f' and {len(twins)} twins' if swapping else ''} in "
           f"{time.time() - t0:.0f} s", flush=True)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 
 import torch
+from style_ceiling import shown
 
 from model.checkpoint import load_vcn
 from model.data import faces
@@ -35,7 +36,7 @@ def main() -> None:
     k, s = faces.ATTRIBUTES.index(NAME), oracle.cfg.style_names.index(NAME)
     sub = test.take(test.attrs[:, k].nonzero()[0][:FACES])
     restyled = [torch.as_tensor(faces.render(faces.with_styles(sub, NAME, style), size=64))
-                for style in range(oracle.cfg.style_counts[s])]
+                for style in range(oracle.cfg.style_counts[s])]  # rendered once for every file
     for w in a.weights:
         model = load_vcn(w).eval()
         pair = [model.slot(NAME, True), model.slot(NAME, False)]
@@ -46,8 +47,7 @@ def main() -> None:
                 twin = model._posterior(to_input(images, model.device))[0]
                 swapped = c.clone()
                 swapped[:, pair] = twin[:, pair]
-                read = oracle.read(model.decode(swapped, mask, ctx, mask_input=mask))
-                shares.append(float((read.attrs[:, k] & (read.styles[:, s] == style)).float().mean()))
+                shares.append(shown(oracle.read(model.decode(swapped, mask, ctx, mask_input=mask)), k, s, style))
         print(f"{w}: {NAME}'s pair swapped in as it is from the twin in each cut, the oracle reads that cut on "
               + " / ".join(f"{v:.2f}" for v in shares) + f" (mean {sum(shares) / len(shares):.2f})", flush=True)
 

@@ -40,7 +40,7 @@ def main() -> None:
     print(f"{a.weights}: {a.name}'s {model.transfer_residual.shape[1]} residuals drawn onto {len(x)} calibration "
           f"faces; the reader's pick per picture, styles 0..{n_styles - 1}")
     for strength in sorted({*a.strengths, model.cfg.style_strength}):
-        at = copy.deepcopy(model)
+        at = copy.copy(model)  # only the config differs
         at.cfg = dataclasses.replace(model.cfg, style_strength=strength)
         picks = drawn_style_beliefs(at, reader, x, a.name).view(-1, len(x), n_styles).argmax(-1)  # (T, F)
         print(f"  style strength {strength}: {torch.bincount(picks.flatten(), minlength=n_styles).tolist()}")

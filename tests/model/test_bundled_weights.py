@@ -89,7 +89,7 @@ def test_faces_weights_meet_their_card_on_a_slice():
     images = torch.as_tensor(faces.render(test, size=64))
     pasted = edit_metrics(model, oracle, images, test, TEST_SEED, 100, model.device, paste=True)
     assert pasted["edit_success"] >= FACES_FLOOR["edit_success"]
-    assert pasted["input_preservation"] >= r["input_preservation"] + 0.01, (pasted["input_preservation"],
+    assert pasted["input_preservation"] >= r["input_preservation"] + 0.015, (pasted["input_preservation"],
                                                                             r["input_preservation"])
 
 
