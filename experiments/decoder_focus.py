@@ -1,6 +1,7 @@
 """Can the shipped decoder learn to draw Bangs' cuts if it sees more of them? (a probe, session 17)
 
-    python experiments/decoder_focus.py OUT [--focus Bangs] [--minutes 35] [--threads 1]
+    python experiments/decoder_focus.py OUT [--focus Bangs [Eyeglasses ...]] [--minutes 35] [--threads 1]
+        [--device cuda] [--workers 4]
 
 style_ceiling.py found the encoder carrying Bangs' cut (a linear probe reads it on 83 % of held-out faces) and the
 decoder drawing it on under half of reconstructions (choppy 28 %). In training, 15 % of faces have Bangs and a
@@ -24,6 +25,10 @@ NAME; the pixels where any two differ (grown by one pixel) are where the cut sho
 added again, W times. --style-weight W (session 18): the style reader's (weights/reader.safetensors, not the
 oracle) cross-entropy of NAME's style on the reconstructions of faces wearing it, against its reading of the input,
 through the training judge's view (shifted, noisy), W times (losses.style_judge_loss, NAME's head only).
+
+Session 19: --focus takes several attributes (half of the pool wears one of them, in equal shares, each face's
+region from its own attribute's styles; the swap and style terms still take one), --device (cuda where present,
+bf16 autocast on either) and --workers (processes rendering the pool) for a lent GPU's length of run.
 """
 
 from __future__ import annotations
@@ -50,37 +55,50 @@ POOL = 12_000  # faces rendered once, then drawn from
 READER = "weights/reader.safetensors"  # the style reader (seed 4): neither the oracle nor the training judge
 
 
-def face_pool(focus: str | None, n: int, seed: int, twins: bool = False,
-              regions: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-    """n rendered faces (uint8 (n, 64, 64, 3), attrs (n, 40) bool): plain faces, or half of them wearing `focus`
-    in a uniformly drawn style (faces that have it in the renderer's draw, so its rules hold), those last; with
-    twins also the wearing faces again, each in another style of `focus` (uint8 (w, 64, 64, 3): twin i is row
-    n - w + i), else None; with regions where the wearing faces' styles differ (bool (w, 1, 64, 64): the pixels
-    where any two of its styles render differently, grown by one pixel), else None."""
+def face_pool(foci: list[str], n: int, seed: int, twins: bool = False, regions: bool = False,
+              workers: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """n rendered faces (uint8 (n, 64, 64, 3), attrs (n, 40) bool): plain faces, or half of them wearing one of
+    `foci` (in equal shares, each in a uniformly drawn style; faces that have it in the renderer's draw, so its
+    rules hold), those last, focus after focus; with twins (one focus only) also the wearing faces again, each in
+    another style of the focus (uint8 (w, 64, 64, 3): twin i is row n - w + i), else None; with regions where the
+    wearing faces' styles differ (bool (w, 1, 64, 64): the pixels where any two styles of the face's focus render
+    differently, grown by one pixel), else None."""
     plain = faces.sample_faces(0, START + seed * 1_000_000, n)
-    if focus is None:
-        images = torch.as_tensor(faces.render(plain, size=64, workers=1))
+    if not foci:
+        images = torch.as_tensor(faces.render(plain, size=64, workers=workers))
         return images, torch.as_tensor(plain.attrs).bool(), None, None
-    k, count = faces.ATTRIBUTES.index(focus), STYLE_COUNTS[focus]
+    if twins and len(foci) > 1:
+        raise ValueError("restyled twins take one focus")
     many = faces.sample_faces(0, START + seed * 1_000_000 + n, 20 * n)
-    wearing = many.take(many.attrs[:, k].nonzero()[0][: n // 2])
     rng = np.random.default_rng(seed)
-    styles = rng.integers(0, count, len(wearing.attrs))
-    wearing = faces.with_styles(wearing, focus, styles)
-    mixed = [plain.take(np.arange(n - len(wearing.attrs))), wearing]
-    images = np.concatenate([faces.render(b, size=64, workers=1) for b in mixed])
+    groups, drawn_styles = [], []
+    for j, focus in enumerate(foci):  # disjoint faces per focus: focus j takes every len(foci)-th face
+        has = many.attrs[:, faces.ATTRIBUTES.index(focus)] & (np.arange(len(many.attrs)) % len(foci) == j)
+        wearing = many.take(has.nonzero()[0][: n // (2 * len(foci))])
+        styles = rng.integers(0, STYLE_COUNTS[focus], len(wearing.attrs))
+        groups.append(faces.with_styles(wearing, focus, styles))
+        drawn_styles.append(styles)
+    worn = sum(len(g.attrs) for g in groups)
+    mixed = [plain.take(np.arange(n - worn)), *groups]
+    images = np.concatenate([faces.render(b, size=64, workers=workers) for b in mixed])
     attrs = np.concatenate([b.attrs for b in mixed])
     twin = None
     if twins:  # any other style, uniformly (as training's restyled pairs draw it)
+        count, styles = STYLE_COUNTS[foci[0]], drawn_styles[0]
         other = (styles + rng.integers(1, count, len(styles))) % count
-        twin = torch.as_tensor(faces.render(faces.with_styles(wearing, focus, other), size=64, workers=1))
+        twin = torch.as_tensor(faces.render(faces.with_styles(groups[0], foci[0], other), size=64, workers=workers))
     region = None
     if regions:
-        own = images[len(images) - len(styles):].astype(np.int16)
-        differs = np.zeros(own.shape[:3], dtype=bool)
-        for style in range(count):
-            restyled = faces.with_styles(wearing, focus, np.full(len(styles), style))
-            differs |= (np.abs(faces.render(restyled, size=64, workers=1).astype(np.int16) - own) > 0).any(-1)
+        parts, row = [], n - worn
+        for focus, group in zip(foci, groups, strict=True):
+            own = images[row: row + len(group.attrs)].astype(np.int16)
+            differs = np.zeros(own.shape[:3], dtype=bool)
+            for style in range(STYLE_COUNTS[focus]):
+                restyled = faces.with_styles(group, focus, np.full(len(group.attrs), style))
+                differs |= (np.abs(faces.render(restyled, size=64, workers=workers).astype(np.int16) - own) > 0).any(-1)
+            parts.append(differs)
+            row += len(group.attrs)
+        differs = np.concatenate(parts)
         region = torch.nn.functional.max_pool2d(torch.as_tensor(differs)[:, None].float(), 3, 1, 1).bool()
     return torch.as_tensor(images), torch.as_tensor(attrs).bool(), twin, region
 
@@ -89,7 +107,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("out")
     p.add_argument("--weights", default="weights/faces.safetensors")
-    p.add_argument("--focus", default="Bangs", help="an attribute with styles, or none")
+    p.add_argument("--focus", nargs="+", default=["Bangs"], help="attributes with styles (in equal shares), or none")
     p.add_argument("--minutes", type=float, default=35.0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--batch", type=int, default=64)
@@ -100,11 +118,17 @@ def main() -> None:
     p.add_argument("--swap-weight", type=float, default=0.0, help="weight of the swap loss on restyled twins")
     p.add_argument("--region-weight", type=float, default=0.0, help="extra weight of the pixels where styles differ")
     p.add_argument("--style-weight", type=float, default=0.0, help="weight of the reader's style cross-entropy")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--workers", type=int, default=1, help="processes rendering the pool")
+    p.add_argument("--deadline", type=float, default=float("inf"), help="stop by this time (epoch s) at the latest")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    focus = None if a.focus == "none" else a.focus
-    model = load_vcn(a.weights).float()
+    foci = [] if a.focus == ["none"] else a.focus
+    focus = foci[0] if len(foci) == 1 else None  # the swap and style terms take one focus
+    if (a.swap_weight > 0 or a.style_weight > 0) and focus is None:
+        p.error("--swap-weight and --style-weight take exactly one --focus")
+    model = load_vcn(a.weights, a.device).float()
     judge = _load_judge(None, model.device, model.cfg)
     for net in (model.encoder, judge):
         net.requires_grad_(False)
@@ -116,13 +140,14 @@ def main() -> None:
     styling = focus is not None and a.style_weight > 0
     reader = load_oracle(READER, model.device).eval().requires_grad_(False) if styling else None
     head = reader.cfg.style_names.index(focus) if styling else -1
-    images, attrs, twins, regions = face_pool(focus, a.faces, a.pool, twins=swapping,
-                                              regions=focus is not None and a.region_weight > 0)
+    images, attrs, twins, regions = face_pool(foci, a.faces, a.pool, twins=swapping,
+                                              regions=bool(foci) and a.region_weight > 0, workers=a.workers)
     # the faces wearing the focus are the last ones (their twins and regions row for row)
     first_wearing = len(images) - (len(twins) if twins is not None else len(regions) if regions is not None else 0)
     pair = [model.slot(focus, True), model.slot(focus, False)] if swapping else []
-    print(f"{a.focus}: rendered {len(images)} faces{f' and {len(twins)} twins' if swapping else ''} in "
-          f"{time.time() - t0:.0f} s", flush=True)
+    twinned = f" and {len(twins)} twins" if swapping else ""
+    print(f"{' + '.join(a.focus)} on {a.device}: rendered {len(images)} faces{twinned} in {time.time() - t0:.0f} s",
+          flush=True)
 
     def drawn(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Capsules (B, K, D) and context (B, Dc) drawn from the frozen encoder's posterior of x."""
@@ -135,13 +160,13 @@ def main() -> None:
         return pixel, pixel + a.perceptual_weight * perceptual_loss(judge.stages(fake), real)
 
     t0, step, seen, swap, cut, style = time.time(), 0, 0, torch.zeros(()), torch.zeros(()), torch.zeros(())
-    while time.time() - t0 < a.minutes * 60:
+    while time.time() < min(t0 + a.minutes * 60, a.deadline):
         rows = torch.randint(0, len(images), (a.batch,))
         x = to_input(images[rows], model.device)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast(model.device.type, dtype=torch.bfloat16):
             with torch.no_grad():
                 c, ctx = drawn(x)
-                mask = targets_to_mask(attrs[rows].float(), "multilabel", model.cfg.num_capsules).to(c.dtype)
+                mask = targets_to_mask(attrs[rows].float(), "multilabel", model.cfg.num_capsules).to(c.device, c.dtype)
                 real = judge.stages(x)
             recon = model.decode(c, mask, ctx)
             pixel, loss = image_loss(recon, x, real)
@@ -149,13 +174,14 @@ def main() -> None:
                 where = torch.zeros(len(rows), 1, *x.shape[2:], dtype=torch.bool)
                 wearing = rows >= first_wearing
                 where[wearing] = regions[rows[wearing] - first_wearing]
+                where = where.to(model.device)
                 cut = ((recon.float() - x.float()).pow(2) * where).flatten(1).sum(1).mean()
                 loss = loss + a.region_weight * cut
             if reader is not None:  # the reader must see the input's style of the focus on the reconstruction
                 with torch.no_grad():
                     seen_style = reader.style_logits(x)[head]
                 style = style_judge_loss([reader.style_logits(judge_view(recon.float()))[head]], [seen_style],
-                                         attrs[rows, faces.ATTRIBUTES.index(focus)][:, None])
+                                         attrs[rows, faces.ATTRIBUTES.index(focus)][:, None].to(x.device))
                 loss = loss + a.style_weight * style
             paired = (rows >= first_wearing).nonzero().squeeze(1) if swapping else rows[:0]
             if len(paired):  # the wearing faces with their pair of capsules from the twin must draw the twin
@@ -176,11 +202,11 @@ def main() -> None:
                   + (f"swap {swap.item():.2f}, " if swapping else "") + (f"cut {cut.item():.2f}, " if a.region_weight
                   else "") + (f"style {style.item():.3f}, " if styling else "") + f"total {loss.item():.2f}",
                   flush=True)
-    model.eval()
+    model.cpu().eval()
     resave_vcn(Path(a.out), model, dtype=torch.float16,
-               decoder_focus={"focus": a.focus, "swap_weight": a.swap_weight, "region_weight": a.region_weight,
-                              "style_weight": a.style_weight, "steps": step, "images": seen,
-                              "seconds": round(time.time() - t0)})
+               decoder_focus={"focus": " + ".join(a.focus), "swap_weight": a.swap_weight,
+                              "region_weight": a.region_weight, "style_weight": a.style_weight, "steps": step,
+                              "images": seen, "seconds": round(time.time() - t0)})
     print(f"wrote {a.out}: {step} steps, {seen} images, {time.time() - t0:.0f} s", flush=True)
 
 
