@@ -29,7 +29,8 @@ CARD = (WEIGHTS / "README.md").read_text()
 # edits 97.3 %, swaps 96.4 %, kept 97.8 / 97.9 %, samples 97.4 %.
 # Session 16's oracle read the slice below at 99.85 / 98.75 / 98.41 / 98.27 / 97.4 / 98.62 % (stage 11), and at
 # 99.85 / 98.54 / 98.73 / 98.32 / 96.35 / 98.88 % (stage 12, session 17's decoder), and at 99.85 / 98.54 / 98.79 /
-# 98.33 / 96.35 / 98.88 % (stage 13, session 18's region-weighted decoder): the floors sit a little below.
+# 98.33 / 96.35 / 98.88 % (stage 13, session 18's region-weighted decoder), and at 99.85 / 97.92 / 98.86 / 98.47 /
+# 96.61 / 98.97 % (stage 14, the same at GPU length): the floors sit a little below.
 FACES_FLOOR = {"mean_accuracy": 0.99, "edit_success": 0.95, "edit_preservation": 0.98, "sample_accuracy": 0.965,
                "swap_success": 0.95, "swap_preservation": 0.98}
 MNIST_CEILING_ERROR = 0.012
@@ -75,22 +76,24 @@ def test_faces_weights_meet_their_card_on_a_slice():
                        style_attributes=("Eyeglasses", "Bangs", "Wearing_Hat"))
     for key, floor in FACES_FLOOR.items():
         assert r[key] >= floor, f"{key} {r[key]:.4f} < {floor}"
-    # a style resample keeps the rest of the face (this call: 97.3 / 98.5 / 93.9 % for E / B / H; stage 12: 97.1 / 99.4
-    # / 94.0 %; stage 11: 97.9 / 99.0 / 96.1 %)
+    # a style resample keeps the rest of the face (this call: 97.9 / 99.3 / 95.9 % for E / B / H; stage 13: 97.3 / 98.5
+    # / 93.9 %; stage 12: 97.1 / 99.4 / 94.0 %; stage 11: 97.9 / 99.0 / 96.1 %)
     assert min(r["style_kept"].values()) >= 0.93, r["style_kept"]
-    # and draws different styles: this call reads 4.0 / 3.75 / 4.5 distinct ones in 10 resamples (stage 12: 4.75 / 3.5
-    # / 4.75; stage 11: 4.5 / 3.0 / 5.0; session 14's file, before the style lever, read by session 2's oracle: 2.0 /
+    # and draws different styles: this call reads 4.0 / 3.75 / 4.75 distinct ones in 10 resamples (stage 13: 4.0 / 3.75
+    # / 4.5; stage 12: 4.75 / 3.5 / 4.75; stage 11: 4.5 / 3.0 / 5.0; session 14's file, before the style lever, read by session 2's oracle: 2.0 /
     # 2.25 / 4.0, which fails here); the draws are seeded, so only the code or the weights move it
     assert sum(r["style_diversity"].values()) >= 11.5, r["style_diversity"]
     # The server's default for this file: edits pasted onto the input take as often and keep more of the input
-    # than plain ones (this slice: edits 98.54 / 98.54 %, kept of the input 98.86 / 97.29 % pasted / plain, stage 12
-    # 98.8 / 97.15 %; the card's 6,000 edits: 98.21 against 96.17 % kept, stage 12 98.24 against 95.98 %).
-    test = faces.sample_faces(TEST_SEED, 0, 12)
+    # than plain ones, both read on 36 faces x 40 edits (the 12 faces above read the gap at 1.44 to 1.57 points
+    # for files whose 6,000 card edits read 1.84 to 2.04: too few for a 1.5-point check; these 36 read
+    # 98.53 against 96.69 % for stage 14, 98.54 against 96.53 % for stage 13).
+    test = faces.sample_faces(TEST_SEED, 0, 36)
     images = torch.as_tensor(faces.render(test, size=64))
-    pasted = edit_metrics(model, oracle, images, test, TEST_SEED, 100, model.device, paste=True)
+    plain, pasted = (edit_metrics(model, oracle, images, test, TEST_SEED, 100, model.device, paste=p)
+                     for p in (False, True))
     assert pasted["edit_success"] >= FACES_FLOOR["edit_success"]
-    assert pasted["input_preservation"] >= r["input_preservation"] + 0.015, (pasted["input_preservation"],
-                                                                            r["input_preservation"])
+    assert pasted["input_preservation"] >= plain["input_preservation"] + 0.015, (pasted["input_preservation"],
+                                                                                plain["input_preservation"])
 
 
 @pytest.mark.slow
