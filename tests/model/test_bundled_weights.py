@@ -80,8 +80,9 @@ def test_faces_weights_meet_their_card_on_a_slice():
     # / 93.9 %; stage 12: 97.1 / 99.4 / 94.0 %; stage 11: 97.9 / 99.0 / 96.1 %)
     assert min(r["style_kept"].values()) >= 0.93, r["style_kept"]
     # and draws different styles: this call reads 4.0 / 3.75 / 4.75 distinct ones in 10 resamples (stage 13: 4.0 / 3.75
-    # / 4.5; stage 12: 4.75 / 3.5 / 4.75; stage 11: 4.5 / 3.0 / 5.0; session 14's file, before the style lever, read by session 2's oracle: 2.0 /
-    # 2.25 / 4.0, which fails here); the draws are seeded, so only the code or the weights move it
+    # / 4.5; stage 12: 4.75 / 3.5 / 4.75; stage 11: 4.5 / 3.0 / 5.0; session 14's file, before the style lever, read
+    # by session 2's oracle: 2.0 / 2.25 / 4.0, which fails here); the draws are seeded, so only the code or the weights
+    # move it
     assert sum(r["style_diversity"].values()) >= 11.5, r["style_diversity"]
     # The server's default for this file: edits pasted onto the input take as often and keep more of the input
     # than plain ones, both read on 36 faces x 40 edits (the 12 faces above read the gap at 1.44 to 1.57 points
