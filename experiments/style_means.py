@@ -17,10 +17,12 @@ CelebA user's own style reader would give), `current` the nearest mean to the fa
 of a face taking the targets in turn from a drawn start (as the residual clusters are taken). Everything else is
 VCN.edit's resample as shipped; read by vcn eval's style protocol (model.edit_metrics.style_metrics, the oracle) at
 the three seed offsets of experiments/style_eval.py, against the shipped path on the same file (--mode shipped, at
-style_strength = --push). Two more modes: nearest (old + push * (the nearest calibration capsule of the target style
+style_strength = --push). More modes: nearest (old + push * (the nearest calibration capsule of the target style
 - old)), residual-means (the maps' capsule for the face + push * the target style's mean residual, the residuals
-the calibration faces' own capsules minus the maps' prediction for them), and old-residual (the shipped path's
-residual added to the face's own capsule instead of the maps' prediction).
+the calibration faces' own capsules minus the maps' prediction for them), old-residual (the shipped path's
+residual added to the face's own capsule instead of the maps' prediction), and style-maps (per style a ridge map,
+fitted on every cut of the same calibration faces, from the face's transfer features without the attribute's own
+block to its capsule in that style: what its restyled twin's capsule would be; lerp(old, that, push)).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from model.evaluate import N_STYLE, TEST_SEED
 from model.oracle import load_oracle
 from model.readings import to_input
 from model.seeds import uniform
+from model.transfer import ridge_solve
 
 START = 700_000  # training seed 0: past the calibration (500k), style (510k) and probe (600k) faces
 NAMED = ("Eyeglasses", "Bangs", "Wearing_Hat")
@@ -78,10 +81,46 @@ def style_means(c: Tensor, style: Tensor) -> Tensor:
                         for s in range(int(style.max()) + 1)])
 
 
+@torch.inference_mode()
+def style_maps(model: nn.Module, name: str, n: int, ridge: float = 1.0) -> Tensor:
+    """(S, F, D): per style of `name`, a ridge map from a face's transfer features (its own cut's block zeroed, so
+    the map cannot copy the cut it has) to its present capsule when the renderer draws the same face in that style;
+    fitted on the faces among n calibration faces that wear it (procedural only: every cut of the same face)."""
+    batch = faces.sample_faces(0, START, n)
+    wearing = batch.take(batch.attrs[:, faces.ATTRIBUTES.index(name)].nonzero()[0])
+    slot = model.slot(name, True)
+    own = without_block(features(model, torch.as_tensor(faces.render(wearing, size=64)))[0], slot, model)
+    gram = own.T @ own
+    maps = []
+    for style in range(STYLE_COUNTS[name]):
+        restyled = torch.as_tensor(faces.render(faces.with_styles(wearing, name, style), size=64))
+        maps.append(ridge_solve(gram, own.T @ features(model, restyled)[1][:, slot], ridge))
+    print(f"{name}: style maps fitted on {len(own)} faces x {len(maps)} styles", flush=True)
+    return torch.stack(maps)
+
+
+def features(model: nn.Module, images: Tensor) -> tuple[Tensor, Tensor]:
+    """uint8 images (N, H, W, 3) -> their transfer features (N, F) and capsule means (N, K, D), float."""
+    feats, caps = [], []
+    for chunk in images.split(256):
+        c, ctx, mask, _ = model._posterior(to_input(chunk, model.device))
+        feats.append(model.transfer_inputs(c, mask, ctx).float())
+        caps.append(c.float())
+    return torch.cat(feats), torch.cat(caps)
+
+
+def without_block(feats: Tensor, slot: int, model: nn.Module) -> Tensor:
+    """feats (N, F) with the attribute of `slot`'s capsule block zeroed."""
+    d = model.cfg.capsule_dim
+    out = feats.clone()
+    out[:, d * (slot // 2): d * (slot // 2 + 1)] = 0
+    return out
+
+
 def use_style_means(model: nn.Module, banks: dict[int, tuple[Tensor, Tensor]], push: float, mode: str) -> None:
-    """Make model's resamples of the slots in `banks` (capsules, styles) move between style means (mode 'means',
-    the module docstring) or to the nearest capsule of the target style (mode 'nearest': old + push * (that - old));
-    every other slot, and the random streams, as shipped."""
+    """Make model's resamples of the slots in `banks` (capsules, styles; for mode 'style-maps' the maps (S, F, D) and
+    nothing) draw by `mode` (the module docstring) with the target styles in turn; every other slot, and the random
+    streams, as shipped."""
     shipped = model.restyled
 
     def restyled(old: Tensor, slots: Tensor, feats: Tensor | None, g, strength: float | None = None) -> Tensor:
@@ -93,10 +132,13 @@ def use_style_means(model: nn.Module, banks: dict[int, tuple[Tensor, Tensor]], p
             rows = slots.cpu() == slot
             if not rows.any():
                 continue
-            m = style_means(bank, style)
+            m = bank if mode == "style-maps" else style_means(bank, style)  # one entry per style
             mine = old[rows].float()
             target = ((turn + (start * len(m)).long()) % len(m))[rows]
-            if mode == "old-residual":  # the shipped path's residual on the face's own capsule, not the maps'
+            if mode == "style-maps":  # the map of the target style on the face's features
+                f = without_block(feats[rows.to(feats.device)].float(), slot, model)
+                moved = torch.lerp(mine, torch.bmm(f.unsqueeze(1), bank[target]).squeeze(1), push)
+            elif mode == "old-residual":  # the shipped path's residual on the face's own capsule, not the maps'
                 drawn = model._style_residual(torch.full((int(rows.sum()),), slot), g_rows(g, rows))
                 moved = mine + push * drawn.float()
             elif mode == "residual-means":  # the maps' capsule for the face plus the target style's mean residual
@@ -125,10 +167,11 @@ def main() -> None:
     p.add_argument("weights")
     p.add_argument("--labels", choices=["truth", "reader"], default="truth")
     p.add_argument("--push", type=float, nargs="+", default=[1.0])
-    p.add_argument("--mode", choices=["shipped", "means", "nearest", "residual-means", "old-residual"],
+    p.add_argument("--mode", choices=["shipped", "means", "nearest", "residual-means", "old-residual", "style-maps"],
                    default="means", help="shipped: the shipped path at style_strength = each --push")
     p.add_argument("--faces", type=int, default=4000, help="calibration faces drawn (those wearing it count)")
     p.add_argument("--names", nargs="+", default=list(NAMED))
+    p.add_argument("--ridge", type=float, default=1.0, help="the style maps' ridge penalty")
     a = p.parse_args()
     cpu, oracle, images, attrs, _ = eval_set()
     reader = load_oracle("weights/reader.safetensors").eval() if a.labels == "reader" else None
@@ -137,9 +180,12 @@ def main() -> None:
         if a.mode == "shipped":
             model.cfg = dataclasses.replace(model.cfg, style_strength=push)
         else:
-            use_style_means(model, {model.slot(n, True): style_capsules(model, n, a.faces, a.labels, reader,
-                                                                        a.mode == "residual-means")
-                                    for n in a.names}, push, a.mode)
+            if a.mode == "style-maps":  # the maps stand where the bank would (no styles list needed)
+                banks = {model.slot(n, True): (style_maps(model, n, a.faces, a.ridge), torch.zeros(0)) for n in a.names}
+            else:
+                banks = {model.slot(n, True): style_capsules(model, n, a.faces, a.labels, reader,
+                                                             a.mode == "residual-means") for n in a.names}
+            use_style_means(model, banks, push, a.mode)
         row = []
         for shift in (0, 1, 2):
             with torch.inference_mode():
