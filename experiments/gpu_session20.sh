@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Prepared in session 19 for the next lent GPU (one H100/H200, ~9 minutes in one call): stage 14's decoder further,
+# where session 19's four runs pointed (docs/recipes.md, session 19). Each from weights/faces.safetensors (stage 14)
+# on a fresh pool of faces (pools 9-12), experiments/decoder_focus.py, batch 64, lr 1e-4 unless said:
+#   n_bbe    --focus Bangs Bangs Eyeglasses --region-weight 10: Eyeglasses' frames weighed beside Bangs, Bangs keeping
+#            two thirds of the wearing faces (session 19's even split, g_be10, gave Eyeglasses +0.57 for Bangs -0.15)
+#   n_be     --focus Bangs Eyeglasses --region-weight 10: that even split again, from stage 14
+#   n_b10s   --focus Bangs --region-weight 10 --lr 3e-5: stage 14's own recipe at a third of the step (its length
+#            was spent at lr 1e-4: more images gave no more cuts)
+#   n_bh     --focus Bangs Bangs Wearing_Hat --region-weight 10: the hat's brims beside Bangs instead
+# Each stops at the deadline (start + BUDGET - 40 s); the four files (fp16, 15.7 MB each: 63 MB of the 64 MiB that
+# comes back) and one log land in $OUT; their reader stages run on the CPU afterwards, one after another:
+#   bash experiments/results/session19/chain.sh NAME... (after copying them to runs/s19/), or reader_stages.sh.
+#     bash experiments/gpu_session20.sh BUDGET_SECONDS [FACES]     # e.g. 560 (GPU machine), 60 400 (CPU dry run)
+source experiments/decoder_runs.sh "$@"
+run n_bbe --focus Bangs Bangs Eyeglasses --region-weight 10 --pool 9 &
+run n_be --focus Bangs Eyeglasses --region-weight 10 --pool 10 &
+run n_b10s --focus Bangs --region-weight 10 --pool 11 --lr 3e-5 &
+run n_bh --focus Bangs Bangs Wearing_Hat --region-weight 10 --pool 12 &
+wait
+finish
