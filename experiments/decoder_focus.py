@@ -26,8 +26,9 @@ added again, W times. --style-weight W (session 18): the style reader's (weights
 oracle) cross-entropy of NAME's style on the reconstructions of faces wearing it, against its reading of the input,
 through the training judge's view (shifted, noisy), W times (losses.style_judge_loss, NAME's head only).
 
-Session 19: --focus takes several attributes (half of the pool wears one of them, in equal shares, each face's
-region from its own attribute's styles; the swap and style terms still take one), --device (cuda where present,
+Session 19: --focus takes several attributes (half of the pool wears one of them, in equal shares, so a name given
+twice gets twice the share; each face's region from its own attribute's styles; the swap and style terms still take
+one), --device (cuda where present,
 bf16 autocast on either) and --workers (processes rendering the pool) for a lent GPU's length of run.
 """
 
