@@ -48,29 +48,32 @@ START = 700_000  # training seed 0: past the calibration (500k), style (510k) an
 NAMED = ("Eyeglasses", "Bangs", "Wearing_Hat")
 
 
+def wearing_faces(name: str, n: int) -> faces.FaceBatch:
+    """The faces among calibration faces START .. START + n - 1 (training seed 0) that wear `name`."""
+    batch = faces.sample_faces(0, START, n)
+    return batch.take(batch.attrs[:, faces.ATTRIBUTES.index(name)].nonzero()[0])
+
+
 @torch.inference_mode()
 def style_capsules(model: nn.Module, name: str, n: int, labels: str, reader: nn.Module | None,
                    residuals: bool = False) -> tuple[Tensor, Tensor]:
     """The present capsules of `name` (M, D) of the faces among n calibration faces that wear it (with residuals,
     each minus the transfer maps' prediction for its face), and their styles (M,) long (the renderer's ids, or the
     reader's reading of each face)."""
-    batch = faces.sample_faces(0, START, n)
-    wearing = batch.take(batch.attrs[:, faces.ATTRIBUTES.index(name)].nonzero()[0])
+    wearing = wearing_faces(name, n)
     images = torch.as_tensor(faces.render(wearing, size=64))
     slot, count = model.slot(name, True), STYLE_COUNTS[name]
-    caps, ids = [], []
-    for chunk in images.split(256):
-        x = to_input(chunk, model.device)
-        c, ctx, mask, _ = model._posterior(x)
-        own = c[:, slot].float()
-        if residuals:  # what the face's capsule holds beyond the maps' prediction for it (a fit residual's kind)
-            slots = torch.full((len(x),), slot)
-            own = own - model.predicted(slots, model.transfer_inputs(c, mask, ctx), slots).float()
-        caps.append(own)
-        if labels == "reader":
-            ids.append(reader.style_logits(x)[reader.cfg.style_names.index(name)].argmax(-1))
-    c = torch.cat(caps)
-    style = torch.cat(ids) if labels == "reader" else torch.as_tensor(wearing.styles[:, STYLE_ATTRIBUTES.index(name)])
+    feats, caps = features(model, images)
+    c = caps[:, slot]
+    if residuals:  # what the face's capsule holds beyond the maps' prediction for it (a fit residual's kind)
+        slots = torch.full((len(c),), slot)
+        c = c - model.predicted(slots, feats.to(model.device), slots).float().cpu()
+    if labels == "reader":
+        head = reader.cfg.style_names.index(name)
+        style = torch.cat([reader.style_logits(to_input(chunk, model.device))[head].argmax(-1).cpu()
+                           for chunk in images.split(256)])
+    else:
+        style = torch.as_tensor(wearing.styles[:, STYLE_ATTRIBUTES.index(name)])
     print(f"{name}: {len(c)} faces wear it; per style {torch.bincount(style, minlength=count).tolist()}", flush=True)
     return c, style
 
@@ -86,8 +89,7 @@ def style_maps(model: nn.Module, name: str, n: int, ridge: float = 1.0) -> Tenso
     """(S, F, D): per style of `name`, a ridge map from a face's transfer features (its own cut's block zeroed, so
     the map cannot copy the cut it has) to its present capsule when the renderer draws the same face in that style;
     fitted on the faces among n calibration faces that wear it (procedural only: every cut of the same face)."""
-    batch = faces.sample_faces(0, START, n)
-    wearing = batch.take(batch.attrs[:, faces.ATTRIBUTES.index(name)].nonzero()[0])
+    wearing = wearing_faces(name, n)
     slot = model.slot(name, True)
     own = without_block(features(model, torch.as_tensor(faces.render(wearing, size=64)))[0], slot, model)
     gram = own.T @ own
@@ -104,8 +106,8 @@ def features(model: nn.Module, images: Tensor) -> tuple[Tensor, Tensor]:
     feats, caps = [], []
     for chunk in images.split(256):
         c, ctx, mask, _ = model._posterior(to_input(chunk, model.device))
-        feats.append(model.transfer_inputs(c, mask, ctx).float())
-        caps.append(c.float())
+        feats.append(model.transfer_inputs(c, mask, ctx).float().cpu())
+        caps.append(c.float().cpu())
     return torch.cat(feats), torch.cat(caps)
 
 
@@ -122,6 +124,9 @@ def use_style_means(model: nn.Module, banks: dict[int, tuple[Tensor, Tensor]], p
     nothing) draw by `mode` (the module docstring) with the target styles in turn; every other slot, and the random
     streams, as shipped."""
     shipped = model.restyled
+    # one entry per style: the maps themselves, or each style's mean (of capsules or residuals)
+    per_style = {slot: bank if mode == "style-maps" else style_means(bank, style)
+                 for slot, (bank, style) in banks.items()}
 
     def restyled(old: Tensor, slots: Tensor, feats: Tensor | None, g, strength: float | None = None) -> Tensor:
         out = shipped(old, slots, feats, g, strength)  # consumes the streams as shipped
@@ -132,12 +137,12 @@ def use_style_means(model: nn.Module, banks: dict[int, tuple[Tensor, Tensor]], p
             rows = slots.cpu() == slot
             if not rows.any():
                 continue
-            m = bank if mode == "style-maps" else style_means(bank, style)  # one entry per style
+            m = per_style[slot]
             mine = old[rows].float()
             target = ((turn + (start * len(m)).long()) % len(m))[rows]
             if mode == "style-maps":  # the map of the target style on the face's features
                 f = without_block(feats[rows.to(feats.device)].float(), slot, model)
-                moved = torch.lerp(mine, torch.bmm(f.unsqueeze(1), bank[target]).squeeze(1), push)
+                moved = torch.lerp(mine, torch.bmm(f.unsqueeze(1), m[target]).squeeze(1), push)
             elif mode == "old-residual":  # the shipped path's residual on the face's own capsule, not the maps'
                 drawn = model._style_residual(torch.full((int(rows.sum()),), slot), g_rows(g, rows))
                 moved = mine + push * drawn.float()
@@ -175,16 +180,17 @@ def main() -> None:
     a = p.parse_args()
     cpu, oracle, images, attrs, _ = eval_set()
     reader = load_oracle("weights/reader.safetensors").eval() if a.labels == "reader" else None
+    model = prepared_model(a.weights)  # the calibration capsules or maps depend on the file alone: once for every push
+    if a.mode == "style-maps":  # the maps stand where the bank would (no styles list needed)
+        banks = {model.slot(n, True): (style_maps(model, n, a.faces, a.ridge), torch.zeros(0)) for n in a.names}
+    elif a.mode != "shipped":
+        banks = {model.slot(n, True): style_capsules(model, n, a.faces, a.labels, reader, a.mode == "residual-means")
+                 for n in a.names}
     for push in a.push:
-        model, t0, label = prepared_model(a.weights), time.time(), f"{a.mode} x{push}"
+        model, t0, label = prepared_model(a.weights), time.time(), f"{a.mode} x{push}"  # a fresh restyled each push
         if a.mode == "shipped":
             model.cfg = dataclasses.replace(model.cfg, style_strength=push)
         else:
-            if a.mode == "style-maps":  # the maps stand where the bank would (no styles list needed)
-                banks = {model.slot(n, True): (style_maps(model, n, a.faces, a.ridge), torch.zeros(0)) for n in a.names}
-            else:
-                banks = {model.slot(n, True): style_capsules(model, n, a.faces, a.labels, reader,
-                                                             a.mode == "residual-means") for n in a.names}
             use_style_means(model, banks, push, a.mode)
         row = []
         for shift in (0, 1, 2):
