@@ -30,6 +30,16 @@ Session 19: --focus takes several attributes (half of the pool wears one of them
 twice gets twice the share; each face's region from its own attribute's styles; the swap and style terms still take
 one), --device (cuda where present,
 bf16 autocast on either) and --workers (processes rendering the pool) for a lent GPU's length of run.
+
+--resample-weight W (session 20): the decoder trained on resamples as the shipped path draws them. Each face wearing
+the focus has its capsule replaced by the maps' prediction for it plus style_strength times another wearing face's
+residual (that face's capsule less the maps' prediction for it, both at the posterior means under the true mask), and
+the style reader (weights/reader.safetensors, not the oracle; the training judge's style heads are untrained) must
+read, through judge_view as the style term does, the *other* face's cut, the style the renderer drew it with:
+cross-entropy, W times; or with --resample-target render, the face itself rendered in that cut (the pixel, perceptual
+and region terms against it, W times). Reconstructions teach the decoder to draw a cut from a face's
+capsules together; this asks it to draw the cut a residual came from, on any face, which is what 10 resamples that
+take residuals in turn need (over all 256 residuals stage 14 draws 3.80 of Bangs' 4 cuts on a face).
 """
 
 from __future__ import annotations
@@ -56,18 +66,21 @@ POOL = 12_000  # faces rendered once, then drawn from
 READER = "weights/reader.safetensors"  # the style reader (seed 4): neither the oracle nor the training judge
 
 
-def face_pool(foci: list[str], n: int, seed: int, twins: bool = False, regions: bool = False,
-              workers: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+def face_pool(foci: list[str], n: int, seed: int, twins: bool = False, regions: bool = False, workers: int = 1,
+              every_style: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None,
+                                                  torch.Tensor | None, torch.Tensor | None]:
     """n rendered faces (uint8 (n, 64, 64, 3), attrs (n, 40) bool): plain faces, or half of them wearing one of
     `foci` (in equal shares, each in a uniformly drawn style; faces that have it in the renderer's draw, so its
     rules hold), those last, focus after focus; with twins (one focus only) also the wearing faces again, each in
     another style of the focus (uint8 (w, 64, 64, 3): twin i is row n - w + i), else None; with regions where the
     wearing faces' styles differ (bool (w, 1, 64, 64): the pixels where any two styles of the face's focus render
-    differently, grown by one pixel), else None."""
+    differently, grown by one pixel), else None; and the style each wearing face was drawn with in its focus
+    (long (w,)), None without foci; with every_style (and regions, one focus) each wearing face rendered in every
+    style of the focus (uint8 (w, S, 64, 64, 3)), else None."""
     plain = faces.sample_faces(0, START + seed * 1_000_000, n)
     if not foci:
         images = torch.as_tensor(faces.render(plain, size=64, workers=workers))
-        return images, torch.as_tensor(plain.attrs).bool(), None, None
+        return images, torch.as_tensor(plain.attrs).bool(), None, None, None, None
     if twins and len(foci) > 1:
         raise ValueError("restyled twins take one focus")
     many = faces.sample_faces(0, START + seed * 1_000_000 + n, 20 * n)
@@ -88,20 +101,25 @@ def face_pool(foci: list[str], n: int, seed: int, twins: bool = False, regions: 
         count, styles = STYLE_COUNTS[foci[0]], drawn_styles[0]
         other = (styles + rng.integers(1, count, len(styles))) % count
         twin = torch.as_tensor(faces.render(faces.with_styles(groups[0], foci[0], other), size=64, workers=workers))
-    region = None
+    region, styled = None, []
     if regions:
         parts, row = [], n - worn
         for focus, group in zip(foci, groups, strict=True):
             own = images[row: row + len(group.attrs)].astype(np.int16)
             differs = np.zeros(own.shape[:3], dtype=bool)
             for style in range(STYLE_COUNTS[focus]):
-                restyled = faces.with_styles(group, focus, np.full(len(group.attrs), style))
-                differs |= (np.abs(faces.render(restyled, size=64, workers=workers).astype(np.int16) - own) > 0).any(-1)
+                restyled = faces.render(faces.with_styles(group, focus, np.full(len(group.attrs), style)), size=64,
+                                        workers=workers)
+                differs |= (np.abs(restyled.astype(np.int16) - own) > 0).any(-1)
+                if every_style and len(foci) == 1:
+                    styled.append(restyled)
             parts.append(differs)
             row += len(group.attrs)
         differs = np.concatenate(parts)
         region = torch.nn.functional.max_pool2d(torch.as_tensor(differs)[:, None].float(), 3, 1, 1).bool()
-    return torch.as_tensor(images), torch.as_tensor(attrs).bool(), twin, region
+    worn_styles = torch.as_tensor(np.concatenate(drawn_styles)).long()
+    every = torch.as_tensor(np.stack(styled, axis=1)) if styled else None
+    return torch.as_tensor(images), torch.as_tensor(attrs).bool(), twin, region, worn_styles, every
 
 
 def main() -> None:
@@ -119,6 +137,11 @@ def main() -> None:
     p.add_argument("--swap-weight", type=float, default=0.0, help="weight of the swap loss on restyled twins")
     p.add_argument("--region-weight", type=float, default=0.0, help="extra weight of the pixels where styles differ")
     p.add_argument("--style-weight", type=float, default=0.0, help="weight of the reader's style cross-entropy")
+    p.add_argument("--resample-weight", type=float, default=0.0,
+                   help="weight of the loss on resamples drawn with another face's residual")
+    p.add_argument("--resample-target", choices=("reader", "render"), default="reader",
+                   help="what a resample must match: the reader's reading of the residual's cut, or the face rendered "
+                        "in that cut (pixel + perceptual + region terms)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--workers", type=int, default=1, help="processes rendering the pool")
     p.add_argument("--deadline", type=float, default=float("inf"), help="stop by this time (epoch s) at the latest")
@@ -127,8 +150,8 @@ def main() -> None:
     torch.manual_seed(0)
     foci = [] if a.focus == ["none"] else a.focus
     focus = foci[0] if len(foci) == 1 else None  # the swap and style terms take one focus
-    if (a.swap_weight > 0 or a.style_weight > 0) and focus is None:
-        p.error("--swap-weight and --style-weight take exactly one --focus")
+    if (a.swap_weight > 0 or a.style_weight > 0 or a.resample_weight > 0) and focus is None:
+        p.error("--swap-weight, --style-weight and --resample-weight take exactly one --focus")
     model = load_vcn(a.weights, a.device).float()
     judge = _load_judge(None, model.device, model.cfg)
     for net in (model.encoder, judge):
@@ -139,12 +162,15 @@ def main() -> None:
     t0 = time.time()
     swapping = focus is not None and a.swap_weight > 0
     styling = focus is not None and a.style_weight > 0
-    reader = load_oracle(READER, model.device).eval().requires_grad_(False) if styling else None
-    head = reader.cfg.style_names.index(focus) if styling else -1
-    images, attrs, twins, regions = face_pool(foci, a.faces, a.pool, twins=swapping,
-                                              regions=bool(foci) and a.region_weight > 0, workers=a.workers)
+    resampling = focus is not None and a.resample_weight > 0
+    reader = load_oracle(READER, model.device).eval().requires_grad_(False) if styling or resampling else None
+    head = reader.cfg.style_names.index(focus) if reader is not None else -1
+    rendered_target = resampling and a.resample_target == "render"
+    images, attrs, twins, regions, worn_styles, every_style = face_pool(
+        foci, a.faces, a.pool, twins=swapping, regions=bool(foci) and (a.region_weight > 0 or rendered_target),
+        workers=a.workers, every_style=rendered_target)
     # the faces wearing the focus are the last ones (their twins and regions row for row)
-    first_wearing = len(images) - (len(twins) if twins is not None else len(regions) if regions is not None else 0)
+    first_wearing = len(images) - (len(worn_styles) if worn_styles is not None else 0)
     pair = [model.slot(focus, True), model.slot(focus, False)] if swapping else []
     twinned = f" and {len(twins)} twins" if swapping else ""
     print(f"{' + '.join(a.focus)} on {a.device}: rendered {len(images)} faces{twinned} in {time.time() - t0:.0f} s",
@@ -160,7 +186,34 @@ def main() -> None:
         pixel = reconstruction_loss(fake, x)
         return pixel, pixel + a.perceptual_weight * perceptual_loss(judge.stages(fake), real)
 
+    def resample_loss(x: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor, wearing: torch.Tensor) -> torch.Tensor:
+        """The loss of the batch's wearing faces' resamples (x (B, C, H, W), mask (B, K); wearing: the w batch rows
+        wearing the focus; rows (B,): the pool rows), each drawn with the next wearing face's residual: the reader's
+        style cross-entropy against that face's cut, or (--resample-target render) pixel + perceptual + region terms
+        against the face rendered in that cut."""
+        slot, pooled = model.slot(focus, True), rows[wearing] - first_wearing
+        with torch.no_grad():
+            caps = model.encode(x[wearing])
+            m = mask[wearing]
+            slots = torch.full((len(wearing),), slot)
+            pred = model.predicted(slots, model.transfer_inputs(caps.mu, m, caps.ctx_mu), slots)  # (w, D)
+            donor = torch.roll(torch.arange(len(wearing)), 1)
+            c_new = caps.mu.clone()
+            c_new[:, slot] = pred + model.cfg.style_strength * (caps.mu[donor, slot] - pred[donor])
+        fake = model.decode(c_new, m, caps.ctx_mu)
+        cuts = worn_styles[pooled[donor]]
+        if every_style is None:
+            logits = reader.style_logits(judge_view(fake.float()))[head]
+            return torch.nn.functional.cross_entropy(logits.float(), cuts.to(logits.device))
+        target = to_input(every_style[pooled, cuts], model.device)
+        with torch.no_grad():
+            real_target = judge.stages(target)
+        where = regions[pooled].to(model.device)
+        _, loss = image_loss(fake, target, real_target)
+        return loss + a.region_weight * ((fake.float() - target.float()).pow(2) * where).flatten(1).sum(1).mean()
+
     t0, step, seen, swap, cut, style = time.time(), 0, 0, torch.zeros(()), torch.zeros(()), torch.zeros(())
+    restyle = torch.zeros(())
     while time.time() < min(t0 + a.minutes * 60, a.deadline):
         rows = torch.randint(0, len(images), (a.batch,))
         x = to_input(images[rows], model.device)
@@ -178,13 +231,17 @@ def main() -> None:
                 where = where.to(model.device)
                 cut = ((recon.float() - x.float()).pow(2) * where).flatten(1).sum(1).mean()
                 loss = loss + a.region_weight * cut
-            if reader is not None:  # the reader must see the input's style of the focus on the reconstruction
+            if styling:  # the reader must see the input's style of the focus on the reconstruction
                 with torch.no_grad():
                     seen_style = reader.style_logits(x)[head]
                 style = style_judge_loss([reader.style_logits(judge_view(recon.float()))[head]], [seen_style],
                                          attrs[rows, faces.ATTRIBUTES.index(focus)][:, None].to(x.device))
                 loss = loss + a.style_weight * style
-            paired = (rows >= first_wearing).nonzero().squeeze(1) if swapping else rows[:0]
+            wearing_rows = (rows >= first_wearing).nonzero().squeeze(1)
+            if resampling and len(wearing_rows) > 1:
+                restyle = resample_loss(x, mask, rows, wearing_rows)
+                loss = loss + a.resample_weight * restyle
+            paired = wearing_rows if swapping else rows[:0]
             if len(paired):  # the wearing faces with their pair of capsules from the twin must draw the twin
                 x_twin = to_input(twins[rows[paired] - first_wearing], model.device)
                 with torch.no_grad():
@@ -201,12 +258,15 @@ def main() -> None:
         if step % 50 == 0:
             print(f"step {step}: {seen / (time.time() - t0):.1f} img/s, recon {pixel.item():.2f}, "
                   + (f"swap {swap.item():.2f}, " if swapping else "") + (f"cut {cut.item():.2f}, " if a.region_weight
-                  else "") + (f"style {style.item():.3f}, " if styling else "") + f"total {loss.item():.2f}",
+                  else "") + (f"style {style.item():.3f}, " if styling else "")
+                  + (f"resample {restyle.item():.3f}, " if resampling else "") + f"total {loss.item():.2f}",
                   flush=True)
     model.cpu().eval()
     resave_vcn(Path(a.out), model, dtype=torch.float16,
                decoder_focus={"focus": " + ".join(a.focus), "swap_weight": a.swap_weight,
-                              "region_weight": a.region_weight, "style_weight": a.style_weight, "steps": step,
+                              "region_weight": a.region_weight, "style_weight": a.style_weight,
+                              "resample_weight": a.resample_weight,
+                              "resample_target": a.resample_target, "steps": step,
                               "images": seen, "seconds": round(time.time() - t0)})
     print(f"wrote {a.out}: {step} steps, {seen} images, {time.time() - t0:.0f} s", flush=True)
 

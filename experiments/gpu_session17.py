@@ -6,8 +6,8 @@ LSGAN as the lever. One call, on the GPU machine, results in $OUT:
 Why: the encoder carries Bangs' cut (a linear probe of the present capsule reads it on 83 % of held-out faces,
 choppy 82 %), but stage 11's decoder drew it faintly: the oracle read the cut on 46 % of reconstructions (choppy 28 %)
 and on 41 % of swaps from the same face's own restyled twin (choppy 13 %), and no push along the capsule means helped
-(experiments/style_ceiling.py; docs/recipes.md, session 17). Stage 12 (the decoder alone, 35 CPU minutes on batches
-where half the faces wear Bangs) reads 56 % / 55 % (choppy 53 / 30 %); these runs start from it.
+(experiments/style_ceiling.py; docs/recipes-sessions-17-18.md, session 17). Stage 12 (the decoder alone, 35 CPU
+minutes on batches where half the faces wear Bangs) reads 56 % / 55 % (choppy 53 / 30 %); these runs start from it.
 Blurred small shapes are what a pixel loss settles for and what an adversarial term penalises. On this CPU the
 fine-tune ran at 7-14 img/s (about 300 steps in 50 minutes: too short to say anything), so it waits for a GPU.
 
