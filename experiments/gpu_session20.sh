@@ -7,7 +7,10 @@
 #   n_be     --focus Bangs Eyeglasses --region-weight 10: that even split again, from stage 14
 #   n_b10s   --focus Bangs --region-weight 10 --lr 3e-5: stage 14's own recipe at a third of the step (its length
 #            was spent at lr 1e-4: more images gave no more cuts)
-#   n_bh     --focus Bangs Bangs Wearing_Hat --region-weight 10: the hat's brims beside Bangs instead
+#   n_rr     --focus Bangs --region-weight 10 --resample-weight 1 --resample-target render (session 20): the decoder
+#            also trained on resamples (the next wearing face's residual) against the face rendered in that face's cut;
+#            flat for Bangs at 22 CPU minutes (docs/recipes.md, session 20), the one resample term no reader judges.
+#            (Session 19's plan had n_bh, the hat's brims beside Bangs, in this place.)
 # Each stops at the deadline (start + BUDGET - 40 s); the four files (fp16, 15.7 MB each: 63 MB of the 64 MiB that
 # comes back) and one log land in $OUT; their reader stages run on the CPU afterwards, one after another:
 #   bash experiments/results/session19/chain.sh NAME... (after copying them to runs/s19/), or reader_stages.sh.
@@ -16,6 +19,6 @@ source experiments/decoder_runs.sh "$@"
 run n_bbe --focus Bangs Bangs Eyeglasses --region-weight 10 --pool 9 &
 run n_be --focus Bangs Eyeglasses --region-weight 10 --pool 10 &
 run n_b10s --focus Bangs --region-weight 10 --pool 11 --lr 3e-5 &
-run n_bh --focus Bangs Bangs Wearing_Hat --region-weight 10 --pool 12 &
+run n_rr --focus Bangs --region-weight 10 --resample-weight 1 --resample-target render --pool 12 &
 wait
 finish
