@@ -40,6 +40,12 @@ cross-entropy, W times; or with --resample-target render, the face itself render
 and region terms against it, W times). Reconstructions teach the decoder to draw a cut from a face's
 capsules together; this asks it to draw the cut a residual came from, on any face, which is what 10 resamples that
 take residuals in turn need (over all 256 residuals stage 14 draws 3.80 of Bangs' 4 cuts on a face).
+
+--resample-strength S (session 21): the resample term at push S instead of the file's style strength (3). At 3 the
+rendered target cost the reconstructions their own cut (the oracle reads the input's cut on a reconstruction 80 % of
+the time for stage 14, 53 % after 46 minutes of it: experiments/paste_cuts.py): a face's own residual is a third as
+long as the pushes the term teaches, so it reads as no cut in particular. At S = 1 the resample is the donor's
+residual as it is, the same length as a reconstruction's own.
 """
 
 from __future__ import annotations
@@ -142,6 +148,9 @@ def main() -> None:
     p.add_argument("--resample-target", choices=("reader", "render"), default="reader",
                    help="what a resample must match: the reader's reading of the residual's cut, or the face rendered "
                         "in that cut (pixel + perceptual + region terms)")
+    p.add_argument("--resample-strength", type=float, default=None,
+                   help="how far a resample moves the capsule along the donor's residual (default: the file's "
+                        "style_strength)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--workers", type=int, default=1, help="processes rendering the pool")
     p.add_argument("--deadline", type=float, default=float("inf"), help="stop by this time (epoch s) at the latest")
@@ -166,6 +175,7 @@ def main() -> None:
     reader = load_oracle(READER, model.device).eval().requires_grad_(False) if styling or resampling else None
     head = reader.cfg.style_names.index(focus) if reader is not None else -1
     rendered_target = resampling and a.resample_target == "render"
+    push = model.cfg.style_strength if a.resample_strength is None else a.resample_strength
     images, attrs, twins, regions, worn_styles, every_style = face_pool(
         foci, a.faces, a.pool, twins=swapping, regions=bool(foci) and (a.region_weight > 0 or rendered_target),
         workers=a.workers, every_style=rendered_target)
@@ -199,7 +209,7 @@ def main() -> None:
             pred = model.predicted(slots, model.transfer_inputs(caps.mu, m, caps.ctx_mu), slots)  # (w, D)
             donor = torch.roll(torch.arange(len(wearing)), 1)
             c_new = caps.mu.clone()
-            c_new[:, slot] = pred + model.cfg.style_strength * (caps.mu[donor, slot] - pred[donor])
+            c_new[:, slot] = pred + push * (caps.mu[donor, slot] - pred[donor])
         fake = model.decode(c_new, m, caps.ctx_mu)
         cuts = worn_styles[pooled[donor]]
         if every_style is None:
@@ -266,7 +276,7 @@ def main() -> None:
                decoder_focus={"focus": " + ".join(a.focus), "swap_weight": a.swap_weight,
                               "region_weight": a.region_weight, "style_weight": a.style_weight,
                               "resample_weight": a.resample_weight,
-                              "resample_target": a.resample_target, "steps": step,
+                              "resample_target": a.resample_target, "resample_strength": push, "steps": step,
                               "images": seen, "seconds": round(time.time() - t0)})
     print(f"wrote {a.out}: {step} steps, {seen} images, {time.time() - t0:.0f} s", flush=True)
 

@@ -146,13 +146,16 @@ def style_metrics(model: nn.Module, oracle: Oracle, images: Tensor, attrs: Tenso
     read by the oracle. Returns style_diversity, style_presence, style_faces, and style_kept: the share of
     the other attributes and of the visible nuisance factors (but the attribute's own, such as a hat's
     colour) read as in the face's reconstruction, as edit_preservation counts them (the issue's "with the
-    rest preserved"); style_input_kept: the same share read as in the input image itself. paste: the
-    resamples pasted onto the input (VCN.edit's paste).
+    rest preserved"); style_input_kept: the same share read as in the input image itself; style_reconstructed:
+    the share of those faces whose reconstruction the oracle reads with the input's own style (of those it reads
+    the attribute on in both: a decoder that draws many styles from resamples but not the face's own fails here,
+    and every edit of the face then changes its style). paste: the resamples pasted onto the input (VCN.edit's
+    paste).
 
     model.resample(x, a, n, seed) is model.edit(x repeated n times, resample=[a], seed); the faces of a
     chunk go through one such edit together (batches of 10 run 3-4x slower per image on a CPU)."""
     names = tuple(model.cfg.capsule_names)
-    diversity, presence, counts, kept, input_kept = {}, {}, {}, {}, {}
+    diversity, presence, counts, kept, input_kept, reconstructed = {}, {}, {}, {}, {}, {}
     how = {"paste": True} if paste else {}  # only VCN.edit knows the flag
     per_chunk = max(1, batch_size // RESAMPLES)
     for k, name in enumerate(styles):
@@ -162,11 +165,14 @@ def style_metrics(model: nn.Module, oracle: Oracle, images: Tensor, attrs: Tenso
         for j, cond_attr, _ in oracle.conditions:
             own_nuisance[j] |= cond_attr == a
         idx = attrs[:, a].bool().nonzero().squeeze(1)[:n_style]
-        distinct, present_share, same, same_in = [], [], [0, 0], [0, 0]
+        distinct, present_share, same, same_in, own = [], [], [0, 0], [0, 0], [0, 0]
         for c, start in enumerate(range(0, len(idx), per_chunk)):
             group = idx[start : start + per_chunk]
             ref = on_cpu(oracle.read(model.reconstruct(to_input(images[group], device))))
             seen = on_cpu(oracle.read(to_input(images[group], device)))
+            both = ref.attrs[:, a] & seen.attrs[:, a]
+            own[0] += int(((ref.styles[:, s] == seen.styles[:, s]) & both).sum())
+            own[1] += int(both.sum())
             x = to_input(images[group.repeat_interleave(RESAMPLES)], device)
             r = on_cpu(oracle.read(model.edit(x, resample=[name], seed=seed + STYLE_SEEDS + 1000 * k + c, **how)))
             each = torch.arange(len(group)).repeat_interleave(RESAMPLES)  # each face's reading, per resample
@@ -183,9 +189,10 @@ def style_metrics(model: nn.Module, oracle: Oracle, images: Tensor, attrs: Tenso
         presence[name] = sum(present_share) / len(present_share) if present_share else None
         kept[name] = same[0] / same[1] if same[1] else None
         input_kept[name] = same_in[0] / same_in[1] if same_in[1] else None
+        reconstructed[name] = own[0] / own[1] if own[1] else None
         counts[name] = int(len(idx))
     return {"style_diversity": diversity, "style_presence": presence, "style_faces": counts, "style_kept": kept,
-            "style_input_kept": input_kept}
+            "style_input_kept": input_kept, "style_reconstructed": reconstructed}
 
 
 def next_other(state: Tensor) -> Tensor:

@@ -22,7 +22,9 @@ Faces (rendered, seed 10_000 = faces.sample_faces(10_000, 0, n)):
   distinct style ids the oracle reads across 10 resamples of that one capsule, counting only resamples
   the oracle still reads as present (style_presence: the share that do); style_kept: the share of the
   other attributes and visible nuisance factors read as in the reconstruction across those resamples
-  (style_input_kept: as in the input image).
+  (style_input_kept: as in the input image); style_reconstructed: the share of those faces whose
+  reconstruction is read with the input's own style (session 21: a decoder trained on resamples drew more styles
+  from them and lost the face's own in its reconstructions).
 - swap_success (and per attribute): every attribute of each of the first n_edit faces taken with model.swap
   from a donor in the other state (the next such face); the share the oracle reads in the donor's state.
   swap_preservation / swap_input_preservation: what the swap kept, counted as edit_preservation counts it.

@@ -136,15 +136,16 @@ def format_table(r: dict[str, Any]) -> str:
     if div:
         presence, kept = r.get("style_presence") or {}, r.get("style_kept") or {}
         of_input, swapped = r.get("style_input_kept") or {}, r.get("swap_style_transfer") or {}
+        own = r.get("style_reconstructed") or {}
         name_w = max(len("style attribute"), *(len(k) for k in div))
         lines += ["", f"  {'style attribute':<{name_w}}  {'distinct styles of 10 resamples':>32}  "
                       f"{'still present':>14}  {'rest kept':>10}  {'of the input':>12}  {'swap shows donor':>16}  "
-                      f"{'faces':>6}"]
+                      f"{'own style redrawn':>17}  {'faces':>6}"]
         faces = r.get("style_faces") or {}
         for name, v in div.items():
             lines.append(f"  {name:<{name_w}}  {_num(v):>32}  {_pct(presence.get(name)):>14}  "
                          f"{_pct(kept.get(name)):>10}  {_pct(of_input.get(name)):>12}  "
-                         f"{_pct(swapped.get(name)):>16}  {faces.get(name, '-'):>6}")
+                         f"{_pct(swapped.get(name)):>16}  {_pct(own.get(name)):>17}  {faces.get(name, '-'):>6}")
     for note in r.get("notes", []):
         lines.append(f"note: {note}")
     return "\n".join(lines)

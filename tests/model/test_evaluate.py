@@ -11,7 +11,7 @@ from model.baseline import CVAE, CVAEConfig, save_baseline
 from model.checkpoint import save_vcn
 from model.config import VCNConfig
 from model.data import faces
-from model.edit_metrics import edit_metrics
+from model.edit_metrics import edit_metrics, style_metrics
 from model.evaluate import evaluate, load_model, run_eval
 from model.metrics import format_table, frechet_distance
 from model.oracle import Oracle, OracleConfig, OracleReading, save_oracle
@@ -264,6 +264,7 @@ def test_metrics_of_a_perfect_editor(monkeypatch):
     assert all(v in (None, 1.0) for v in r["swap_style_presence"].values())
     assert r["style_presence"]["Eyeglasses"] == 1.0
     assert r["style_kept"] == {"Eyeglasses": 1.0, "Bangs": 1.0, "Wearing_Hat": 1.0}
+    assert r["style_reconstructed"] == {"Eyeglasses": 1.0, "Bangs": 1.0, "Wearing_Hat": 1.0}
     assert 3.0 < r["style_diversity"]["Eyeglasses"] <= 10.0  # 10 uniform draws over 10 frames
     assert 1.0 < r["style_diversity"]["Bangs"] <= 4.0  # only 4 bang styles exist
 
@@ -310,6 +311,29 @@ def test_preservation_against_the_reconstruction_and_against_the_input(monkeypat
     assert pasted["input_preservation"] == pytest.approx(1.0) and pasted["pasted"]
     assert pasted["attribute_preservation"] == pytest.approx(1 - one_in, abs=0.01)
     assert plain["input_nuisance_preservation"] == pasted["nuisance_preservation"] == pytest.approx(1.0)
+
+
+class CutLosingEditor(PixelEditor):
+    """A PixelEditor whose reconstruction draws every face's Bangs in the next cut: resamples as many as before,
+    the face's own cut lost (what session 21's decoder trained on resamples did on 47 % of faces)."""
+
+    def reconstruct(self, x):
+        b = _decode(x)
+        s = faces.STYLE_ATTRIBUTES.index("Bangs")
+        styles = b.styles.copy()
+        styles[:, s] = (styles[:, s] + 1) % faces.STYLE_COUNTS["Bangs"]
+        return _encode(b.attrs, styles, b.nuisance)
+
+
+def test_style_reconstructed_sees_a_reconstruction_lose_the_face_own_style(monkeypatch):
+    monkeypatch.setattr(faces, "render", _fake_render)
+    oracle = PixelOracle(OracleConfig.for_faces(image_size=SIZE, width=4, feature_dim=16))
+    batch = faces.sample_faces(3, 0, 60)
+    images, attrs = _fake_render(batch), torch.as_tensor(batch.attrs).bool()
+    r = style_metrics(CutLosingEditor(), oracle, images, attrs, ("Eyeglasses", "Bangs"), 5, 0, 32,
+                      torch.device("cpu"))
+    assert r["style_reconstructed"] == {"Eyeglasses": 1.0, "Bangs": 0.0}
+    assert r["style_diversity"]["Bangs"] > 1.0  # the resamples still differ: only the new metric sees it
 
 
 def test_celeba_layout(tmp_path, vcn):
