@@ -276,7 +276,8 @@ def main() -> None:
                decoder_focus={"focus": " + ".join(a.focus), "swap_weight": a.swap_weight,
                               "region_weight": a.region_weight, "style_weight": a.style_weight,
                               "resample_weight": a.resample_weight,
-                              "resample_target": a.resample_target, "resample_strength": push, "steps": step,
+                              "resample_target": a.resample_target, "resample_strength": push, "pool": a.pool,
+                              "faces": a.faces, "steps": step,
                               "images": seen, "seconds": round(time.time() - t0)})
     print(f"wrote {a.out}: {step} steps, {seen} images, {time.time() - t0:.0f} s", flush=True)
 

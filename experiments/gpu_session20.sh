@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Prepared in session 19 for the next lent GPU (one H100/H200, ~9 minutes in one call): stage 14's decoder further,
-# where session 19's four runs pointed (docs/recipes.md, session 19). Each from weights/faces.safetensors (stage 14)
+# where session 19's four runs pointed (docs/recipes.md, session 19). Each from weights/faces.safetensors (stage 15
+# since session 22: stage 14's decoder plus 90 CPU minutes of n_rr's recipe)
 # on a fresh pool of faces (pools 9-12), experiments/decoder_focus.py, batch 64, lr 1e-4 unless said:
 #   n_bbe    --focus Bangs Bangs Eyeglasses --region-weight 10: Eyeglasses' frames weighed beside Bangs, Bangs keeping
 #            two thirds of the wearing faces (session 19's even split, g_be10, gave Eyeglasses +0.57 for Bangs -0.15)
 #   n_be     --focus Bangs Eyeglasses --region-weight 10: that even split again, from stage 14
 #   n_b10s   --focus Bangs --region-weight 10 --lr 3e-5: stage 14's own recipe at a third of the step (its length
 #            was spent at lr 1e-4: more images gave no more cuts)
-#   n_rr     --focus Bangs --region-weight 10 --resample-weight 1 --resample-target render (session 20): the decoder
-#            also trained on resamples (the next wearing face's residual) against the face rendered in that face's cut;
-#            flat for Bangs at 22 CPU minutes (docs/recipes.md, session 20), the one resample term no reader judges.
+#   n_rr     --focus Bangs --region-weight 10 --resample-weight 1 --resample-target render --resample-strength 1
+#            (sessions 20-22): the decoder also trained on resamples (the next wearing face's residual, at push 1)
+#            against the face rendered in that face's cut; stage 15's recipe from stage 14, 90 CPU minutes there
+#            (docs/recipes.md, session 22; at push 3 it lost the face's own cut, session 21). Run from stage 15 now.
 #            (Session 19's plan had n_bh, the hat's brims beside Bangs, in this place.)
 # Each stops at the deadline (start + BUDGET - 40 s); the four files (fp16, 15.7 MB each: 63 MB of the 64 MiB that
 # comes back) and one log land in $OUT; their reader stages run on the CPU afterwards, one after another:
@@ -19,6 +21,7 @@ source experiments/decoder_runs.sh "$@"
 run n_bbe --focus Bangs Bangs Eyeglasses --region-weight 10 --pool 9 &
 run n_be --focus Bangs Eyeglasses --region-weight 10 --pool 10 &
 run n_b10s --focus Bangs --region-weight 10 --pool 11 --lr 3e-5 &
-run n_rr --focus Bangs --region-weight 10 --resample-weight 1 --resample-target render --pool 12 &
+run n_rr --focus Bangs --region-weight 10 --resample-weight 1 --resample-target render --resample-strength 1 \
+  --pool 12 &
 wait
 finish
