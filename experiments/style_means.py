@@ -22,7 +22,9 @@ style_strength = --push). More modes: nearest (old + push * (the nearest calibra
 the calibration faces' own capsules minus the maps' prediction for them), old-residual (the shipped path's
 residual added to the face's own capsule instead of the maps' prediction), and style-maps (per style a ridge map,
 fitted on every cut of the same calibration faces, from the face's transfer features without the attribute's own
-block to its capsule in that style: what its restyled twin's capsule would be; lerp(old, that, push)).
+block to its capsule in that style: what its restyled twin's capsule would be; lerp(old, that, push)), and replace
+(session 22: the target style's mean capsule itself, pushed push times further from the mean of all styles, as
+experiments/style_ceiling.py decodes it; every face then gets the same few capsules).
 """
 
 from __future__ import annotations
@@ -148,6 +150,8 @@ def use_style_means(model: nn.Module, banks: dict[int, tuple[Tensor, Tensor]], p
                 moved = mine + push * drawn.float()
             elif mode == "residual-means":  # the maps' capsule for the face plus the target style's mean residual
                 moved = pred_of(slot, rows, feats) + push * m[target]
+            elif mode == "replace":  # the target style's mean itself, pushed from the mean of all styles
+                moved = (m[target] + push * (m[target] - m.mean(0))).expand_as(mine)
             elif mode == "means":
                 moved = mine + push * (m[target] - m[torch.cdist(mine, m).argmin(1)])
             else:  # the nearest capsule of the target style
@@ -172,8 +176,9 @@ def main() -> None:
     p.add_argument("weights")
     p.add_argument("--labels", choices=["truth", "reader"], default="truth")
     p.add_argument("--push", type=float, nargs="+", default=[1.0])
-    p.add_argument("--mode", choices=["shipped", "means", "nearest", "residual-means", "old-residual", "style-maps"],
-                   default="means", help="shipped: the shipped path at style_strength = each --push")
+    p.add_argument("--mode", default="means", choices=["shipped", "means", "replace", "nearest", "residual-means",
+                                                       "old-residual", "style-maps"],
+                   help="shipped: the shipped path at style_strength = each --push")
     p.add_argument("--faces", type=int, default=4000, help="calibration faces drawn (those wearing it count)")
     p.add_argument("--names", nargs="+", default=list(NAMED))
     p.add_argument("--ridge", type=float, default=1.0, help="the style maps' ridge penalty")
