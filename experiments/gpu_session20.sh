@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Prepared in session 19 for the next lent GPU (one H100/H200, ~9 minutes in one call): stage 14's decoder further,
+# Prepared in session 19 for the next lent GPU (one H100/H200, ~9 minutes in one call): the shipped decoder further,
 # where session 19's four runs pointed (docs/recipes.md, session 19). Each from weights/faces.safetensors (stage 15
 # since session 22: stage 14's decoder plus 90 CPU minutes of n_rr's recipe)
 # on a fresh pool of faces (pools 9-12), experiments/decoder_focus.py, batch 64, lr 1e-4 unless said:
 #   n_bbe    --focus Bangs Bangs Eyeglasses --region-weight 10: Eyeglasses' frames weighed beside Bangs, Bangs keeping
 #            two thirds of the wearing faces (session 19's even split, g_be10, gave Eyeglasses +0.57 for Bangs -0.15)
-#   n_be     --focus Bangs Eyeglasses --region-weight 10: that even split again, from stage 14
-#   n_b10s   --focus Bangs --region-weight 10 --lr 3e-5: stage 14's own recipe at a third of the step (its length
+#   n_be     --focus Bangs Eyeglasses --region-weight 10: that even split again, from the shipped file
+#   n_b10s   --focus Bangs --region-weight 10 --lr 3e-5: stage 14's recipe at a third of the step (its length
 #            was spent at lr 1e-4: more images gave no more cuts)
 #   n_rr     --focus Bangs --region-weight 10 --resample-weight 1 --resample-target render --resample-strength 1
 #            (sessions 20-22): the decoder also trained on resamples (the next wearing face's residual, at push 1)
