@@ -46,6 +46,10 @@ rendered target cost the reconstructions their own cut (the oracle reads the inp
 the time for stage 14, 53 % after 46 minutes of it: experiments/paste_cuts.py): a face's own residual is a third as
 long as the pushes the term teaches, so it reads as no cut in particular. At S = 1 the resample is the donor's
 residual as it is, the same length as a reconstruction's own.
+
+--widen N (session 23): the generator grown to at least N channels a layer first (model/widen.py: the old decoder's
+drawing kept exactly, new channels feeding nothing until trained), since the decoder as it is stops at 3.77 of Bangs'
+4 cuts over all residuals (session 22): are the 32 channels of its 64x64 layer too few to draw a fringe?
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ from model.losses import perceptual_loss, reconstruction_loss, style_judge_loss
 from model.oracle import load_oracle
 from model.readings import to_input
 from model.train import _load_judge
+from model.widen import widen_generator
 
 START = 800_000  # training seed 0, past the calibration (500k), style (510k) and probe (600k) faces
 POOL = 12_000  # faces rendered once, then drawn from
@@ -153,6 +158,7 @@ def main() -> None:
                         "style_strength)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--workers", type=int, default=1, help="processes rendering the pool")
+    p.add_argument("--widen", type=int, default=0, help="grow the generator to at least this many channels a layer")
     p.add_argument("--deadline", type=float, default=float("inf"), help="stop by this time (epoch s) at the latest")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
@@ -162,6 +168,8 @@ def main() -> None:
     if (a.swap_weight > 0 or a.style_weight > 0 or a.resample_weight > 0) and focus is None:
         p.error("--swap-weight, --style-weight and --resample-weight take exactly one --focus")
     model = load_vcn(a.weights, a.device).float()
+    if a.widen:
+        model = widen_generator(model, a.widen)
     judge = _load_judge(None, model.device, model.cfg)
     for net in (model.encoder, judge):
         net.requires_grad_(False)
@@ -276,7 +284,8 @@ def main() -> None:
                decoder_focus={"focus": " + ".join(a.focus), "swap_weight": a.swap_weight,
                               "region_weight": a.region_weight, "style_weight": a.style_weight,
                               "resample_weight": a.resample_weight,
-                              "resample_target": a.resample_target, "resample_strength": push, "pool": a.pool,
+                              "resample_target": a.resample_target, "resample_strength": push, "widen": a.widen,
+                              "pool": a.pool,
                               "faces": a.faces, "steps": step,
                               "images": seen, "seconds": round(time.time() - t0)})
     print(f"wrote {a.out}: {step} steps, {seen} images, {time.time() - t0:.0f} s", flush=True)

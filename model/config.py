@@ -47,6 +47,9 @@ class VCNConfig:
     # read from the mask and the capsule values only have to carry style. False = the paper's design.
     mask_input: bool = False
     width: int = 32  # base channel width; the paper's nets use their own fixed widths times width / 32
+    # The compact generator's layers get at least this many channels (0 = its halving widths, 32 at 64x64):
+    # the finest layers draw thin shapes such as a fringe's cut (model/widen.py grows a trained one to it).
+    generator_min_width: int = 0
     dataset: str = "faces"
     # Capsules kept per capsule slot from training faces (posterior means where that capsule was active),
     # drawn instead of the prior when switching an attribute on or resampling a style. 0 = prior only.

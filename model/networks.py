@@ -188,7 +188,7 @@ class CompactGenerator(nn.Module):
         self.fc = nn.Sequential(nn.Linear(latent_size(cfg), cin * 16), nn.LeakyReLU(0.2, inplace=True))
         layers: list[nn.Module] = []
         for i in range(n_up):
-            cout = cfg.width * min(2 ** (n_up - i - 1), 8)
+            cout = max(cfg.width * min(2 ** (n_up - i - 1), 8), cfg.generator_min_width)
             layers += [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout),
                        nn.LeakyReLU(0.2, inplace=True)]
             if i == 0:
