@@ -210,9 +210,11 @@ def main() -> None:
         style cross-entropy against that face's cut, or (--resample-target render) pixel + perceptual + region terms
         against the face rendered in that cut."""
         slot, pooled = model.slot(focus, True), rows[wearing] - first_wearing
-        with torch.no_grad():
-            caps = model.encode(x[wearing])
-            m = mask[wearing]
+        # the maps' prediction in fp32: under CUDA autocast the matmuls come back bf16 and the scatter into the
+        # fp32 features fails (on a CPU autocast left them fp32)
+        with torch.no_grad(), torch.autocast(model.device.type, enabled=False):
+            caps = model.encode(x[wearing].float())
+            m = mask[wearing].float()
             slots = torch.full((len(wearing),), slot)
             pred = model.predicted(slots, model.transfer_inputs(caps.mu, m, caps.ctx_mu), slots)  # (w, D)
             donor = torch.roll(torch.arange(len(wearing)), 1)
