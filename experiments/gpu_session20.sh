@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepared in session 19 for the next lent GPU (one H100/H200, ~9 minutes in one call): the shipped decoder further,
-# where session 19's four runs pointed (docs/recipes.md, session 19). Each from weights/faces.safetensors (stage 15
+# where session 19's four runs pointed (docs/recipes-sessions-19-20.md, session 19). Each from weights/faces.safetensors (stage 15
 # since session 22: stage 14's decoder plus 90 CPU minutes of n_rr's recipe)
 # on a fresh pool of faces (pools 9-12), experiments/decoder_focus.py, batch 64, lr 1e-4 unless said:
 #   n_bbe    --focus Bangs Bangs Eyeglasses --region-weight 10: Eyeglasses' frames weighed beside Bangs, Bangs keeping
