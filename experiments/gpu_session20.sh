@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepared in session 19 for the next lent GPU (one H100/H200, ~9 minutes in one call): the shipped decoder further,
-# where session 19's four runs pointed (docs/recipes-sessions-19-20.md, session 19). Each from weights/faces.safetensors (stage 15
-# since session 22: stage 14's decoder plus 90 CPU minutes of n_rr's recipe)
+# where session 19's four runs pointed (docs/recipes-sessions-19-20.md, session 19). Each from
+# weights/faces.safetensors (stage 16 since session 23, whose call ran n_rr below at GPU length; written when it was
+# stage 15)
 # on a fresh pool of faces (pools 9-12), experiments/decoder_focus.py, batch 64, lr 1e-4 unless said:
 #   n_bbe    --focus Bangs Bangs Eyeglasses --region-weight 10: Eyeglasses' frames weighed beside Bangs, Bangs keeping
 #            two thirds of the wearing faces (session 19's even split, g_be10, gave Eyeglasses +0.57 for Bangs -0.15)
