@@ -224,6 +224,27 @@ def cmd_style_clusters(a: argparse.Namespace) -> None:
     print(f"wrote {a.out}: resamples take the styles the reader sees in turn")
 
 
+def cmd_style_fit(a: argparse.Namespace) -> None:
+    import torch
+
+    from model.calibrate import style_faces
+    from model.checkpoint import resave_vcn
+    from model.oracle import load_oracle
+    from model.style_fit import FACES, PER_STYLE, with_fitted_styles
+
+    model = _faces_model(a)
+    images, attrs = style_faces(a.n, model.cfg.image_size)
+    try:
+        out = with_fitted_styles(model, load_oracle(a.reader, model.device).eval(), images, attrs, log=print,
+                                 steps=a.steps)
+    except ValueError as e:
+        raise SystemExit(f"vcn style-fit: {e}") from None
+    resave_vcn(a.out, out, dtype=torch.float16 if a.half else None,
+               style_fit={"reader": Path(a.reader).name, "faces": a.n, "fitted_on": FACES, "per_style": PER_STYLE,
+                          "steps": a.steps})
+    print(f"wrote {a.out}: resamples take residuals fitted per style, the styles in turn")
+
+
 def cmd_verify(a: argparse.Namespace) -> None:
     import torch
 
@@ -378,6 +399,11 @@ def build_parser() -> argparse.ArgumentParser:
     sc = _calibration_parser(sub, "style-clusters", "resamples that take the styles the reader sees drawn in turn",
                              400, "unseen training-seed faces to draw each residual onto", strengths=None)
     sc.set_defaults(func=cmd_style_clusters)
+    sf = _calibration_parser(sub, "style-fit", "resamples that take residuals fitted per style, the styles in turn",
+                             2000, "unseen training-seed faces to fit on (each style attribute's first 64 wearers)",
+                             strengths=None)
+    sf.add_argument("--steps", type=int, default=150, help="Adam steps per style attribute")
+    sf.set_defaults(func=cmd_style_fit)
     v = _calibration_parser(sub, "verify", "verified edits: embed a reader that stops each edit at the first "
                             "of these strengths it believes (none: off)", None, strengths=(1.0, 1.5, 2.0))
     v.add_argument("--confidence", type=float, default=0.995,

@@ -132,3 +132,36 @@ def test_vcn_style_clusters_stores_clusters_that_resamples_then_take(tmp_path):
     assert torch.equal(out.transfer_weight, maps.transfer_weight.half().float())  # nothing else changed
     with torch.inference_mode():
         assert out.resample(torch.rand(1, 3, SIZE, SIZE), "Eyeglasses", 3).shape == (3, 3, SIZE, SIZE)
+
+
+@pytest.mark.slow
+def test_vcn_style_fit_stores_fitted_residuals_and_the_styles_in_turn(tmp_path):
+    from model.capsule_edits import STYLE_CLUSTERS
+    from model.checkpoint import load_vcn, save_vcn
+    from model.cli import main
+    from model.oracle import save_oracle
+    from model.transfer import with_transfer
+
+    torch.manual_seed(2)
+    cfg = VCNConfig(image_size=SIZE, width=4, capsule_dim=2, context_dim=2, mask_input=True)
+    save_vcn(tmp_path / "plain.safetensors", VCN(cfg))
+    reader = Oracle(OracleConfig.for_faces(image_size=SIZE, width=4, feature_dim=16))
+    save_oracle(tmp_path / "r.safetensors", reader)
+    with pytest.raises(SystemExit, match="no transfer maps"):
+        main(["style-fit", "--weights", str(tmp_path / "plain.safetensors"), "--out", str(tmp_path / "x"),
+              "--reader", str(tmp_path / "r.safetensors")])
+    g = torch.Generator().manual_seed(0)
+    maps = with_transfer(VCN(cfg), torch.randn(80, 40 * 2 + 2 + 1, 2, generator=g), torch.randn(80, 48, 2, generator=g))
+    save_vcn(tmp_path / "m.safetensors", maps)
+    main(["style-fit", "--weights", str(tmp_path / "m.safetensors"), "--out", str(tmp_path / "f.safetensors"),
+          "--reader", str(tmp_path / "r.safetensors"), "--n", "120", "--steps", "2", "--half"])
+    out = load_vcn(tmp_path / "f.safetensors")
+    assert out.cfg.style_clusters == "reader" and out.style_cluster.shape == (80, 48)
+    assert out.metadata["style_fit"] == {"reader": "r.safetensors", "faces": 120, "fitted_on": 64, "per_style": 4,
+                                         "steps": 2}
+    assert torch.equal(out.transfer_weight, maps.transfer_weight.half().float())  # the maps unchanged
+    fitted = [k for k in range(80) if bool((out.style_cluster[k] == STYLE_CLUSTERS).any())]
+    style_slots = {out.slot(name, True) for name in reader.cfg.style_names}
+    assert set(fitted) <= style_slots  # only style attributes' present capsules, where the guard let a fit in
+    others = [k for k in range(80) if k not in style_slots]
+    assert torch.equal(out.transfer_residual[others], maps.transfer_residual[others].half().float())

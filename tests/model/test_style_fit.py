@@ -1,0 +1,109 @@
+"""model/style_fit.py: residuals fitted per style, and resamples that take the styles in turn."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from test_style_clusters import STATES, T, _reader, _with_maps
+from vcn_inputs import ML, state_images, tiny_model
+
+from model import style_fit
+from model.capsule_edits import STYLE_CLUSTERS, residual_clusters
+from model.readings import to_input
+from model.style_fit import FittedStyles, _distinct_starts, drawn, fit_style, turn_clusters, with_fitted_styles
+
+
+def _faces() -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 images (8, H, W, 3), "b" shown by six of them (STATES' first three twice), and their attrs."""
+    states = STATES[:3] * 2 + STATES[3:]
+    images = (state_images(ML, len(states), seed=2, states=states).permute(0, 2, 3, 1) * 255).to(torch.uint8)
+    return images, torch.tensor(states).bool()
+
+
+def _style_ce(model, reader, x, fitted: FittedStyles) -> float:
+    with torch.no_grad():
+        c, ctx, mask, _ = model._posterior(x)
+        slots = torch.full((len(x),), fitted.slot)
+        pred = model.predicted(slots, model.transfer_inputs(c, mask, ctx), slots)
+        logits = reader(drawn(model, c, ctx, mask, pred, fitted.slot, fitted.residuals))[1][0]
+    return float(F.cross_entropy(logits.float(), fitted.styles.repeat(len(x))))
+
+
+def test_the_styles_take_the_clusters_in_turn_and_unfitted_residuals_none():
+    fitted = FittedStyles(0, torch.tensor([5, 9, 2, 30, 31, 7, 11, 12]), torch.zeros(8, 4),
+                          torch.tensor([0, 0, 1, 1, 2, 2, 3, 3]))
+    clusters = turn_clusters(fitted, T, n_styles=4)
+    for i, s in zip(fitted.indices.tolist(), fitted.styles.tolist(), strict=True):
+        assert int(clusters[i]) % 4 == s  # style s lives in clusters s, s + 4, s + 8
+    assert sorted(clusters[fitted.indices].tolist()) == [0, 1, 2, 3, 4, 5, 6, 7]  # two of each style's clusters
+    others = torch.ones(T, dtype=torch.bool)
+    others[fitted.indices] = False
+    assert bool((clusters[others] == STYLE_CLUSTERS).all())
+
+
+def test_starts_are_distinct_and_each_the_residual_believed_most_of_its_style():
+    beliefs = torch.tensor([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.1, 0.9]])
+    starts = _distinct_starts(beliefs, torch.tensor([0, 0, 1, 1]))
+    assert starts.tolist() == [0, 1, 3, 2]
+
+
+def test_fitting_moves_only_the_residuals_and_the_reader_reads_their_styles_better():
+    model, reader = _with_maps(), _reader()
+    images, attrs = _faces()
+    x = to_input(images[:3], torch.device("cpu"))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    start = fit_style(model.requires_grad_(False), reader.requires_grad_(False), x, "b", per_style=2, steps=0)
+    fitted = fit_style(model, reader, x, "b", per_style=2, steps=40, batch_faces=3, lr=0.1)
+    # per_style 2, but style 0 of 3 has 4 of the 10 clusters (0, 3, 6, 9): 4 of each, so none is empty
+    assert fitted.residuals.shape == (12, ML.capsule_dim) and fitted.styles.tolist() == [0] * 4 + [1] * 4 + [2] * 4
+    assert torch.equal(start.indices, fitted.indices) and not torch.equal(start.residuals, fitted.residuals)
+    assert _style_ce(model, reader, x, fitted) < _style_ce(model, reader, x, start)
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # weights and the file's residuals untouched
+    assert all(p.grad is None for p in [*model.parameters(), *reader.parameters()])
+
+
+def test_resamples_of_the_fitted_file_take_every_style_and_the_other_slots_keep_their_clusters():
+    model, reader = _with_maps(), _reader()
+    images, attrs = _faces()
+    out = with_fitted_styles(model, reader, images, attrs, n_faces=3, guard=False, per_style=2, steps=5,
+                             batch_faces=2)
+    b = model.slot("b", True)
+    others = [k for k in range(ML.num_capsules) if k != b]
+    assert out.cfg.style_clusters == "reader"
+    assert torch.equal(out.style_cluster[others].long(), residual_clusters(model.transfer_residual)[others])
+    fitted = (out.style_cluster[b] < STYLE_CLUSTERS).nonzero().squeeze(1)  # the rest in none, not one of the 10
+    assert len(fitted) == 12 and set(out.style_cluster[b, fitted].tolist()) == set(range(STYLE_CLUSTERS))
+    assert not torch.equal(out.transfer_residual[b, fitted], model.transfer_residual[b, fitted])
+    unfitted = out.style_cluster[b] == STYLE_CLUSTERS
+    assert torch.equal(out.transfer_residual[b, unfitted], model.transfer_residual[b, unfitted])
+    slots = torch.full((STYLE_CLUSTERS,), b)
+    taken = out._style_residual(slots, torch.Generator().manual_seed(3))  # 10 resamples of one face
+    index = [int((out.transfer_residual[b] == row).all(1).nonzero()[0]) for row in taken]
+    assert {int(out.style_cluster[b, i]) % 3 for i in index} == {0, 1, 2}  # every style of "b"
+    assert all(int(out.style_cluster[b, i]) < STYLE_CLUSTERS for i in index)  # only fitted residuals
+
+
+@pytest.mark.parametrize("gain", [0.5, -0.5])
+def test_the_guard_keeps_a_fit_only_where_the_reader_reads_more_styles(monkeypatch, gain):
+    model, reader = _with_maps(), _reader()
+    images, attrs = _faces()
+    b, calls = model.slot("b", True), []
+
+    def read(m, r, imgs, a, name):  # the reader's count: more after the fit with gain > 0, fewer with gain < 0
+        calls.append(len(imgs))
+        return 2.0 + (gain if len(calls) % 2 == 0 else 0.0), 0.99
+
+    monkeypatch.setattr(style_fit, "reader_styles", read)
+    out = with_fitted_styles(model, reader, images, attrs, n_faces=3, per_style=2, steps=2,
+                             batch_faces=2)
+    assert calls == [3, 3]  # fitted on the first 3 wearers of "b", checked on the next 3
+    changed = not torch.equal(out.transfer_residual[b], model.transfer_residual[b])
+    assert changed == (gain > 0)
+    kept_clusters = torch.equal(out.style_cluster[b].long(), residual_clusters(model.transfer_residual)[b])
+    assert kept_clusters == (gain < 0)  # fitted: the slot's clusters are the styles in turn
+
+
+def test_a_model_without_maps_is_refused():
+    images, attrs = _faces()
+    with pytest.raises(ValueError, match="no transfer maps"):
+        with_fitted_styles(tiny_model(ML), _reader(), images, attrs)
