@@ -151,10 +151,10 @@ def with_fitted_styles(model: nn.Module, reader: nn.Module, images: Tensor, attr
     """A copy of a VCN with transfer maps whose resamples take styles in turn from residuals fitted per style,
     for every style attribute the reader reads, the model has and the maps were fitted for. Each is fitted on
     the first n_faces of images (uint8 (N, H, W, 3)) whose attrs (N, A) bool show it (half of them when there
-    are fewer than 2 * n_faces) and, with guard, kept only where the reader reads more distinct styles in
-    resamples of the next 30 (reader_styles) than with the slot as it was, and the rest kept no more than
-    KEPT_SLACK lower (a necklace's fitted residuals, say, may draw no better than the file's). Every other slot
-    keeps the file's clusters (or residual_clusters without)."""
+    are fewer than 2 * n_faces) and, with guard, kept only where resamples of the next 30 (reader_styles) show
+    the reader no fewer distinct styles than the slot as it was and no less of the rest kept (KEPT_SLACK allowed
+    for more styles), and one of the two rises (Lipstick's fitted residuals, say, drew fewer styles; Wearing_Hat's
+    as many, keeping more of the rest). Every other slot keeps the file's clusters (or residual_clusters)."""
     if not model.cfg.transfer_maps:
         raise ValueError("fitted styles replace the transfer fit's residuals: the model has no transfer maps")
     stored = model.cfg.style_clusters == "reader" and model.style_cluster.numel()
@@ -180,7 +180,7 @@ def with_fitted_styles(model: nn.Module, reader: nn.Module, images: Tensor, attr
         out.style_cluster[slot] = turn_clusters(fitted, out.style_cluster.shape[1],
                                                 reader.cfg.style_counts[reader.cfg.style_names.index(name)])
         after = reader_styles(out, reader, images[check], attrs[check], name) if guard else (1.0, 1.0)
-        better = after[0] > before[0] and after[1] >= before[1] - KEPT_SLACK
+        better = after[0] >= before[0] and after[1] >= before[1] - KEPT_SLACK and after > before
         if not better:
             out.transfer_residual[slot], out.style_cluster[slot] = was
         if log and guard:

@@ -1,11 +1,12 @@
 """Grow a trained compact generator to more channels without changing what it draws (Net2Net-style widening).
 
 Why: a decoder-only fine-tune of the shipped faces model stops short of drawing all four of Bangs' cuts: every one
-of the 256 stored residuals drawn onto each face shows 3.77 cuts a face at most (docs/recipes.md, session 22), and
-its 64x64 layer has 32 channels to draw a fringe with. Training a wider decoder from scratch would throw away
-fifteen stages of training; widening keeps them. Each new channel is computed from all inputs (fresh default init,
-so it carries a signal and gets gradients) but feeds nothing yet: its outgoing weights are zero. The widened net
-draws exactly what the old one drew, in train and eval mode alike, and training decides what the new channels add.
+of the 256 stored residuals drawn onto each face shows 3.77 cuts a face at most (docs/recipes-sessions-21-22.md,
+session 22), and its 64x64 layer has 32 channels to draw a fringe with. Training a wider decoder from scratch would
+throw away fifteen stages of training; widening keeps them. Each new channel is computed from all inputs (fresh
+default init, so it carries a signal and gets gradients) but feeds nothing yet: its outgoing weights are zero. The
+widened net draws exactly what the old one drew, in train and eval mode alike, and training decides what the new
+channels add.
 """
 
 from __future__ import annotations

@@ -83,24 +83,25 @@ def test_resamples_of_the_fitted_file_take_every_style_and_the_other_slots_keep_
     assert all(int(out.style_cluster[b, i]) < STYLE_CLUSTERS for i in index)  # only fitted residuals
 
 
-@pytest.mark.parametrize("gain", [0.5, -0.5])
-def test_the_guard_keeps_a_fit_only_where_the_reader_reads_more_styles(monkeypatch, gain):
+@pytest.mark.parametrize(("gain", "kept", "fitted"), [(0.5, 0.99, True), (-0.5, 0.99, False), (0.5, 0.97, False),
+                                                     (0.0, 0.995, True), (0.0, 0.99, False)])
+def test_the_guard_keeps_a_fit_only_where_the_reader_reads_more_styles_or_more_kept(monkeypatch, gain, kept, fitted):
     model, reader = _with_maps(), _reader()
     images, attrs = _faces()
     b, calls = model.slot("b", True), []
 
-    def read(m, r, imgs, a, name):  # the reader's count: more after the fit with gain > 0, fewer with gain < 0
+    def read(m, r, imgs, a, name):  # the reader's (styles, kept): (2, 0.99) before the fit, (2 + gain, kept) after
         calls.append(len(imgs))
-        return 2.0 + (gain if len(calls) % 2 == 0 else 0.0), 0.99
+        return (2.0 + gain, kept) if len(calls) % 2 == 0 else (2.0, 0.99)
 
     monkeypatch.setattr(style_fit, "reader_styles", read)
     out = with_fitted_styles(model, reader, images, attrs, n_faces=3, per_style=2, steps=2,
                              batch_faces=2)
     assert calls == [3, 3]  # fitted on the first 3 wearers of "b", checked on the next 3
     changed = not torch.equal(out.transfer_residual[b], model.transfer_residual[b])
-    assert changed == (gain > 0)
+    assert changed == fitted
     kept_clusters = torch.equal(out.style_cluster[b].long(), residual_clusters(model.transfer_residual)[b])
-    assert kept_clusters == (gain < 0)  # fitted: the slot's clusters are the styles in turn
+    assert kept_clusters == (not fitted)  # fitted: the slot's clusters are the styles in turn
 
 
 def test_a_model_without_maps_is_refused():
