@@ -295,7 +295,8 @@ async def resample(
 ) -> ImagesResponse:
     """``n`` new styles of one attribute (e.g. different glasses), everything else kept. The ``n`` draws of one
     request take different clusters of the model's styles in turn (up to 10), so they differ more than ``n``
-    independent draws would; the same seed gives the same styles."""
+    independent draws would (for most style attributes of the shipped faces model, each cluster is one style, fitted
+    to be drawn: ``vcn style-fit``); the same seed gives the same styles."""
     check_names([attribute], "attribute", engine.names)
     prepared = await load_image(image, policy)
     return await images_response(await engine.call("resample", "resample", prepared.tensor, attribute, n, seed=seed,
