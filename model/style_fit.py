@@ -40,7 +40,14 @@ LR = 0.05
 NORM_QUANTILE = 0.95  # a fitted residual's norm is held below this quantile of the fit's own
 NORM_WEIGHT = 10.0
 KEEP_WEIGHT = 1.0  # the reader's other attributes held at their reading of the reconstruction (summed over them)
-KEPT_SLACK = 0.005  # the guard: a fit may cost the rest kept (the reader's style_kept) at most this much
+KEPT_SLACK = 0.005  # the guard: a fit may cost the rest kept (the reader's style_kept) at most this much,
+PRESENT_SLACK = 0.01  # and the attribute's presence after a resample (style_presence) at most this much
+
+
+class StyleReading(NamedTuple):
+    styles: float  # distinct styles in 10 resamples, mean over faces
+    kept: float  # share of the rest of the face kept
+    present: float  # share of resamples still showing the attribute
 
 
 class FittedStyles(NamedTuple):
@@ -134,16 +141,23 @@ def turn_clusters(fitted: FittedStyles, t: int, n_styles: int) -> Tensor:
     return out
 
 
-def reader_styles(model: nn.Module, reader: nn.Module, images: Tensor, attrs: Tensor, name: str
-                  ) -> tuple[float, float]:
-    """(distinct styles of `name`, share of the rest kept) the reader reads in 10 resamples of each face of images
-    (uint8 (N, H, W, 3)) whose attrs show it (up to 30 of them): vcn eval's style protocol
-    (model.edit_metrics.style_metrics), the reader in the oracle's place."""
+def reader_styles(model: nn.Module, reader: nn.Module, images: Tensor, attrs: Tensor, name: str) -> StyleReading:
+    """What the reader reads of 10 resamples of `name` on each face of images (uint8 (N, H, W, 3)) whose attrs
+    show it (up to 30 of them): vcn eval's style protocol (model.edit_metrics.style_metrics), the reader in the
+    oracle's place."""
     from model.calibrate import CALIBRATION_SEED
     from model.edit_metrics import style_metrics
 
     r = style_metrics(model, reader, images, attrs, (name,), 30, CALIBRATION_SEED, 100, model.device)
-    return r["style_diversity"][name], r["style_kept"][name]
+    return StyleReading(r["style_diversity"][name], r["style_kept"][name], r["style_presence"][name])
+
+
+def improves(before: StyleReading, after: StyleReading) -> bool:
+    """The guard: no fewer styles, no less of the rest kept or of the attribute present than the slacks allow, and
+    more styles or more of the rest kept."""
+    no_worse = (after.styles >= before.styles and after.kept >= before.kept - KEPT_SLACK
+                and after.present >= before.present - PRESENT_SLACK)
+    return no_worse and (after.styles > before.styles or after.kept > before.kept)
 
 
 def with_fitted_styles(model: nn.Module, reader: nn.Module, images: Tensor, attrs: Tensor, n_faces: int = FACES,
@@ -151,10 +165,9 @@ def with_fitted_styles(model: nn.Module, reader: nn.Module, images: Tensor, attr
     """A copy of a VCN with transfer maps whose resamples take styles in turn from residuals fitted per style,
     for every style attribute the reader reads, the model has and the maps were fitted for. Each is fitted on
     the first n_faces of images (uint8 (N, H, W, 3)) whose attrs (N, A) bool show it (half of them when there
-    are fewer than 2 * n_faces) and, with guard, kept only where resamples of the next 30 (reader_styles) show
-    the reader no fewer distinct styles than the slot as it was and no less of the rest kept (KEPT_SLACK allowed
-    for more styles), and one of the two rises (Lipstick's fitted residuals, say, drew fewer styles; Wearing_Hat's
-    as many, keeping more of the rest). Every other slot keeps the file's clusters (or residual_clusters)."""
+    are fewer than 2 * n_faces) and, with guard, kept only where resamples of the next 30 (reader_styles) read
+    better by the reader (improves: Lipstick's fitted residuals, say, drew fewer styles; Wearing_Hat's as many, but
+    kept more of the rest). Every other slot keeps the file's clusters (or residual_clusters)."""
     if not model.cfg.transfer_maps:
         raise ValueError("fitted styles replace the transfer fit's residuals: the model has no transfer maps")
     stored = model.cfg.style_clusters == "reader" and model.style_cluster.numel()
@@ -174,17 +187,17 @@ def with_fitted_styles(model: nn.Module, reader: nn.Module, images: Tensor, attr
             continue  # too few faces wear it, too few residuals to replace, or no maps for it
         fitted = fit_style(out, reader, to_input(images[wearers[:n_fit]], model.device), name, log=log, **fit_kw)
         check = wearers[n_fit : n_fit + 30]
-        before = reader_styles(out, reader, images[check], attrs[check], name) if guard else (0.0, 1.0)
+        before = reader_styles(out, reader, images[check], attrs[check], name) if guard else None
         was = out.transfer_residual[slot].clone(), out.style_cluster[slot].clone()
         out.transfer_residual[slot, fitted.indices] = fitted.residuals
         out.style_cluster[slot] = turn_clusters(fitted, out.style_cluster.shape[1],
                                                 reader.cfg.style_counts[reader.cfg.style_names.index(name)])
-        after = reader_styles(out, reader, images[check], attrs[check], name) if guard else (1.0, 1.0)
-        better = after[0] >= before[0] and after[1] >= before[1] - KEPT_SLACK and after > before
+        after = reader_styles(out, reader, images[check], attrs[check], name) if guard else None
+        better = not guard or improves(before, after)
         if not better:
             out.transfer_residual[slot], out.style_cluster[slot] = was
         if log and guard:
-            log(f"{name}: the reader reads {before[0]:.2f} -> {after[0]:.2f} distinct styles in 10 resamples of "
-                f"{len(check)} faces, the rest kept {before[1]:.4f} -> {after[1]:.4f}: "
-                f"{'fitted' if better else 'kept as it was'}")
+            log(f"{name}: the reader reads {before.styles:.2f} -> {after.styles:.2f} distinct styles in 10 resamples "
+                f"of {len(check)} faces, the rest kept {before.kept:.4f} -> {after.kept:.4f}, still present "
+                f"{before.present:.3f} -> {after.present:.3f}: {'fitted' if better else 'kept as it was'}")
     return out
