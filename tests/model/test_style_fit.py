@@ -98,6 +98,7 @@ def test_resamples_of_the_fitted_file_take_every_style_and_the_other_slots_keep_
     (StyleReading(2.5, 0.97, 0.9), False),  # more styles, but 2 points less of the rest kept
     (StyleReading(2.5, 0.987, 0.9), True),  # ... 0.3 point less: within KEPT_SLACK
     (StyleReading(2.5, 0.99, 0.85), False),  # more styles, but the attribute gone from 5 % more resamples
+    (StyleReading(2.5, 0.99, 0.9 - 0.01), True),  # ... from exactly PRESENT_SLACK more: within it, float or not
     (StyleReading(2.0, 0.995, 0.9), True),  # as many, more kept
     (StyleReading(2.0, 0.99, 0.9), False),  # nothing gained
 ])
