@@ -107,9 +107,10 @@ def test_style_strength_moves_a_resampled_capsule_that_many_times_as_far():
         dataclasses.replace(cfg, style_strength=0.0)
 
 
-@pytest.mark.slow
-def test_vcn_style_clusters_stores_clusters_that_resamples_then_take(tmp_path):
-    from model.checkpoint import load_vcn, save_vcn
+def _files_for_residual_stages(tmp_path, command: str, residuals: int):
+    """A tiny faces VCN with random transfer maps of `residuals` residuals a slot (m.safetensors) and a random reader
+    (r.safetensors) in tmp_path, after checking that `vcn COMMAND` refuses a model without maps; -> (maps, reader)."""
+    from model.checkpoint import save_vcn
     from model.cli import main
     from model.oracle import save_oracle
     from model.transfer import with_transfer
@@ -117,13 +118,24 @@ def test_vcn_style_clusters_stores_clusters_that_resamples_then_take(tmp_path):
     torch.manual_seed(2)
     cfg = VCNConfig(image_size=SIZE, width=4, capsule_dim=2, context_dim=2, mask_input=True)
     save_vcn(tmp_path / "plain.safetensors", VCN(cfg))
-    save_oracle(tmp_path / "r.safetensors", Oracle(OracleConfig.for_faces(image_size=SIZE, width=4, feature_dim=16)))
+    reader = Oracle(OracleConfig.for_faces(image_size=SIZE, width=4, feature_dim=16))
+    save_oracle(tmp_path / "r.safetensors", reader)
     with pytest.raises(SystemExit, match="no transfer maps"):
-        main(["style-clusters", "--weights", str(tmp_path / "plain.safetensors"), "--out", str(tmp_path / "x"),
+        main([command, "--weights", str(tmp_path / "plain.safetensors"), "--out", str(tmp_path / "x"),
               "--reader", str(tmp_path / "r.safetensors")])
     g = torch.Generator().manual_seed(0)
-    maps = with_transfer(VCN(cfg), torch.randn(80, 40 * 2 + 2 + 1, 2, generator=g), torch.randn(80, 12, 2, generator=g))
+    maps = with_transfer(VCN(cfg), torch.randn(80, 40 * 2 + 2 + 1, 2, generator=g),
+                         torch.randn(80, residuals, 2, generator=g))
     save_vcn(tmp_path / "m.safetensors", maps)
+    return maps, reader
+
+
+@pytest.mark.slow
+def test_vcn_style_clusters_stores_clusters_that_resamples_then_take(tmp_path):
+    from model.checkpoint import load_vcn
+    from model.cli import main
+
+    maps, _ = _files_for_residual_stages(tmp_path, "style-clusters", 12)
     main(["style-clusters", "--weights", str(tmp_path / "m.safetensors"), "--out", str(tmp_path / "s.safetensors"),
           "--reader", str(tmp_path / "r.safetensors"), "--n", "60", "--half"])
     out = load_vcn(tmp_path / "s.safetensors")
@@ -135,24 +147,14 @@ def test_vcn_style_clusters_stores_clusters_that_resamples_then_take(tmp_path):
 
 
 @pytest.mark.slow
-def test_vcn_style_fit_stores_fitted_residuals_and_the_styles_in_turn(tmp_path):
+def test_vcn_style_fit_stores_fitted_residuals_and_the_styles_in_turn(tmp_path, monkeypatch):
+    from model import style_fit
     from model.capsule_edits import STYLE_CLUSTERS
-    from model.checkpoint import load_vcn, save_vcn
+    from model.checkpoint import load_vcn
     from model.cli import main
-    from model.oracle import save_oracle
-    from model.transfer import with_transfer
 
-    torch.manual_seed(2)
-    cfg = VCNConfig(image_size=SIZE, width=4, capsule_dim=2, context_dim=2, mask_input=True)
-    save_vcn(tmp_path / "plain.safetensors", VCN(cfg))
-    reader = Oracle(OracleConfig.for_faces(image_size=SIZE, width=4, feature_dim=16))
-    save_oracle(tmp_path / "r.safetensors", reader)
-    with pytest.raises(SystemExit, match="no transfer maps"):
-        main(["style-fit", "--weights", str(tmp_path / "plain.safetensors"), "--out", str(tmp_path / "x"),
-              "--reader", str(tmp_path / "r.safetensors")])
-    g = torch.Generator().manual_seed(0)
-    maps = with_transfer(VCN(cfg), torch.randn(80, 40 * 2 + 2 + 1, 2, generator=g), torch.randn(80, 48, 2, generator=g))
-    save_vcn(tmp_path / "m.safetensors", maps)
+    maps, reader = _files_for_residual_stages(tmp_path, "style-fit", 48)
+    monkeypatch.setattr(style_fit, "improves", lambda before, after: True)  # random nets: let every fit through
     main(["style-fit", "--weights", str(tmp_path / "m.safetensors"), "--out", str(tmp_path / "f.safetensors"),
           "--reader", str(tmp_path / "r.safetensors"), "--n", "120", "--steps", "2", "--half"])
     out = load_vcn(tmp_path / "f.safetensors")
@@ -162,6 +164,7 @@ def test_vcn_style_fit_stores_fitted_residuals_and_the_styles_in_turn(tmp_path):
     assert torch.equal(out.transfer_weight, maps.transfer_weight.half().float())  # the maps unchanged
     fitted = [k for k in range(80) if bool((out.style_cluster[k] == STYLE_CLUSTERS).any())]
     style_slots = {out.slot(name, True) for name in reader.cfg.style_names}
-    assert set(fitted) <= style_slots  # only style attributes' present capsules, where the guard let a fit in
+    assert fitted and set(fitted) <= style_slots  # style attributes' present capsules (those 4 of 120 faces wear)
+    assert all(set(out.style_cluster[k].tolist()) == set(range(STYLE_CLUSTERS + 1)) for k in fitted)
     others = [k for k in range(80) if k not in style_slots]
     assert torch.equal(out.transfer_residual[others], maps.transfer_residual[others].half().float())
