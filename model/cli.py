@@ -245,6 +245,26 @@ def cmd_style_fit(a: argparse.Namespace) -> None:
     print(f"wrote {a.out}: resamples take residuals fitted per style, the styles in turn")
 
 
+def cmd_paste_regions(a: argparse.Namespace) -> None:
+    import torch
+
+    from model.calibrate import style_faces
+    from model.checkpoint import resave_vcn
+    from model.oracle import load_oracle
+    from model.paste_regions import FACES, with_paste_regions
+
+    model = _faces_model(a)
+    images, attrs = style_faces(a.n, model.cfg.image_size)
+    try:
+        out = with_paste_regions(model, load_oracle(a.reader, model.device).eval(), images, attrs, log=print)
+    except ValueError as e:
+        raise SystemExit(f"vcn paste-regions: {e}") from None
+    kept = [n for i, n in enumerate(out.cfg.capsule_names) if bool(out.paste_region[i].any())]
+    resave_vcn(a.out, out, dtype=torch.float16 if a.half else None,
+               paste_regions={"reader": Path(a.reader).name, "faces": a.n, "mapped_on": FACES, "regions": kept})
+    print(f"wrote {a.out}: pasted resamples of {', '.join(kept) or 'no attribute'} show the style they drew")
+
+
 def cmd_verify(a: argparse.Namespace) -> None:
     import torch
 
@@ -404,6 +424,10 @@ def build_parser() -> argparse.ArgumentParser:
                              strengths=None)
     sf.add_argument("--steps", type=int, default=150, help="Adam steps per style attribute")
     sf.set_defaults(func=cmd_style_fit)
+    pr = _calibration_parser(sub, "paste-regions", "pasted resamples that show the style they drew", 2000,
+                             "unseen training-seed faces (each style attribute's first 60 wearers map its region)",
+                             strengths=None)
+    pr.set_defaults(func=cmd_paste_regions)
     v = _calibration_parser(sub, "verify", "verified edits: embed a reader that stops each edit at the first "
                             "of these strengths it believes (none: off)", None, strengths=(1.0, 1.5, 2.0))
     v.add_argument("--confidence", type=float, default=0.995,

@@ -141,15 +141,17 @@ def turn_clusters(fitted: FittedStyles, t: int, n_styles: int) -> Tensor:
     return out
 
 
-def reader_styles(model: nn.Module, reader: nn.Module, images: Tensor, attrs: Tensor, name: str) -> StyleReading:
+def reader_styles(model: nn.Module, reader: nn.Module, images: Tensor, attrs: Tensor, name: str,
+                  paste: bool = False) -> StyleReading:
     """What the reader reads of 10 resamples of `name` on each face of images (uint8 (N, H, W, 3)) whose attrs
     show it (up to 30 of them): vcn eval's style protocol (model.edit_metrics.style_metrics), the reader in the
-    oracle's place."""
+    oracle's place; paste: the resamples pasted onto the input, and the rest kept read against the input itself."""
     from model.calibrate import CALIBRATION_SEED
     from model.edit_metrics import style_metrics
 
-    r = style_metrics(model, reader, images, attrs, (name,), 30, CALIBRATION_SEED, 100, model.device)
-    return StyleReading(r["style_diversity"][name], r["style_kept"][name], r["style_presence"][name])
+    r = style_metrics(model, reader, images, attrs, (name,), 30, CALIBRATION_SEED, 100, model.device, paste)
+    kept = r["style_input_kept" if paste else "style_kept"][name]
+    return StyleReading(r["style_diversity"][name], kept, r["style_presence"][name])
 
 
 def improves(before: StyleReading, after: StyleReading) -> bool:

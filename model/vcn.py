@@ -37,6 +37,7 @@ from model.capsules import (
 from model.config import VCNConfig, from_dict
 from model.networks import build_encoder, build_generator
 from model.oracle import Oracle, OracleConfig
+from model.paste_regions import pasted_restyles
 from model.seeds import generators
 from model.verify import target_confidence, verified_tries
 
@@ -104,6 +105,9 @@ class VCN(CapsuleEdits, nn.Module):
         # Which cluster each residual is in, when calibrated (cfg.style_clusters "reader"; model/style_clusters.py).
         stored = cfg.style_clusters == "reader"
         self.register_buffer("style_cluster", torch.zeros(k if stored else 0, t if stored else 0, dtype=torch.long))
+        # Per attribute, where a pasted resample may show the resample over the input (model/paste_regions.py).
+        r = cfg.image_size if cfg.paste_regions else 0
+        self.register_buffer("paste_region", torch.zeros(cfg.num_names if r else 0, r, r))
         # Verified edits (model/verify.py): a calibration reader embedded in the file, so one file serves.
         self.verifier = Oracle(from_dict(OracleConfig, json.loads(cfg.verifier))) if cfg.verifier else None
 
@@ -250,17 +254,20 @@ class VCN(CapsuleEdits, nn.Module):
             slot = self._active_slot(mask, name)
             c[rows, slot] = self.restyled(c[rows, slot], slot, feats, g, style_strength)
         return self._finish_edit(c, mask, ctx, before, original, asks if sets else None, strength, blend=sets or paste,
-                                 base=base, with_confidence=with_confidence)
+                                 base=base, with_confidence=with_confidence, restyled=() if sets else tuple(resample))
 
     def _finish_edit(self, c: Tensor, mask: Tensor, ctx: Tensor, before: Tensor, original: Tensor,
                      asks: Sequence[Mapping[str, bool]] | None, strength: float | None, blend: bool,
-                     base: Tensor | None, with_confidence: bool) -> Tensor | tuple[Tensor, Tensor]:
+                     base: Tensor | None, with_confidence: bool, restyled: Sequence[str] = ()
+                     ) -> Tensor | tuple[Tensor, Tensor]:
         """Decode edited capsules c, mask (before / original: the face's own) as edit does: at the given or the
         calibrated strength, verified when the model verifies and asks (one mapping of states per image: what the
-        verifier must see) are given with no explicit strength, blended (and pasted onto base) as edit says."""
+        verifier must see) are given with no explicit strength, blended (and pasted onto base) as edit says;
+        restyled: the attributes resampled by an edit that sets nothing (their pasted resamples may take their
+        paste regions)."""
         s = self.strengths() if strength is None else float(strength)
         if not (asks and strength is None and self.cfg.verify_strengths and self.verifier is not None):
-            out = self._decode_edits(c, mask, ctx, before, original, [s], blend=blend, base=base)[0][0]
+            out = self._decode_edits(c, mask, ctx, before, original, [s], blend, base=base, restyled=restyled)[0][0]
             return (out, torch.full((out.shape[0],), float("nan"), device=out.device)) if with_confidence else out
         # A verified edit (model/verify.py): the first strength for every face, decoded with the reconstruction
         # to blend into; the rest of the ladder and the calibrated strength at once for the faces the verifier
@@ -286,12 +293,13 @@ class VCN(CapsuleEdits, nn.Module):
 
     def _decode_edits(self, c: Tensor, mask: Tensor, ctx: Tensor, before: Tensor, original: Tensor,
                       strengths: Sequence[float | Tensor], blend: bool, recon: Tensor | None = None,
-                      base: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+                      base: Tensor | None = None, restyled: Sequence[str] = ()) -> tuple[Tensor, Tensor | None]:
         """The edit (capsules c, mask; before / original: the face's own) decoded at each strength in one
         generator call -> (L, B, C, H, W), and the reconstruction it was blended into (None without a blend).
         With blend and cfg.edit_blend each is blended into the reconstruction (a style resample is not: it is
         meant to change the picture), decoded in the same call unless given; base: blended into that instead
-        (blend_edit)."""
+        (blend_edit), and where restyled names resampled attributes, with their paste regions
+        (model/paste_regions.py)."""
         reads = [mask if isinstance(s, float) and s == 1.0 else torch.lerp(before, mask, s) for s in strengths]
         caps_masks = [mask] * len(reads) if self.cfg.mask_input else reads  # a plain generator reads the mask there
         blend = blend and bool(self.cfg.edit_blend)
@@ -301,8 +309,10 @@ class VCN(CapsuleEdits, nn.Module):
         recon = recon if decoded is None else decoded
         if blend:
             tile = (len(reads), 1, 1, 1)
-            out = blend_edit(out, recon.repeat(tile), self.cfg.edit_blend,
-                             base=None if base is None else base.to(out.dtype).repeat(tile))
+            pasted = blend_edit(out, recon.repeat(tile), self.cfg.edit_blend,
+                                base=None if base is None else base.to(out.dtype).repeat(tile))
+            regions = base is not None and restyled and self.paste_region.numel()
+            out = pasted_restyles(self, out, pasted, base.to(out.dtype).repeat(tile), restyled) if regions else pasted
         return out.unflatten(0, (len(reads), c.shape[0])), recon
 
     def _pasting(self, paste: bool) -> bool:

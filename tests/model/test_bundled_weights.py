@@ -100,9 +100,16 @@ def test_faces_weights_meet_their_card_on_a_slice():
     # whose decoder was trained on resamples at push 3, drew more cuts from resamples (3.83) and the face's own on
     # 50 %: a plain edit would redraw the cut
     bangs = faces.sample_faces(TEST_SEED, 0, 300)
-    own = style_metrics(model, oracle, torch.as_tensor(faces.render(bangs, size=64)), torch.as_tensor(bangs.attrs),
-                        ("Bangs",), 30, TEST_SEED, 100, model.device)
+    bang_images, bang_attrs = torch.as_tensor(faces.render(bangs, size=64)), torch.as_tensor(bangs.attrs)
+    own = style_metrics(model, oracle, bang_images, bang_attrs, ("Bangs",), 30, TEST_SEED, 100, model.device)
     assert own["style_faces"]["Bangs"] == 30 and own["style_reconstructed"]["Bangs"] >= 0.7, own
+    # Resamples pasted onto the input, as the server answers them, show the cut they drew within Bangs' paste region
+    # (`vcn paste-regions`, session 25): the same 30 faces read 3.67 cuts pasted (stage 17, without regions: 3.27,
+    # which fails), the rest of the input kept 99.6 %
+    assert "Bangs" in model.metadata["paste_regions"]["regions"] and model.cfg.paste_regions
+    pasted = style_metrics(model, oracle, bang_images, bang_attrs, ("Bangs",), 30, TEST_SEED, 100, model.device,
+                           paste=True)
+    assert pasted["style_diversity"]["Bangs"] >= 3.5 and pasted["style_input_kept"]["Bangs"] >= 0.98, pasted
     # The server's default for this file: edits pasted onto the input take as often and keep more of the input
     # than plain ones, both read on 36 faces x 40 edits (the 12 faces above read the gap at 1.44 to 1.57 points
     # for files whose 6,000 card edits read 1.84 to 2.04: too few for a 1.5-point check; these 36 read

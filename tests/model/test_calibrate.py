@@ -168,3 +168,31 @@ def test_vcn_style_fit_stores_fitted_residuals_and_the_styles_in_turn(tmp_path, 
     assert all(set(out.style_cluster[k].tolist()) == set(range(STYLE_CLUSTERS + 1)) for k in fitted)
     others = [k for k in range(80) if k not in style_slots]
     assert torch.equal(out.transfer_residual[others], maps.transfer_residual[others].half().float())
+
+
+@pytest.mark.slow
+def test_vcn_paste_regions_stores_the_regions_the_guard_lets_through(tmp_path, monkeypatch):
+    from model import style_fit
+    from model.checkpoint import load_vcn, save_vcn
+    from model.cli import main
+    from model.verify import with_verifier
+
+    maps, reader = _files_for_residual_stages(tmp_path, "style-fit", 12)
+    with pytest.raises(SystemExit, match="vcn paste-regions: .* needs edit_blend and a verifier"):
+        main(["paste-regions", "--weights", str(tmp_path / "m.safetensors"), "--out", str(tmp_path / "x"),
+              "--reader", str(tmp_path / "r.safetensors")])
+    verified = with_verifier(maps, reader, (1.0,), 0.99)
+    verified.cfg = dataclasses.replace(verified.cfg, edit_blend=0.05)
+    save_vcn(tmp_path / "v.safetensors", verified)
+    monkeypatch.setattr(style_fit, "improves", lambda before, after: after.styles >= before.styles)
+    main(["paste-regions", "--weights", str(tmp_path / "v.safetensors"), "--out", str(tmp_path / "p.safetensors"),
+          "--reader", str(tmp_path / "r.safetensors"), "--n", "120", "--half"])
+    out = load_vcn(tmp_path / "p.safetensors")
+    names = list(out.cfg.capsule_names)
+    regions = [n for i, n in enumerate(names) if bool(out.paste_region[i].any())]
+    assert out.cfg.paste_regions and out.paste_region.shape == (40, SIZE, SIZE)
+    assert out.metadata["paste_regions"] == {"reader": "r.safetensors", "faces": 120, "mapped_on": 60,
+                                             "regions": regions}
+    assert regions and set(regions) <= set(reader.cfg.style_names)
+    assert float(out.paste_region.max()) <= 1.0 and float(out.paste_region.min()) >= 0.0
+    assert torch.equal(out.transfer_residual, maps.transfer_residual.half().float())  # nothing else changed

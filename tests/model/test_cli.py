@@ -22,7 +22,7 @@ def test_help_exits_0(argv, usage):
     if argv:
         assert "--swap-weight" in done.stdout and "--resume" in done.stdout and "--max-time" in done.stdout
     else:
-        commands = ("train,baseline,eval,data,calibrate,calibrate-styles,style-clusters,style-fit,verify,"
+        commands = ("train,baseline,eval,data,calibrate,calibrate-styles,style-clusters,style-fit,paste-regions,verify,"
                     "class-evidence,bank,transfer,bench,serve")
         assert "{" + commands + "}" in done.stdout
 
@@ -84,7 +84,7 @@ def test_unknown_preset_is_a_usage_error():
     assert e.value.code == 2
 
 
-@pytest.mark.parametrize("command", ["calibrate", "calibrate-styles", "style-clusters", "style-fit"])
+@pytest.mark.parametrize("command", ["calibrate", "calibrate-styles", "style-clusters", "style-fit", "paste-regions"])
 def test_calibrations_refuse_a_digit_model(command, tmp_path):
     with pytest.raises(SystemExit, match=f"vcn {command}: for attribute \\(faces\\) models"):
         main([command, "--weights", str(REPO / "weights" / "mnist.safetensors"), "--out", str(tmp_path / "x"),
