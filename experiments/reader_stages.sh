@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The reader's stages on a faces file whose encoder holds (its bank and transfer maps still apply), as sessions 16
-# and 17 ran them: calibrate, calibrate-styles, verify, style-clusters (and since session 24 style-fit), each on the
+# and 17 ran them: calibrate, calibrate-styles, verify, style-clusters (and since session 24 style-fit, since 25
+# paste-regions), each on the
 # file before, each timed, then the oracle's eval, plain and pasted:
 #   bash experiments/reader_stages.sh WEIGHTS WORK_DIR RESULTS_DIR [STYLE STRENGTHS...]
-# WORK_DIR gets cal / sty / ver / clu / final .safetensors; RESULTS_DIR eval_plain / eval_pasted .json and .txt. The
+# WORK_DIR gets cal / sty / ver / clu / fit / final .safetensors; RESULTS_DIR eval_plain / eval_pasted .json and .txt. The
 # style strengths default to calibrate-styles' own list. READER overrides the reader (weights/reader.safetensors).
 set -euo pipefail
 W=$1 D=$2 O=$3
@@ -18,7 +19,8 @@ t vcn calibrate-styles --weights "$D/cal.safetensors" --out "$D/sty.safetensors"
 t vcn verify --weights "$D/sty.safetensors" --out "$D/ver.safetensors" --reader "$R" --strengths 1 1.5 2 \
   --confidence 0.995 --half
 t vcn style-clusters --weights "$D/ver.safetensors" --out "$D/clu.safetensors" --reader "$R" --half
-t vcn style-fit --weights "$D/clu.safetensors" --out "$D/final.safetensors" --reader "$R" --half
+t vcn style-fit --weights "$D/clu.safetensors" --out "$D/fit.safetensors" --reader "$R" --half
+t vcn paste-regions --weights "$D/fit.safetensors" --out "$D/final.safetensors" --reader "$R" --half
 t vcn eval --weights "$D/final.safetensors" --device cpu --json "$O/eval_plain.json" > "$O/eval_plain.txt"
 t vcn eval --weights "$D/final.safetensors" --device cpu --paste --json "$O/eval_pasted.json" > "$O/eval_pasted.txt"
 echo READER_STAGES_DONE

@@ -98,8 +98,8 @@ class VCNConfig:
     verifier: str = ""
     # Pasted resamples that show the style they drew (model/paste_regions.py; set after training by `vcn
     # paste-regions`): the file holds a region per attribute (zero: none), and where the verifier reads another
-    # style on a pasted resample than on the plain one, the region's pixels come from the resample. Needs the
-    # verifier and edit_blend.
+    # style on a pasted resample than on the plain one, the region's pixels come from the resample. Without a
+    # verifier or edit_blend (variants that turn them off) the regions do nothing.
     paste_regions: bool = False
     # Multiclass only (set after training by `vcn class-evidence`): the class is chosen between the two of
     # smallest KL by KL + class_evidence_weight * the reconstruction's loss (class_evidence_recon, summed over
@@ -142,8 +142,6 @@ class VCNConfig:
         object.__setattr__(self, "verify_strengths", tuple(float(v) for v in self.verify_strengths))
         if self.verify_strengths and (self.kind != "multilabel" or not self.verifier):
             raise ValueError("verify_strengths needs a multilabel (attribute) model with a verifier")
-        if self.paste_regions and (not self.verifier or not self.edit_blend):
-            raise ValueError("paste_regions needs a verifier and edit_blend")
         if not all(0.0 < v <= 4.0 for v in self.verify_strengths) or not 0.5 <= self.verify_confidence < 1.0:
             raise ValueError("verify_strengths must be in (0, 4] and verify_confidence in [0.5, 1)")
         unknown = {n for pair in self.exclusive for n in pair} - set(self.capsule_names)

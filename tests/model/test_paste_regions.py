@@ -149,8 +149,12 @@ def test_the_guard_keeps_a_region_only_where_the_reader_reads_pasted_resamples_b
 
 
 def test_paste_regions_need_a_verifier_and_blended_edits():
-    with pytest.raises(ValueError, match="a verifier and edit_blend"):
-        dataclasses.replace(_pasting_model(regions=False).cfg, edit_blend=0.0, paste_regions=True)
+    model = _pasting_model()
+    model.paste_region[1] = 1.0
+    plain = torch.rand(2, 3, 16, 16)
+    model.verifier = None  # a variant without the verifier (with_verifier(..., ())): the regions do nothing
+    assert torch.equal(pasted_restyles(model, plain, torch.zeros_like(plain), torch.zeros_like(plain), ["b"]),
+                       torch.zeros_like(plain))
     images, attrs = _faces()
     with pytest.raises(ValueError, match="needs edit_blend and a verifier"):
         with_paste_regions(_with_maps(chosen=False), _reader(), images, attrs)
