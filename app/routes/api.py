@@ -296,7 +296,9 @@ async def resample(
     """``n`` new styles of one attribute (e.g. different glasses), everything else kept. The ``n`` draws of one
     request take different clusters of the model's styles in turn (up to 10), so they differ more than ``n``
     independent draws would (for most style attributes of the shipped faces model, each cluster is one style, fitted
-    to be drawn: ``vcn style-fit``); the same seed gives the same styles."""
+    to be drawn: ``vcn style-fit``); the same seed gives the same styles. Pasted (the default for the shipped faces
+    model), a resample the model's reader sees lose its new style to the upload's own takes, within the attribute's
+    region, every pixel where it differs from the upload (``vcn paste-regions``: Bangs, the hair colours, ...)."""
     check_names([attribute], "attribute", engine.names)
     prepared = await load_image(image, policy)
     return await images_response(await engine.call("resample", "resample", prepared.tensor, attribute, n, seed=seed,
