@@ -38,6 +38,28 @@ def grown_blend(grow: int):
     return SHIPPED if grow == 1 else blend
 
 
+def pasted_styles(model: torch.nn.Module, oracle: torch.nn.Module, images: Tensor, attrs: Tensor,
+                  styles: tuple[str, ...], device: torch.device) -> tuple[dict, list[dict]]:
+    """vcn eval's pasted style metrics of a model, and the style diversity of NAMED at two more seed offsets."""
+    with torch.inference_mode():
+        r = style_metrics(model, oracle, images, attrs, styles, N_STYLE, TEST_SEED, 100, device, True)
+        named = [style_metrics(model, oracle, images, attrs, NAMED, N_STYLE, TEST_SEED + 77 * shift, 100, device,
+                               True)["style_diversity"] for shift in (1, 2)]
+    return r, named
+
+
+def summary(r: dict, named: list[dict]) -> str:
+    """E/B/H at the three offsets and their means; the mean of all styles, still present, the rest of the input kept."""
+    d = r["style_diversity"]
+    rows = [d, *named]
+    mean3 = [sum(row[n] for row in rows) / 3 for n in NAMED]
+    return ("E/B/H " + "; ".join(" / ".join(f"{row[n]:.2f}" for n in NAMED) for row in rows)
+            + " -> " + " / ".join(f"{m:.2f}" for m in mean3)
+            + f"; mean of 17 {sum(d.values()) / len(d):.3f}, present "
+            f"{sum(r['style_presence'].values()) / len(d):.3f}, rest kept of the input "
+            f"{sum(r['style_input_kept'].values()) / len(d):.4f}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("weights", nargs="+")
@@ -47,20 +69,9 @@ def main() -> None:
     for w in a.weights:
         model = prepared_model(w)
         for grow in a.grow:
-            vcn_module.blend_edit, t0, named = grown_blend(grow), time.time(), []
-            with torch.inference_mode():
-                r = style_metrics(model, oracle, images, attrs, styles, N_STYLE, TEST_SEED, 100, cpu, True)
-                for shift in (1, 2):
-                    named.append(style_metrics(model, oracle, images, attrs, NAMED, N_STYLE, TEST_SEED + 77 * shift,
-                                               100, cpu, True)["style_diversity"])
-            d = r["style_diversity"]
-            rows = [d, *named]
-            mean3 = [sum(row[n] for row in rows) / 3 for n in NAMED]
-            print(f"{w} grow {grow}: E/B/H " + "; ".join(" / ".join(f"{row[n]:.2f}" for n in NAMED) for row in rows)
-                  + " -> " + " / ".join(f"{m:.2f}" for m in mean3)
-                  + f"; mean of 17 {sum(d.values()) / len(d):.3f}, present "
-                  f"{sum(r['style_presence'].values()) / len(d):.3f}, rest kept of the input "
-                  f"{sum(r['style_input_kept'].values()) / len(d):.4f}; {time.time() - t0:.0f} s", flush=True)
+            vcn_module.blend_edit, t0 = grown_blend(grow), time.time()
+            r, named = pasted_styles(model, oracle, images, attrs, styles, cpu)
+            print(f"{w} grow {grow}: {summary(r, named)}; {time.time() - t0:.0f} s", flush=True)
     vcn_module.blend_edit = SHIPPED
 
 

@@ -29,55 +29,35 @@ import time
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from eval_inputs import eval_set, prepared_model
+from restyle_dilate import grown_blend, pasted_styles, summary
 from torch import Tensor
 
 from model.data import faces
-from model.edit_metrics import style_metrics
-from model.evaluate import N_STYLE, TEST_SEED
+from model.paste_regions import attribute_region, regional, style_ids
 from model.readings import to_input
 from model.vcn import VCN
 
 NAMED = ("Eyeglasses", "Bangs", "Wearing_Hat")
 
 
-def grown(plain: Tensor, recon: Tensor, x: Tensor, threshold: float, grow: int, kernel: int = 5) -> Tensor:
+def grown(plain: Tensor, recon: Tensor, x: Tensor, threshold: float, grow: int) -> Tensor:
     """blend_edit(plain, recon, threshold, base=x) with its weight max-pooled over grow x grow pixels."""
-    d = (plain - recon).abs().mean(dim=1, keepdim=True)
-    d = F.avg_pool2d(d, kernel, stride=1, padding=kernel // 2, count_include_pad=False)
-    w = F.max_pool2d((d / threshold).clamp(max=1.0), grow, stride=1, padding=grow // 2)
-    return torch.lerp(x, plain, w)
-
-
-def style_read(model: VCN, images: Tensor, name: str) -> Tensor:
-    """The embedded reader's style id for `name` on each image: (B, C, H, W) -> (B,) long."""
-    v = model.verifier
-    return v.style_logits(images)[v.cfg.style_names.index(name)].argmax(dim=1)
+    return grown_blend(grow)(plain, recon, threshold, base=x)
 
 
 REGIONS: dict[str, Tensor] = {}
 
 
 def region(model: VCN, name: str, n: int = 60) -> Tensor:
-    """(1, 1, H, W) in [0, 1]: where resamples of `name` change the reconstruction, as a share of the most, from
-    training-seed faces that have it (never the test faces), 1 where it is at least a quarter of the most."""
+    """(H, W): model.paste_regions.attribute_region of `name` on the first n training-seed faces that have it (never
+    the test faces)."""
     if name not in REGIONS:
         batch = faces.sample_faces(0, 0, 2000)
         have = torch.as_tensor(batch.attrs)[:, model.cfg.capsule_names.index(name)].bool().nonzero().squeeze(1)[:n]
         x = to_input(torch.as_tensor(faces.render(batch, size=64))[have], model.device)
-        x = x.repeat_interleave(10, dim=0)
-        d = (model.edit(x, resample=[name], seed=7) - model.reconstruct(x)).abs().mean(dim=1, keepdim=True)
-        d = F.avg_pool2d(d, 5, stride=1, padding=2, count_include_pad=False).mean(dim=0, keepdim=True)
-        REGIONS[name] = (d / (0.25 * d.max())).clamp(max=1.0)
+        REGIONS[name] = attribute_region(model, x, name, seed=7)
     return REGIONS[name]
-
-
-def regional(plain: Tensor, pasted: Tensor, x: Tensor, area: Tensor, threshold: float, kernel: int = 5) -> Tensor:
-    """pasted, and within area (1, 1, H, W) the plain resample as far as it differs from the input x."""
-    d = (plain - x).abs().mean(dim=1, keepdim=True)
-    d = F.avg_pool2d(d, kernel, stride=1, padding=kernel // 2, count_include_pad=False)
-    return torch.lerp(pasted, plain, area * (d / threshold).clamp(max=1.0))
 
 
 def checked_edit(model: VCN, rule: str, counts: dict[str, int]) -> Callable:
@@ -91,7 +71,7 @@ def checked_edit(model: VCN, rule: str, counts: dict[str, int]) -> Callable:
             return pasted
         plain = shipped(x, resample=resample, seed=seed, **kw)
         name = resample[0]
-        differ = style_read(model, plain, name) != style_read(model, pasted, name)
+        differ = style_ids(model.verifier, plain, name) != style_ids(model.verifier, pasted, name)
         counts["seen"] += len(x)
         counts["replaced"] += int(differ.sum())
         out = pasted.clone()
@@ -105,10 +85,10 @@ def checked_edit(model: VCN, rule: str, counts: dict[str, int]) -> Callable:
         recon = model.reconstruct(x)
         if rule.startswith("ladder"):
             todo = differ.nonzero().squeeze(1)
-            want = style_read(model, plain[todo], name)
+            want = style_ids(model.verifier, plain[todo], name)
             for grow in (int(g) for g in rule.removeprefix("ladder").split(",")):
                 out[todo] = grown(plain[todo], recon[todo], x[todo], model.cfg.edit_blend, grow)
-                keep = style_read(model, out[todo], name) != want
+                keep = style_ids(model.verifier, out[todo], name) != want
                 todo, want = todo[keep], want[keep]
                 if len(todo) == 0:
                     break
@@ -117,7 +97,7 @@ def checked_edit(model: VCN, rule: str, counts: dict[str, int]) -> Callable:
         grow = int(rule.removeprefix("grow").split("+")[0])
         out[differ] = grown(plain[differ], recon[differ], x[differ], model.cfg.edit_blend, grow)
         if rule.endswith("+plain"):
-            still = style_read(model, out, name) != style_read(model, plain, name)
+            still = style_ids(model.verifier, out, name) != style_ids(model.verifier, plain, name)
             out[still] = plain[still]
             counts["plain"] += int(still.sum())
         return out
@@ -135,22 +115,12 @@ def main() -> None:
     shipped = model.edit
     for rule in a.rules:
         counts = {"seen": 0, "replaced": 0, "plain": 0}
-        model.edit, t0, named = checked_edit(model, rule, counts), time.time(), []
-        with torch.inference_mode():
-            r = style_metrics(model, oracle, images, attrs, styles, N_STYLE, TEST_SEED, 100, cpu, True)
-            for shift in (1, 2):
-                named.append(style_metrics(model, oracle, images, attrs, NAMED, N_STYLE, TEST_SEED + 77 * shift,
-                                           100, cpu, True)["style_diversity"])
+        model.edit, t0 = checked_edit(model, rule, counts), time.time()
+        r, named = pasted_styles(model, oracle, images, attrs, styles, cpu)
         model.edit = shipped
         d = r["style_diversity"]
-        rows = [d, *named]
-        mean3 = [sum(row[n] for row in rows) / 3 for n in NAMED]
-        print(f"{rule}: E/B/H " + "; ".join(" / ".join(f"{row[n]:.2f}" for n in NAMED) for row in rows)
-              + " -> " + " / ".join(f"{m:.2f}" for m in mean3)
-              + f"; mean of 17 {sum(d.values()) / len(d):.3f}, present "
-              f"{sum(r['style_presence'].values()) / len(d):.3f}, rest kept of the input "
-              f"{sum(r['style_input_kept'].values()) / len(d):.4f}; replaced {counts['replaced']} of "
-              f"{counts['seen']} (plain {counts['plain']}); {time.time() - t0:.0f} s", flush=True)
+        print(f"{rule}: {summary(r, named)}; replaced {counts['replaced']} of {counts['seen']} (plain "
+              f"{counts['plain']}); {time.time() - t0:.0f} s", flush=True)
         print("  per attribute (styles, still present, input kept): " + ", ".join(
             f"{n} {d[n]:.2f} {r['style_presence'][n]:.3f} {r['style_input_kept'][n]:.3f}" for n in d), flush=True)
 
