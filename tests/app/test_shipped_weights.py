@@ -26,5 +26,11 @@ def test_shipped_model_serves(shipped_client: TestClient) -> None:
     assert edited.status_code == 200 and edited.content != recon.content
     again = shipped_client.post("/api/edit", files=image, data={"set": flags, "seed": "1"})
     assert again.content == edited.content
+    # new Bangs cuts, pasted onto the upload with the file's paste regions (the server's default for this file)
+    cuts = shipped_client.post("/api/resample", files=image, data={"attribute": "Bangs", "n": "4", "seed": "2"})
+    assert cuts.status_code == 200 and len(set(cuts.json()["images"])) == 4, cuts.text[:200]
+    plain = shipped_client.post("/api/resample", files=image,
+                                data={"attribute": "Bangs", "n": "4", "seed": "2", "paste": "false"})
+    assert plain.status_code == 200 and plain.json()["images"] != cuts.json()["images"]
     photo = {"image": ("x.png", png((300, 200)), "image/png")}
     assert shipped_client.post("/api/predict", files=photo).status_code == 200
