@@ -218,8 +218,8 @@ def cmd_class_evidence(a: argparse.Namespace) -> None:
 
 def _calibration_parser(sub, name: str, what: str, n: int | None, n_help: str = "",
                         strengths: tuple[float, ...] | None = (1.0, 1.5, 2.0, 2.5, 3.0)) -> argparse.ArgumentParser:
-    """The flags `vcn calibrate`, `vcn calibrate-styles`, `vcn style-clusters` and `vcn verify` share: a model in, a
-    model out, the reader, the strengths it reads at (None: no strengths)."""
+    """The flags the reader's stages share (`vcn calibrate`, `calibrate-styles`, `style-clusters`, `style-fit`,
+    `paste-regions`, `verify`): a model in, a model out, the reader, the strengths it reads at (None: no strengths)."""
     p = sub.add_parser(name, help=f"{what}, read by a calibration reader")
     p.add_argument("--weights", required=True)
     p.add_argument("--out", required=True)

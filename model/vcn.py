@@ -309,10 +309,10 @@ class VCN(CapsuleEdits, nn.Module):
         recon = recon if decoded is None else decoded
         if blend:
             tile = (len(reads), 1, 1, 1)
-            pasted = blend_edit(out, recon.repeat(tile), self.cfg.edit_blend,
-                                base=None if base is None else base.to(out.dtype).repeat(tile))
-            regions = base is not None and restyled and self.paste_region.numel()
-            out = pasted_restyles(self, out, pasted, base.to(out.dtype).repeat(tile), restyled) if regions else pasted
+            onto = None if base is None else base.to(out.dtype).repeat(tile)
+            pasted = blend_edit(out, recon.repeat(tile), self.cfg.edit_blend, base=onto)
+            regions = onto is not None and restyled and self.paste_region.numel()
+            out = pasted_restyles(self, out, pasted, onto, restyled) if regions else pasted
         return out.unflatten(0, (len(reads), c.shape[0])), recon
 
     def _pasting(self, paste: bool) -> bool:
