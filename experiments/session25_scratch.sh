@@ -2,15 +2,19 @@
 # Session 25: the hour from scratch on this session's 2-core AMD EPYC (AVX512-BF16, no AMX): session 7's training
 # command (50 minutes under CPU bf16), then the after-training stages that change edits, kept and samples (bank,
 # calibrate, transfer, calibrate-styles, verify, style-clusters; style-fit and paste-regions only move styles and are
-# left out), each timed, and the oracle's eval. Run from the repository root: bash experiments/session25_scratch.sh
-# Outputs in runs/s25/; the 60,000 training pairs are rendered first (not counted in the hour, as in sessions 7 and 14).
+# left out), each timed, and the oracle's eval. Run from the repository root:
+#   bash experiments/session25_scratch.sh [OUT [more vcn train flags]]
+# OUT defaults to runs/s25/scratch (session 25); session 26's run: bash experiments/session25_scratch.sh
+# runs/s26/lr1e3 --lr 1e-3. The 60,000 training pairs are rendered first (not counted in the hour, as in sessions 7
+# and 14). TRAINED=1 skips the training (OUT/model.safetensors already written) and runs the rest.
 set -euo pipefail
-mkdir -p runs/s25
+o=${1:-runs/s25/scratch}
+shift || true
+mkdir -p "$(dirname "$o")"
 export OMP_NUM_THREADS=2 MKL_NUM_THREADS=2
 t() { local s=$SECONDS; "$@"; echo "TIME $2 $(( SECONDS - s )) s" >&2; }
-o=runs/s25/scratch
-t vcn train --preset faces64 --out $o --data-cache runs/faces64_cache60k.safetensors --train-size 60000 \
-  --lr-schedule cosine --max-time 3000 --cpu-bf16 1 --no-progress
+[ -n "${TRAINED:-}" ] || t vcn train --preset faces64 --out $o --data-cache runs/faces64_cache60k.safetensors --train-size 60000 \
+  --lr-schedule cosine --max-time 3000 --cpu-bf16 1 --no-progress "$@"
 t vcn bank --weights $o/model.safetensors --out ${o}_bank.safetensors --n 8000 --size 256 --edit-strength 1.5
 t vcn calibrate --weights ${o}_bank.safetensors --out ${o}_cal.safetensors --reader weights/reader.safetensors
 t vcn transfer --weights ${o}_cal.safetensors --out ${o}_tr.safetensors --n 4000 --variety 0.5 --blend 0.05
