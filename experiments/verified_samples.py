@@ -3,7 +3,8 @@
 A prior sample is one draw of every capsule and the context (VCN.sample_states); vcn eval reads 2,000 of them,
 one per test-set attribute vector, with the oracle. Here each vector gets K draws; the model's embedded verifier
 (the calibration reader, never the oracle) reads them all and the draw it reads with the most attributes as
-asked (ties: the larger mean log-probability of the asked states) is the sample. The oracle then judges the
+asked (ties: the larger mean log-probability of the asked states; model/verify.py's states_agreement, which
+`vcn verify --sample-tries K` puts in the file) is the sample. Try 0 is vcn eval's own draw. The oracle then judges the
 chosen ones as vcn eval does (share of attributes as asked, share with all 40, Fréchet distance of oracle
 features to the rendered test faces).
 
@@ -22,15 +23,7 @@ from model.evaluate import SAMPLE_SEEDS, TEST_SEED, load_model
 from model.metrics import frechet_distance
 from model.oracle import load_oracle
 from model.readings import read_map
-
-
-def reader_score(verifier: torch.nn.Module, images: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
-    """(B,) attributes read as asked + the mean log-probability of the asked states (in (-inf, 0]): images
-    (B, C, H, W), states (B, A) in {0, 1}."""
-    logp_on = torch.nn.functional.logsigmoid(verifier.attribute_logits(images).float())
-    logp_off = torch.nn.functional.logsigmoid(-verifier.attribute_logits(images).float())
-    logp = torch.where(states.bool(), logp_on, logp_off)
-    return (logp > torch.log(torch.tensor(0.5))).sum(1).float() + logp.mean(1).clamp(min=-0.999)
+from model.verify import states_agreement
 
 
 @torch.inference_mode()
@@ -59,7 +52,7 @@ def main() -> None:
             # try 0 is exactly vcn eval's sample; the others are further seeds
             out = model.sample_states(s, seed=TEST_SEED + SAMPLE_SEEDS + i // a.batch + 1_000_003 * t)
             draws.append(out)
-            scores.append(reader_score(model.verifier, out, s))
+            scores.append(states_agreement(model.verifier, out, s))
         draws_t, scores_t = torch.stack(draws), torch.stack(scores)  # (K, B, ...), (K, B)
         for k in a.tries:
             pick = scores_t[:k].argmax(0)
