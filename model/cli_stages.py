@@ -187,13 +187,15 @@ def cmd_verify(a: argparse.Namespace) -> None:
 
     model = _faces_model(a)
     try:
-        out = with_verifier(model, load_oracle(a.reader, model.device), a.strengths, a.confidence)
+        out = with_verifier(model, load_oracle(a.reader, model.device), a.strengths, a.confidence, a.sample_tries)
     except ValueError as e:
         raise SystemExit(f"vcn verify: {e}") from None
     resave_vcn(a.out, out, dtype=torch.float16 if a.half else None,
-               verification={"reader": Path(a.reader).name, "strengths": list(a.strengths), "confidence": a.confidence})
+               verification={"reader": Path(a.reader).name, "strengths": list(a.strengths), "confidence": a.confidence,
+                             "sample_tries": a.sample_tries})
     print(f"wrote {a.out}: verified edits " + (f"at {a.strengths} then the calibrated strength, confidence "
-                                                f"{a.confidence}" if a.strengths else "off"))
+                                                f"{a.confidence}" if a.strengths else "off")
+          + (f"; each new face the best of {a.sample_tries} draws" if a.sample_tries > 1 else ""))
 
 
 def cmd_class_evidence(a: argparse.Namespace) -> None:
@@ -261,6 +263,9 @@ def add_stage_commands(sub) -> None:
                             "of these strengths it believes (none: off)", None, strengths=(1.0, 1.5, 2.0))
     v.add_argument("--confidence", type=float, default=0.995,
                    help="the reader's probability the edit must reach (0.995: the shipped file's; docs/recipes.md)")
+    v.add_argument("--sample-tries", type=int, default=1,
+                   help="verified samples: draw each new face this many times, keep the one the reader reads "
+                        "closest to the states asked (1: off)")
     v.set_defaults(func=cmd_verify)
 
     ce = sub.add_parser("class-evidence", help="digit models: decide close calls by each class's reconstruction")

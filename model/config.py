@@ -96,6 +96,9 @@ class VCNConfig:
     verify_strengths: tuple[float, ...] = ()
     verify_confidence: float = 0.999
     verifier: str = ""
+    # Verified samples (model/verify.py, set by `vcn verify --sample-tries`): each new face is drawn this many
+    # times and the verifier keeps the draw it reads closest to the states asked. 1 = the prior draw as is.
+    sample_tries: int = 1
     # Pasted resamples that show the style they drew (model/paste_regions.py; set after training by `vcn
     # paste-regions`): the file holds a region per attribute (zero: none), and where the verifier reads another
     # style on a pasted resample than on the plain one, the region's pixels come from the resample. Without a
@@ -144,6 +147,9 @@ class VCNConfig:
             raise ValueError("verify_strengths needs a multilabel (attribute) model with a verifier")
         if not all(0.0 < v <= 4.0 for v in self.verify_strengths) or not 0.5 <= self.verify_confidence < 1.0:
             raise ValueError("verify_strengths must be in (0, 4] and verify_confidence in [0.5, 1)")
+        if not 1 <= self.sample_tries <= 16 or (self.sample_tries > 1 and (self.kind != "multilabel"
+                                                                           or not self.verifier)):
+            raise ValueError("sample_tries must be in [1, 16]; above 1 it needs a multilabel model with a verifier")
         unknown = {n for pair in self.exclusive for n in pair} - set(self.capsule_names)
         if unknown:
             raise ValueError(f"exclusive pairs name unknown attributes: {', '.join(sorted(unknown))}")

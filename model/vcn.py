@@ -39,7 +39,7 @@ from model.networks import build_encoder, build_generator
 from model.oracle import Oracle, OracleConfig
 from model.paste_regions import pasted_restyles
 from model.seeds import generators
-from model.verify import target_confidence, verified_tries
+from model.verify import best_draw, target_confidence, verified_tries
 
 
 def blend_edit(edited: Tensor, recon: Tensor, threshold: float, kernel: int = 5, base: Tensor | None = None) -> Tensor:
@@ -475,10 +475,17 @@ class VCN(CapsuleEdits, nn.Module):
         return self._decode_new(targets_to_mask(states, cfg.kind, cfg.num_capsules).to(self.device), g)
 
     def _decode_new(self, mask: Tensor, g: torch.Generator) -> Tensor:
-        """Images made from scratch for a (N, K) mask: every capsule and the context newly drawn."""
+        """Images made from scratch for a (N, K) mask: every capsule and the context newly drawn. With
+        cfg.sample_tries T > 1 (verified samples, model/verify.py) each image is drawn T times in one generator
+        call and the embedded verifier keeps the draw it reads closest to the mask."""
         n, k = mask.shape
-        c = self.draw(torch.arange(k).repeat(n), g).view(n, k, self.cfg.capsule_dim)
-        return self.decode(c, mask, self.draw_context(n, g))
+        tries = self.cfg.sample_tries if self.verifier is not None else 1
+        rows = mask.repeat(tries, 1)  # (T * N, K): try t of image i is row t * N + i
+        c = self.draw(torch.arange(k).repeat(tries * n), g).view(tries * n, k, self.cfg.capsule_dim)
+        out = self.decode(c, rows, self.draw_context(tries * n, g))
+        if tries == 1:
+            return out
+        return best_draw(self.verifier, out.unflatten(0, (tries, n)), mask_to_states(mask, self.cfg.kind))
 
     @torch.inference_mode()
     def sample_states(self, states: Tensor, seed: int = 0) -> Tensor:

@@ -84,17 +84,38 @@ def verified_tries(n: int, stages: Sequence[Sequence[float | Tensor]],
     return out, best, chosen
 
 
-def with_verifier(model: nn.Module, reader: nn.Module, strengths: Sequence[float], confidence: float) -> nn.Module:
+def states_agreement(verifier: nn.Module, images: Tensor, states: Tensor) -> Tensor:
+    """How closely the verifier reads images (B, C, H, W) as having states (B, A) in {0, 1} -> (B,): the number
+    of attributes it reads as asked (probability above one half), plus the mean log-probability of the asked
+    states held within (-1, 0] so that it only breaks ties between equal counts."""
+    logits = verifier.attribute_logits(images).float()
+    logp = nn.functional.logsigmoid(torch.where(states.bool(), logits, -logits))
+    return (logits > 0).eq(states.bool()).sum(1).float() + logp.mean(1).clamp(min=-0.999)
+
+
+def best_draw(verifier: nn.Module, draws: Tensor, states: Tensor) -> Tensor:
+    """Verified samples: draws (T, N, C, H, W), T prior draws of each of N new images that should show states
+    (N, A) -> (N, C, H, W), per image the draw the verifier reads closest to its states (states_agreement; the
+    earliest of equals). Prior draws land in the decoder's holes now and then (an attribute it does not draw
+    from that draw); the verifier, a calibration reader and never the evaluation oracle, spots most of them."""
+    t, n = draws.shape[:2]
+    score = states_agreement(verifier, draws.flatten(0, 1), states.repeat(t, 1)).view(t, n)
+    return draws[score.argmax(0), torch.arange(n, device=draws.device)]
+
+
+def with_verifier(model: nn.Module, reader: nn.Module, strengths: Sequence[float], confidence: float,
+                  sample_tries: int = 1) -> nn.Module:
     """A copy of a VCN (model/vcn.py) with `reader` (an Oracle of the same attributes and image size) embedded
-    as its verifier and verified edits on at these ladder strengths; no strengths: verified edits off and no
-    verifier in the file."""
+    as its verifier, verified edits on at these ladder strengths and each new face picked from sample_tries
+    draws; no strengths and one try: verified edits and samples off and no verifier in the file."""
     if tuple(reader.cfg.attribute_names) != tuple(model.cfg.capsule_names):
         raise ValueError("the reader reads other attributes than the model has")
     if reader.cfg.image_size != model.cfg.image_size:
         raise ValueError(f"the reader reads {reader.cfg.image_size}px faces, the model makes "
                          f"{model.cfg.image_size}px")
+    keep = bool(strengths) or sample_tries > 1
     cfg = dataclasses.replace(model.cfg, verify_strengths=tuple(strengths), verify_confidence=float(confidence),
-                              verifier=reader.cfg.to_json() if strengths else "")
+                              sample_tries=int(sample_tries), verifier=reader.cfg.to_json() if keep else "")
     out = model.rebuilt(cfg, fresh=("verifier",))
     if out.verifier is not None:
         out.verifier.load_state_dict(reader.state_dict())

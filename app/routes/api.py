@@ -362,7 +362,10 @@ async def sample(
     n: CountField = 4,
     seed: SeedField = 0,
 ) -> ImagesResponse:
-    """New images from the prior with the chosen attributes on or off."""
+    """New images with the chosen attributes on or off: every capsule drawn from the model's capsule bank (capsules
+    its encoder gave training faces) or, without one, from the prior N(0, I). A model with verified samples (`vcn
+    verify --sample-tries T`) draws each image T times and returns the draw its embedded reader reads closest to
+    the attributes asked (and those drawn at random)."""
     flags = parse_flags(attributes, "attributes", engine.names)
     check_one_class({k: v for k, v in flags.items() if v}, "attributes", engine)
     return await images_response(await engine.call("sample", "sample", flags, n, seed=seed))

@@ -9,7 +9,7 @@ from vcn_inputs import MC, ML, ChosenStates, state_images, tiny_model
 
 from model.checkpoint import load_vcn, save_vcn
 from model.oracle import Oracle, OracleConfig
-from model.verify import target_confidence, verified_tries, with_verifier
+from model.verify import best_draw, states_agreement, target_confidence, verified_tries, with_verifier
 
 READER = OracleConfig(image_size=16, attribute_names=("a", "b", "c"), nuisance_names=("hue",), width=2, feature_dim=8)
 STATES = [[0, 1, 0], [1, 0, 0], [0, 0, 1], [1, 1, 0]]
@@ -228,10 +228,64 @@ def test_vcn_verify_writes_a_verified_model_and_refuses_digits(tmp_path):
     save_vcn(tmp_path / "m.safetensors", tiny_model(ML))
     save_oracle(tmp_path / "r.safetensors", Oracle(READER))
     main(["verify", "--weights", str(tmp_path / "m.safetensors"), "--out", str(tmp_path / "v.safetensors"),
-          "--reader", str(tmp_path / "r.safetensors"), "--strengths", "1", "1.5", "--device", "cpu"])
+          "--reader", str(tmp_path / "r.safetensors"), "--strengths", "1", "1.5", "--device", "cpu",
+          "--sample-tries", "3"])
     v = load_vcn(tmp_path / "v.safetensors")
     assert v.cfg.verify_strengths == (1.0, 1.5) and v.metadata["verification"]["reader"] == "r.safetensors"
+    assert v.cfg.sample_tries == 3 and v.metadata["verification"]["sample_tries"] == 3
     save_vcn(tmp_path / "d.safetensors", tiny_model(MC))
     with pytest.raises(SystemExit, match="attribute"):
         main(["verify", "--weights", str(tmp_path / "d.safetensors"), "--out", str(tmp_path / "x.safetensors"),
               "--reader", str(tmp_path / "r.safetensors"), "--device", "cpu"])
+
+
+def test_states_agreement_counts_the_states_read_as_asked_and_breaks_ties_by_log_probability():
+    logits = torch.logit(torch.tensor([[0.9, 0.2, 0.6], [0.6, 0.4, 0.3], [0.95, 0.1, 0.2]]))
+    states = torch.tensor([[1, 0, 1]] * 3)
+    got = states_agreement(FixedLogits(lambda x: logits), torch.zeros(3, 3, 4, 4), states)
+    assert got.ceil().tolist() == [3, 2, 2]  # the count first
+    assert -1 < got[1] - 2 < got[2] - 2 < 0 and -1 < got[0] - 3 < 0  # then the surer of the two with two
+    rows = torch.tensor([[0.0] * 3])
+    hopeless = states_agreement(FixedLogits(lambda x: torch.full((1, 3), -50.0)), torch.zeros(1, 3, 4, 4),
+                                rows.long() + 1)
+    assert hopeless.item() > -1  # a tie-break never outweighs a state read as asked
+
+
+def test_best_draw_keeps_for_each_image_the_draw_the_verifier_reads_closest_to_its_states():
+    # 3 draws of 2 images; the verifier reads attribute "a" on in draws whose first pixel is positive
+    draws = torch.tensor([[1.0, -1.0], [-1.0, 2.0], [3.0, -2.0]]).view(3, 2, 1, 1, 1).expand(3, 2, 1, 2, 2).clone()
+    reader = FixedLogits(lambda x: torch.stack([x.flatten(1)[:, 0] * 5, torch.zeros(len(x)), torch.zeros(len(x))], 1))
+    states = torch.tensor([[1, 0, 0], [0, 0, 0]])
+    got = best_draw(reader, draws, states)
+    assert got[0].equal(draws[2, 0]) and got[1].equal(draws[2, 1])  # image 0: the surest "a"; image 1: surest off
+    assert best_draw(reader, draws, torch.tensor([[1, 0, 0], [1, 0, 0]]))[1].equal(draws[1, 1])
+
+
+def test_a_verified_sample_is_the_draw_the_verifier_prefers_and_one_try_is_the_plain_sample():
+    plain = _verified()
+    assert plain.cfg.sample_tries == 1
+    unverified = plain.sample({"a": True}, n=3, seed=4)
+    plain.verifier = FixedLogits(torch.full((1, 3), 10.0))
+    assert torch.equal(plain.sample({"a": True}, n=3, seed=4), unverified)  # one try: the verifier is not asked
+
+    model = tiny_model(dataclasses.replace(ML, edit_strength=3.0, edit_blend=0.05))
+    model = with_verifier(model, Oracle(READER).eval(), (1.0, 2.0), 0.99, sample_tries=4)
+    decoded = []
+    decode = model.decode
+    model.decode = lambda *args, **kw: decoded.append(decode(*args, **kw)) or decoded[-1]
+    model.verifier = FixedLogits(lambda x: x.flatten(1).mean(1, keepdim=True).expand(-1, 3) * 100 - 50)
+    out = model.sample({"a": True, "b": True, "c": True}, n=3, seed=4)  # the verifier likes bright draws
+    draws = decoded[-1].unflatten(0, (4, 3))  # all 12 draws in one generator call
+    assert len(decoded) == 1 and out.shape == (3, *draws.shape[2:])
+    assert torch.equal(out, draws[draws.flatten(2).mean(2).argmax(0), torch.arange(3)])
+    assert len({float(d.mean()) for d in draws[:, 0]}) == 4  # the tries differ
+
+
+def test_sample_tries_need_a_verifier_and_with_verifier_keeps_one_for_samples_alone():
+    with pytest.raises(ValueError, match="sample_tries"):
+        dataclasses.replace(ML, sample_tries=2)
+    with pytest.raises(ValueError, match="sample_tries"):
+        dataclasses.replace(ML, sample_tries=0)
+    samples_only = with_verifier(tiny_model(ML), Oracle(READER), (), 0.99, sample_tries=3)
+    assert samples_only.verifier is not None and samples_only.cfg.verify_strengths == ()
+    assert samples_only.cfg.sample_tries == 3
