@@ -34,8 +34,9 @@ CARD = (WEIGHTS / "README.md").read_text()
 # session 22's decoder also trained on resamples; its 6,000 card swaps read 95.8 %), and at 99.85 / 97.50 / 98.92 /
 # 98.42 / 95.05 / 99.08 % (stage 16, the same at GPU length; its 6,000 card swaps read 95.9 %; stage 17, session 24's
 # fitted style residuals, reads the same): the floors sit a little below (stage 16's slice swaps only 0.05 point above
-# theirs: the slice holds a few hundred, each about 0.2 point).
-FACES_FLOOR = {"mean_accuracy": 0.99, "edit_success": 0.95, "edit_preservation": 0.98, "sample_accuracy": 0.965,
+# theirs: the slice holds a few hundred, each about 0.2 point). Stage 19 (session 26's verified samples, each new face
+# the best of 4 draws by the embedded reader) reads its samples at 99.03 % where stage 18 read 98.42, which fails.
+FACES_FLOOR = {"mean_accuracy": 0.99, "edit_success": 0.95, "edit_preservation": 0.98, "sample_accuracy": 0.985,
                "swap_success": 0.95, "swap_preservation": 0.98}
 MNIST_CEILING_ERROR = 0.012
 MNIST_FLOOR_SAMPLES = 0.98
@@ -77,6 +78,7 @@ def test_faces_weights_meet_their_card_on_a_slice():
     assert all(set(model.style_cluster[k].tolist()) == set(range(11)) for k in fitted)
     # edits verified by the calibration reader, embedded (in float16) in the file: never by the oracle
     assert model.cfg.verify_strengths and model.metadata["verification"]["reader"] == "reader.safetensors"
+    assert model.cfg.sample_tries == 4 == model.metadata["verification"]["sample_tries"]  # verified samples
     reader = load_oracle(WEIGHTS / "reader.safetensors").state_dict()
     for k, v in model.verifier.state_dict().items():
         want = reader[k].half().float() if v.is_floating_point() else reader[k]
