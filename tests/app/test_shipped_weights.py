@@ -34,3 +34,8 @@ def test_shipped_model_serves(shipped_client: TestClient) -> None:
     assert plain.status_code == 200 and plain.json()["images"] != cuts.json()["images"]
     photo = {"image": ("x.png", png((300, 200)), "image/png")}
     assert shipped_client.post("/api/predict", files=photo).status_code == 200
+    # new faces, each the best of the file's 4 verified draws: as many as asked, all different, the same for a seed
+    asked = {"attributes": json.dumps({"Eyeglasses": True}), "n": "3", "seed": "3"}
+    new = shipped_client.post("/api/sample", data=asked)
+    assert new.status_code == 200 and len(set(new.json()["images"])) == 3, new.text[:200]
+    assert shipped_client.post("/api/sample", data=asked).json()["images"] == new.json()["images"]
