@@ -59,14 +59,9 @@ def main() -> None:
             best[k].append(draws_t[pick, torch.arange(len(s))])
     print(f"{kmax} draws of {a.n} in {time.time() - t0:.0f}s ({(time.time() - t0) / a.n / kmax * 1000:.1f} ms a draw)")
     for k in a.tries:
-        chosen = torch.cat(best[k])
-        reads, feats = [], []
-        for i in range(0, a.n, a.batch):
-            r, h = oracle.read_with_features(chosen[i:i + a.batch])
-            reads.append(r.attrs.cpu())
-            feats.append(h.float().cpu())
-        asked = torch.cat(reads) == states.bool()
-        fd = frechet_distance(torch.cat(feats), real_feats)
+        reads, feats = read_map(oracle, lambda x, i: x, torch.cat(best[k]), a.batch, torch.device("cpu"), features=True)
+        asked = reads.attrs == states.bool()
+        fd = frechet_distance(feats, real_feats)
         print(f"tries {k}: as asked {asked.float().mean():.4f}, all 40 {asked.all(1).float().mean():.4f}, FD {fd:.1f}")
 
 

@@ -245,9 +245,8 @@ def test_states_agreement_counts_the_states_read_as_asked_and_breaks_ties_by_log
     got = states_agreement(FixedLogits(lambda x: logits), torch.zeros(3, 3, 4, 4), states)
     assert got.ceil().tolist() == [3, 2, 2]  # the count first
     assert -1 < got[1] - 2 < got[2] - 2 < 0 and -1 < got[0] - 3 < 0  # then the surer of the two with two
-    rows = torch.tensor([[0.0] * 3])
     hopeless = states_agreement(FixedLogits(lambda x: torch.full((1, 3), -50.0)), torch.zeros(1, 3, 4, 4),
-                                rows.long() + 1)
+                                torch.ones(1, 3, dtype=torch.long))
     assert hopeless.item() > -1  # a tie-break never outweighs a state read as asked
 
 
