@@ -6,7 +6,8 @@
 #   bash experiments/session25_scratch.sh [OUT [more vcn train flags]]
 # OUT defaults to runs/s25/scratch (session 25); session 26's run: bash experiments/session25_scratch.sh
 # runs/s26/lr1e3 --lr 1e-3. The 60,000 training pairs are rendered first (not counted in the hour, as in sessions 7
-# and 14). TRAINED=1 skips the training (OUT/model.safetensors already written) and runs the rest.
+# and 14). TRAINED=1 skips the training (OUT/model.safetensors already written) and runs the rest. Since session 27
+# verify also picks each new face from 4 draws (--sample-tries 4, stage 19's setting); sessions 25 and 26 ran without.
 set -euo pipefail
 o=${1:-runs/s25/scratch}
 shift || true
@@ -20,7 +21,7 @@ t vcn calibrate --weights ${o}_bank.safetensors --out ${o}_cal.safetensors --rea
 t vcn transfer --weights ${o}_cal.safetensors --out ${o}_tr.safetensors --n 4000 --variety 0.5 --blend 0.05
 t vcn calibrate-styles --weights ${o}_tr.safetensors --out ${o}_sty.safetensors --reader weights/reader.safetensors
 t vcn verify --weights ${o}_sty.safetensors --out ${o}_ver.safetensors --strengths 1 1.5 2 --confidence 0.995 \
-  --reader weights/reader.safetensors
+  --sample-tries 4 --reader weights/reader.safetensors
 t vcn style-clusters --weights ${o}_ver.safetensors --out ${o}_final.safetensors --reader weights/reader.safetensors --half
 t vcn eval --weights ${o}_final.safetensors --device cpu --json ${o}_eval.json
 echo SCRATCH_DONE >&2

@@ -19,7 +19,8 @@ RECIPE_FLAGS: list[tuple[str, type]] = [
     ("judge_weight", float), ("mmd_weight", float), ("context_kl_weight", float), ("train_size", int),
     ("seed", int), ("recon", str), ("style_share", float), ("augment_shift", int),
     ("augment_rotate", float), ("augment_scale", float), ("donor_weight", float), ("perceptual_weight", float),
-    ("style_weight", float), ("choice_weight", float), ("choice_temperature", float), ("weight_decay", float)]
+    ("style_weight", float), ("choice_weight", float), ("choice_temperature", float), ("weight_decay", float),
+    ("edge_weight", float)]
 
 
 def _train_overrides(p: argparse.ArgumentParser) -> None:

@@ -207,6 +207,8 @@ class TrainConfig:
     choice_temperature: float = 1.0  # of that softmax over -KL (nats)
     # A frozen CNN's activations of each reconstruction must match those of its image (losses.perceptual_loss)
     perceptual_weight: float = 0.0
+    # Neighbouring-pixel differences of each reconstruction must match its image's (losses.edge_loss)
+    edge_weight: float = 0.0
     # A frozen reader's style heads read each reconstruction and swap; each must show the style the reader sees
     # on the image it should look like (losses.style_judge_loss; rendered faces, whose readers have style heads)
     style_weight: float = 0.0

@@ -62,6 +62,20 @@ def reconstruction_loss(x_hat: Tensor, x: Tensor, kind: str = "mse", reduction: 
     return per_image.mean()
 
 
+def edge_loss(x_hat: Tensor, x: Tensor) -> Tensor:
+    """Squared error of neighbouring-pixel differences (horizontal and vertical), summed over pixels like
+    reconstruction_loss's "sum", averaged over the batch. x_hat, x: (B, C, H, W).
+
+    A decoder early in training draws low frequencies first and leaves every edge soft: the pixel MSE of a
+    slightly blurred face is small. On differences a blur costs what an edge is worth, and a uniform shift of
+    brightness costs nothing, so this weighs the fine detail the oracle's Blurry reads (docs/recipes.md,
+    session 27).
+    """
+    d = x_hat.float() - x.float()
+    dy, dx = d[..., 1:, :] - d[..., :-1, :], d[..., :, 1:] - d[..., :, :-1]
+    return (dy.pow(2).flatten(1).sum(1) + dx.pow(2).flatten(1).sum(1)).mean()
+
+
 def lsgan_discriminator_loss(real_scores: list[Tensor], fake_scores: list[Tensor]) -> Tensor:
     """Eq. 5, discriminator side (least squares, targets real=1, fake=0), summed over the scales."""
     loss = real_scores[0].new_zeros(())

@@ -22,6 +22,8 @@ wants exactly one forward per backward). Terms, each weighted by a TrainConfig f
 - perceptual: a frozen CNN trained on real renders (the judge's trunk by default) reads each reconstruction
   and its image; their activations must match (losses.perceptual_loss). Against the blurred average of
   small shapes (which pair of glasses) a pixel MSE settles for.
+- edge: neighbouring-pixel differences of each reconstruction must match its image's (losses.edge_loss): the
+  cheap half of the perceptual term's job, against the soft edges of a decoder early in training.
 - style: a frozen reader with style heads (rendered faces) reads each reconstruction and swap and the image
   each must look like; the generated one must show the style the reader sees on the real one, for every
   style attribute that image has (losses.style_judge_loss). The swap of a restyled pair is where a capsule
@@ -44,6 +46,7 @@ from model.losses import (
     attribute_judge_loss,
     capsule_choice_loss,
     capsule_margin_loss,
+    edge_loss,
     gaussian_kl,
     lsgan_generator_loss,
     mmd_to_prior,
@@ -173,6 +176,9 @@ class VCNObjective(nn.Module):
             "ctx_kl": gaussian_kl(caps.ctx_mu, caps.ctx_logvar),
         }
         total = losses["margin"] + t.recon_weight * losses["recon"] + t.context_kl_weight * losses["ctx_kl"]
+        if t.edge_weight > 0:
+            losses["edge"] = edge_loss(recon, x)
+            total = total + t.edge_weight * losses["edge"]
         if t.choice_weight > 0:
             group = 2 if cfg.kind == "multilabel" else cfg.num_capsules
             losses["choice"] = capsule_choice_loss(caps.kl, truth, group, t.choice_temperature)

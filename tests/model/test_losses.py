@@ -11,6 +11,7 @@ from model.losses import (
     attribute_judge_loss,
     capsule_choice_loss,
     capsule_margin_loss,
+    edge_loss,
     gaussian_kl,
     lsgan_discriminator_loss,
     lsgan_generator_loss,
@@ -147,6 +148,33 @@ def test_attribute_judge_loss_value_and_frozen_judge():
     torch.testing.assert_close(loss, expected)
     loss.backward()
     assert all(p.grad is None for p in judge.parameters())
+    assert gen.weight.grad is not None and gen.weight.grad.abs().sum() > 0
+
+
+# ----------------------------------------------------------------------------------------------------
+# Edges
+
+
+def test_edge_loss_hand_value_ignores_a_brightness_shift_and_charges_a_blur():
+    x = torch.zeros(1, 1, 2, 3)
+    x[0, 0, 0, 1] = 1.0  # one bright pixel: 2 horizontal differences of 1, 1 vertical
+    assert edge_loss(torch.zeros_like(x), x).item() == pytest.approx(3.0)
+    assert edge_loss(x + 0.3, x).item() == pytest.approx(0.0, abs=1e-6)  # no edge moved
+    img = torch.rand(4, 3, 16, 16)
+    blurred = nn.functional.avg_pool2d(img, 3, stride=1, padding=1, count_include_pad=False)
+    dim = img + (blurred - img).pow(2).mean().sqrt()  # a brightness error of the blur's pixel RMS
+    # Per unit of pixel MSE the blur costs far more on edges than the brightness error does.
+    assert edge_loss(blurred, img) / reconstruction_loss(blurred, img) > 2.0
+    assert edge_loss(dim, img) / reconstruction_loss(dim, img) < 1e-6
+    # Averaged over the batch, summed over pixels: doubling the batch by repetition changes nothing.
+    assert edge_loss(torch.cat([blurred, blurred]), torch.cat([img, img])).item() == pytest.approx(
+        edge_loss(blurred, img).item(), rel=1e-5)
+
+
+def test_edge_loss_gradient_reaches_the_generated_side():
+    gen = nn.Conv2d(2, 3, 3, padding=1)
+    real = torch.rand(2, 3, 8, 8, requires_grad=True)
+    edge_loss(gen(torch.randn(2, 2, 8, 8)), real).backward()
     assert gen.weight.grad is not None and gen.weight.grad.abs().sum() > 0
 
 

@@ -20,7 +20,7 @@ MC = VCNConfig(arch="mnist", kind="multiclass", capsule_names=("0", "1", "2"), i
                capsule_dim=4, context_dim=0, width=2, dataset="mnist")
 # Distinct weights so that a term counted with the wrong weight (or twice) changes the total.
 WEIGHTS = dict(recon_weight=0.5, context_kl_weight=2.0, swap_weight=3.0, mmd_weight=5.0, judge_weight=7.0,
-               adv_weight=11.0, donor_weight=13.0, choice_weight=17.0)
+               adv_weight=11.0, donor_weight=13.0, choice_weight=17.0, edge_weight=19.0)
 
 
 def _model(cfg: VCNConfig = ML) -> VCN:
@@ -74,6 +74,8 @@ CASES = [
     (MC, {"mmd_weight": 5.0}, False, False, False, {"mmd"}),
     (ML, {"choice_weight": 17.0}, False, False, False, {"choice"}),
     (MC, {"choice_weight": 17.0}, False, False, False, {"choice"}),
+    (ML, {"edge_weight": 19.0}, False, False, False, {"edge"}),
+    (MC, {"edge_weight": 19.0}, True, False, False, {"edge"}),
     (MC, {"judge_weight": 7.0}, False, True, False, set()),  # prior edits are multilabel only
     (MC, {"adv_weight": 11.0}, False, False, True, {"adv"}),
 ]
