@@ -5,8 +5,8 @@ where it differs from the face's reconstruction, the upload's own elsewhere. Tha
 touch pixel for pixel, but where the reconstruction draws the attribute's style a little off (stage 17 draws the
 face's own Bangs cut on 83 % of reconstructions), a resample that draws the reconstruction's style differs from it
 only faintly, and the upload's own style shows through: the oracle read 3.77 Bangs cuts in 10 plain resamples of
-vcn eval's faces and 3.28 pasted (docs/recipes.md, session 24). Growing the pasted region everywhere buys back a
-little for some of the rest kept (session 21).
+vcn eval's faces and 3.28 pasted (docs/recipes-sessions-23-24.md, session 24). Growing the pasted region everywhere
+buys back a little for some of the rest kept (session 21).
 
 So each attribute gets a region: where its resamples change the reconstruction, averaged over training-seed faces
 (Bangs: the forehead). A pasted resample is read by the model's embedded verifier (the calibration reader, never

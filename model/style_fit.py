@@ -16,7 +16,7 @@ and reconstructions draw as before; an edit that switches an attribute on adds t
 slot's residuals drawn at random, now and then a fitted one (R of its T).
 
 The reader is a calibration reader (weights/reader.safetensors), never the evaluation oracle; what the oracle then
-reads is in docs/recipes.md (session 24).
+reads is in docs/recipes-sessions-23-24.md (session 24).
 """
 
 from __future__ import annotations
