@@ -32,6 +32,8 @@ def _train_overrides(p: argparse.ArgumentParser) -> None:
                    help="keep these parts' weights as they start (from --init)")
     g.add_argument("--judge-augment", dest="judge_augment", type=int, choices=[0, 1], default=None,
                    help="1: the judge reads generated images through a random shift, brightness and noise")
+    g.add_argument("--judge-eval-norm", dest="judge_eval_norm", type=int, choices=[0, 1], default=None,
+                   help="1: the judge's fakes are decoded with BatchNorm on its running statistics, as served")
     g.add_argument("--style-augment", dest="style_augment", type=int, choices=[0, 1], default=None,
                    help="1: the style reader (--style-weight) reads generated images through the same random view")
     g.add_argument("--cpu-bf16", dest="cpu_bf16", type=int, choices=[0, 1], default=None,
@@ -56,6 +58,7 @@ def cmd_train(a: argparse.Namespace) -> None:
     tcfg = replace(tcfg, **{k: getattr(a, k) for k in [*(name for name, _ in RECIPE_FLAGS), "lr_schedule"]},
                    freeze=tuple(a.freeze) if a.freeze else None,
                    judge_augment=None if a.judge_augment is None else bool(a.judge_augment),
+                   judge_eval_norm=None if a.judge_eval_norm is None else bool(a.judge_eval_norm),
                    style_augment=None if a.style_augment is None else bool(a.style_augment),
                    cpu_bf16=None if a.cpu_bf16 is None else bool(a.cpu_bf16))
     path = train(vcfg, tcfg, a.out, device=a.device, max_time=a.max_time, resume=a.resume,

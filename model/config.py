@@ -218,6 +218,11 @@ class TrainConfig:
     # The judge reads generated images through a random shift, brightness change and noise (augment.judge_view)
     # so the generator cannot please it with changes no other reader sees.
     judge_augment: bool = False
+    # The judge's fakes are decoded with the generator's BatchNorm on its running statistics, as the server decodes
+    # them, instead of the fakes batch's own statistics: on batch statistics a generator learns to please the frozen
+    # judge with images no other reader sees that way (session 27: judge loss 0.04 on batch statistics, 7.7 on the same
+    # fakes decoded as the server does; the oracle reads them blurry either way).
+    judge_eval_norm: bool = False
     # The style reader likewise reads every generated image through judge_view (the reader's clean view of the real
     # image it must match stays clean), so the decoder must draw a style a shifted, noisier reader still sees.
     style_augment: bool = False

@@ -33,6 +33,8 @@ wants exactly one forward per backward). Terms, each weighted by a TrainConfig f
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -55,6 +57,20 @@ from model.losses import (
     style_judge_loss,
 )
 from model.vcn import VCN
+
+
+@contextmanager
+def running_norm(module: nn.Module) -> Iterator[None]:
+    """Inside the block, `module`'s BatchNorm layers normalise with their running statistics (as at inference) and
+    leave them as they are; gradients still flow. Layers already in eval mode stay so."""
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
+    for m in norms:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m in norms:
+            m.train()
 
 
 @dataclass
@@ -281,5 +297,6 @@ class VCNObjective(nn.Module):
         cs = torch.cat([c_edit, c_prior.to(c.dtype)])
         masks = torch.cat([m_edit, mask[half:]])
         ctxs = torch.cat([ctx[:half], ctx_prior.to(ctx.dtype)])
-        images = self.model.decode(cs, masks, ctxs)
+        with running_norm(self.model.generator) if self.tcfg.judge_eval_norm else nullcontext():
+            images = self.model.decode(cs, masks, ctxs)
         return images, masks.unflatten(-1, (-1, 2))[..., 0]

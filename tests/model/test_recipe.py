@@ -303,6 +303,30 @@ def test_prior_edits_ask_for_one_flip_then_the_batch_states():
     assert torch.equal(states[3:], b.targets[3:].float())
 
 
+def test_judge_eval_norm_decodes_the_judges_fakes_as_served_and_still_trains_the_generator():
+    b = _batch(n=6)
+    mask = targets_to_mask(b.targets, "multilabel", 6)
+    c, ctx = torch.randn(6, 6, 4), torch.randn(6, 2)
+    images = {}
+    for on in (False, True):
+        model = _model()
+        obj = VCNObjective(model, TrainConfig(judge_weight=1.0, judge_eval_norm=on), _judge())
+        norms = [m for m in model.generator.modules() if isinstance(m, nn.BatchNorm2d)]
+        before = [m.running_mean.clone() for m in norms]
+        images[on], _ = obj._prior_edits(c, ctx, mask, torch.Generator().manual_seed(0))
+        moved = any(not torch.equal(m.running_mean, r) for m, r in zip(norms, before, strict=True))
+        assert moved != on  # batch statistics update the running ones; the served normalisation leaves them
+        assert model.generator.training and all(m.training for m in norms)  # back in training mode after
+        images[on].sum().backward()
+        assert all(p.grad is not None for p in model.generator.parameters() if p.requires_grad)
+    # The same draws decoded as the server decodes them (running statistics: still the initial ones).
+    served = _model().eval()
+    obj = VCNObjective(served, TrainConfig(judge_weight=1.0), _judge())
+    expected, _ = obj._prior_edits(c, ctx, mask, torch.Generator().manual_seed(0))
+    assert torch.allclose(images[True], expected, atol=1e-6)
+    assert not torch.allclose(images[False], expected, atol=1e-3)
+
+
 def test_without_teacher_forcing_the_generator_sees_the_predicted_mask():
     """teacher_forcing=False: the decoder gets the KL-predicted mask, the margin loss still the truth."""
     import dataclasses
