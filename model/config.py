@@ -220,7 +220,7 @@ class TrainConfig:
     judge_augment: bool = False
     # The judge's fakes are decoded with the generator's BatchNorm on its running statistics, as the server decodes
     # them, instead of the fakes batch's own statistics: on batch statistics a generator learns to please the frozen
-    # judge with images no other reader sees that way (session 27: judge loss 0.04 on batch statistics, 7.7 on the same
+    # judge with images no other reader sees that way (session 27: judge loss 0.04 on batch statistics, 8.1 on the same
     # fakes decoded as the server does; the oracle reads them blurry either way).
     judge_eval_norm: bool = False
     # The style reader likewise reads every generated image through judge_view (the reader's clean view of the real
