@@ -119,16 +119,23 @@ def face_pairs(n: int, seed: int, size: int, workers: int = 0, style_share: floa
 
 def load_face_pairs(n: int, seed: int, size: int, cache: Path | None, workers: int = 0,
                     style_share: float = 0.0) -> TensorData:
-    """face_pairs, cached as a safetensors file (rendering 100k faces takes minutes on two cores)."""
+    """face_pairs, cached as a safetensors file (rendering 100k faces takes minutes on two cores). A cache that
+    holds other faces is kept: these are read from, or written to, a file beside it named for what they are."""
+    want = (n, seed, size, style_share)
     if cache is not None and cache.is_file():
         t, meta = read_checkpoint(cache, role="face_cache")
         held = (meta.get("n"), meta.get("seed"), meta.get("size"), meta.get("style_share", 0.0))
-        if held == (n, seed, size, style_share):
+        if held == want:
             return TensorData(t["images"], t["targets"], t["cf_images"], t["cf_targets"], t.get("cf_changed"))
+        # Another run's faces (session 27 nearly replaced the hour's 60,000 pairs with a continuation's --seed 1).
+        beside = cache.with_name(f"{cache.stem}_n{n}_seed{seed}_size{size}_style{style_share:g}{cache.suffix}")
+        if beside.is_file():
+            return load_face_pairs(n, seed, size, beside, workers, style_share)
         # Said out loud: the faces' seed is the run's --seed, so a replicate at another seed renders its own
         # faces here, single-process by default (minutes) before the first step (session 15's stalled call)
-        print(f"{cache}: holds n, seed, size, style_share = {held}; rendering {(n, seed, size, style_share)} "
-              "instead and replacing it", file=sys.stderr, flush=True)
+        print(f"{cache}: holds n, seed, size, style_share = {held}; rendering {want} into {beside}",
+              file=sys.stderr, flush=True)
+        cache = beside
     data = face_pairs(n, seed, size, workers, style_share)
     if cache is not None:
         save_checkpoint(cache, {k: v for k, v in vars(data).items() if v is not None}, role="face_cache", n=n,

@@ -308,7 +308,12 @@ def test_style_pairs_are_cached_apart_from_flip_pairs(tmp_path, capsys):
     flips = load_face_pairs(8, 0, 16, cache)  # another share: the cache does not answer for it
     assert not torch.equal(flips.cf_targets, first.cf_targets)
     # and says so: a replicate at another --seed re-renders before its first step (session 15's stalled call)
-    assert "(8, 0, 16, 1.0); rendering (8, 0, 16, 0.0) instead" in capsys.readouterr().err
+    beside = tmp_path / "c_n8_seed0_size16_style0.safetensors"
+    assert f"(8, 0, 16, 1.0); rendering (8, 0, 16, 0.0) into {beside}" in capsys.readouterr().err
+    # ... beside the cache, which keeps its own faces; the next such call reads them from there, silently
+    assert torch.equal(load_face_pairs(8, 0, 16, cache, style_share=1.0).cf_images, first.cf_images)
+    assert torch.equal(load_face_pairs(8, 0, 16, cache).cf_images, flips.cf_images) and beside.is_file()
+    assert capsys.readouterr().err == ""
     batch = flips.batch(torch.arange(8), True)
     assert torch.equal(batch.changed, flips.cf_changed)
 
