@@ -5,7 +5,8 @@
 # left out), each timed, and the oracle's eval. Run from the repository root:
 #   bash experiments/session25_scratch.sh [OUT [more vcn train flags]]
 # OUT defaults to runs/s25/scratch (session 25); session 26's run: bash experiments/session25_scratch.sh
-# runs/s26/lr1e3 --lr 1e-3; session 27's: ... runs/s27/p40 --lr 2e-3 --perceptual-weight 40. The 60,000 training
+# runs/s26/lr1e3 --lr 1e-3; session 27's: ... runs/s27/p40 --lr 2e-3 --perceptual-weight 40; session 28's: ... runs/s28/pc4
+# --lr 2e-3 --perceptual-weight 40 --choice-weight 4 --choice-temperature 4. The 60,000 training
 # pairs are rendered first (not counted in the hour, as in sessions 7 and 14). TRAINED=1 skips the training
 # (OUT/model.safetensors already written) and runs the rest. Since session 27 verify also picks each new face from 4
 # draws (--sample-tries 4, stage 19's setting); sessions 25 and 26 ran without.
