@@ -11,19 +11,24 @@
 # (OUT/model.safetensors already written) and runs the rest. Since session 27 verify also picks each new face from 4
 # draws (--sample-tries 4, stage 19's setting); sessions 25 and 26 ran without.
 set -euo pipefail
-o=${1:-runs/s25/scratch}
-shift || true
-mkdir -p "$(dirname "$o")"
-export OMP_NUM_THREADS=2 MKL_NUM_THREADS=2
-t() { local s=$SECONDS; "$@"; echo "TIME $2 $(( SECONDS - s )) s" >&2; }
-[ -n "${TRAINED:-}" ] || t vcn train --preset faces64 --out $o --data-cache runs/faces64_cache60k.safetensors --train-size 60000 \
-  --lr-schedule cosine --max-time 3000 --cpu-bf16 1 --no-progress "$@"
-t vcn bank --weights $o/model.safetensors --out ${o}_bank.safetensors --n 8000 --size 256 --edit-strength 1.5
-t vcn calibrate --weights ${o}_bank.safetensors --out ${o}_cal.safetensors --reader weights/reader.safetensors
-t vcn transfer --weights ${o}_cal.safetensors --out ${o}_tr.safetensors --n 4000 --variety 0.5 --blend 0.05
-t vcn calibrate-styles --weights ${o}_tr.safetensors --out ${o}_sty.safetensors --reader weights/reader.safetensors
-t vcn verify --weights ${o}_sty.safetensors --out ${o}_ver.safetensors --strengths 1 1.5 2 --confidence 0.995 \
-  --sample-tries 4 --reader weights/reader.safetensors
-t vcn style-clusters --weights ${o}_ver.safetensors --out ${o}_final.safetensors --reader weights/reader.safetensors --half
-t vcn eval --weights ${o}_final.safetensors --device cpu --json ${o}_eval.json
-echo SCRATCH_DONE >&2
+# The whole body is one function, read before it runs: bash reads a plain script as it goes, and an edit to this
+# file during the hour's run once broke it after training (session 28).
+main() {
+  o=${1:-runs/s25/scratch}
+  shift || true
+  mkdir -p "$(dirname "$o")"
+  export OMP_NUM_THREADS=2 MKL_NUM_THREADS=2
+  t() { local s=$SECONDS; "$@"; echo "TIME $2 $(( SECONDS - s )) s" >&2; }
+  [ -n "${TRAINED:-}" ] || t vcn train --preset faces64 --out $o --data-cache runs/faces64_cache60k.safetensors --train-size 60000 \
+    --lr-schedule cosine --max-time 3000 --cpu-bf16 1 --no-progress "$@"
+  t vcn bank --weights $o/model.safetensors --out ${o}_bank.safetensors --n 8000 --size 256 --edit-strength 1.5
+  t vcn calibrate --weights ${o}_bank.safetensors --out ${o}_cal.safetensors --reader weights/reader.safetensors
+  t vcn transfer --weights ${o}_cal.safetensors --out ${o}_tr.safetensors --n 4000 --variety 0.5 --blend 0.05
+  t vcn calibrate-styles --weights ${o}_tr.safetensors --out ${o}_sty.safetensors --reader weights/reader.safetensors
+  t vcn verify --weights ${o}_sty.safetensors --out ${o}_ver.safetensors --strengths 1 1.5 2 --confidence 0.995 \
+    --sample-tries 4 --reader weights/reader.safetensors
+  t vcn style-clusters --weights ${o}_ver.safetensors --out ${o}_final.safetensors --reader weights/reader.safetensors --half
+  t vcn eval --weights ${o}_final.safetensors --device cpu --json ${o}_eval.json
+  echo SCRATCH_DONE >&2
+}
+main "$@"
