@@ -3,9 +3,9 @@ KL in nats of each attribute's active capsule (the one the face's true state swi
 and for the attributes named, the KL of the true-state capsule and of its rival when the VCN reads the attribute
 right and when it reads it wrong.
 
-Session 28 found the hour's files keep ~15 nats in Smiling's and Mouth_Slightly_Open's active capsules (every other
-attribute's: 2.3 or less; the context capsule: ~0.02), and read those two wrong where the rival's KL has not yet been
-pushed past the true one's.
+Session 28 found the hour's files keep 13-17 nats in Smiling's and Mouth_Slightly_Open's active capsules (session
+27's file: every other attribute's 2.3 or less; the context capsule's ~0.01), and read those two wrong where the
+rival's KL has not yet been pushed past the true one's.
 
     PYTHONPATH=. python experiments/capsule_kl_probe.py W... [--n 1000] [--attributes Smiling ...]
 """
@@ -45,9 +45,9 @@ def main() -> None:
     truth = torch.as_tensor(batch.attrs).bool()
     for path in a.weights:
         model = load_vcn(path).eval()
-        pred = model.predict(x)
-        ctx = model.encode(x)
-        ctx_kl = capsule_kl(ctx.ctx_mu.float(), ctx.ctx_logvar.float()) if ctx.ctx_mu.shape[-1] else torch.zeros(1)
+        pred = model.predict(x)  # the reading, exclusive pairs resolved, as vcn eval's accuracy reads it
+        caps = model.encode(x)  # predict keeps only the attribute KLs; the context's comes from here
+        ctx_kl = capsule_kl(caps.ctx_mu.float(), caps.ctx_logvar.float()) if caps.ctx_mu.shape[-1] else torch.zeros(1)
         own = torch.where(truth, pred.kl_present, pred.kl_absent)  # (N, A): the capsule the truth switches on
         rival = torch.where(truth, pred.kl_absent, pred.kl_present)
         median = own.median(0).values
