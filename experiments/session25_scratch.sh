@@ -9,7 +9,9 @@
 # --lr 2e-3 --perceptual-weight 40 --choice-weight 4 --choice-temperature 4. The 60,000 training
 # pairs are rendered first (not counted in the hour, as in sessions 7 and 14). TRAINED=1 skips the training
 # (OUT/model.safetensors already written) and runs the rest. Since session 27 verify also picks each new face from 4
-# draws (--sample-tries 4, stage 19's setting); sessions 25 and 26 ran without.
+# draws (--sample-tries 4, stage 19's setting); sessions 25 and 26 ran without. Session 29's: FINISH=600 ... runs/s29/pf
+# [session 28's pc4ctx flags] (the finish below), then PHASE1=runs/s29/pf/model.safetensors FINISH=600 FINISH_ENCODER=1
+# [FINISH_FLAGS="--swap-weight 1"] ... runs/s29/pfe (pfs): docs/recipes.md, session 29.
 set -euo pipefail
 # The whole body is one function, read before it runs: bash reads a plain script as it goes, and an edit to this
 # file during the hour's run once broke it after training (session 28).
@@ -19,9 +21,26 @@ main() {
   mkdir -p "$(dirname "$o")"
   export OMP_NUM_THREADS=2 MKL_NUM_THREADS=2
   t() { local s=$SECONDS; "$@"; echo "TIME $2 $(( SECONDS - s )) s" >&2; }
-  [ -n "${TRAINED:-}" ] || t vcn train --preset faces64 --out $o --data-cache runs/faces64_cache60k.safetensors --train-size 60000 \
-    --lr-schedule cosine --max-time 3000 --cpu-bf16 1 --no-progress "$@"
-  t vcn bank --weights $o/model.safetensors --out ${o}_bank.safetensors --n 8000 --size 256 --edit-strength 1.5
+  # FINISH=S (session 29): the last S of the 3000 s train the generator alone on reconstructions (encoder frozen, no
+  # swap or judge term: ~2.5 times the images a second), from FINISH_LR (default 5e-4) down a cosine. FINISH_ENCODER=1:
+  # the encoder trains on in that phase too (its margin and choice terms, and the reconstruction through it);
+  # FINISH_FLAGS: more vcn train flags for that phase (e.g. --swap-weight 1 to keep the swap term).
+  local finish=${FINISH:-0} w=$o/model.safetensors freeze="--freeze encoder"
+  [ -z "${FINISH_ENCODER:-}" ] || freeze=""
+  # PHASE1=FILE: the first 3000 - S s already ran (the same command, another finish): start the finish from FILE.
+  if [ -n "${PHASE1:-}" ]; then
+    mkdir -p $o && cp "$PHASE1" $o/model.safetensors
+  elif [ -z "${TRAINED:-}" ]; then
+    t vcn train --preset faces64 --out $o --data-cache runs/faces64_cache60k.safetensors --train-size 60000 \
+      --lr-schedule cosine --max-time $(( 3000 - finish )) --cpu-bf16 1 --no-progress "$@"
+  fi
+  if [ "$finish" -gt 0 ]; then
+    w=${o}_fin/model.safetensors
+    [ -n "${TRAINED:-}" ] || t vcn train --preset faces64 --init $o/model.safetensors --out ${o}_fin \
+      --data-cache runs/faces64_cache60k.safetensors --train-size 60000 --lr-schedule cosine --max-time $finish \
+      --cpu-bf16 1 --no-progress "$@" --lr ${FINISH_LR:-5e-4} $freeze --swap-weight 0 --judge-weight 0 ${FINISH_FLAGS:-}
+  fi
+  t vcn bank --weights $w --out ${o}_bank.safetensors --n 8000 --size 256 --edit-strength 1.5
   t vcn calibrate --weights ${o}_bank.safetensors --out ${o}_cal.safetensors --reader weights/reader.safetensors
   t vcn transfer --weights ${o}_cal.safetensors --out ${o}_tr.safetensors --n 4000 --variety 0.5 --blend 0.05
   t vcn calibrate-styles --weights ${o}_tr.safetensors --out ${o}_sty.safetensors --reader weights/reader.safetensors
