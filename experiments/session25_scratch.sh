@@ -26,19 +26,18 @@ main() {
   # the encoder trains on in that phase too (its margin and choice terms, and the reconstruction through it);
   # FINISH_FLAGS: more vcn train flags for that phase (e.g. --swap-weight 1 to keep the swap term).
   local finish=${FINISH:-0} w=$o/model.safetensors freeze="--freeze encoder"
+  local data="--data-cache runs/faces64_cache60k.safetensors --train-size 60000 --lr-schedule cosine --cpu-bf16 1 --no-progress"
   [ -z "${FINISH_ENCODER:-}" ] || freeze=""
   # PHASE1=FILE: the first 3000 - S s already ran (the same command, another finish): start the finish from FILE.
   if [ -n "${PHASE1:-}" ]; then
     mkdir -p $o && cp "$PHASE1" $o/model.safetensors
   elif [ -z "${TRAINED:-}" ]; then
-    t vcn train --preset faces64 --out $o --data-cache runs/faces64_cache60k.safetensors --train-size 60000 \
-      --lr-schedule cosine --max-time $(( 3000 - finish )) --cpu-bf16 1 --no-progress "$@"
+    t vcn train --preset faces64 --out $o $data --max-time $(( 3000 - finish )) "$@"
   fi
   if [ "$finish" -gt 0 ]; then
     w=${o}_fin/model.safetensors
-    [ -n "${TRAINED:-}" ] || t vcn train --preset faces64 --init $o/model.safetensors --out ${o}_fin \
-      --data-cache runs/faces64_cache60k.safetensors --train-size 60000 --lr-schedule cosine --max-time $finish \
-      --cpu-bf16 1 --no-progress "$@" --lr ${FINISH_LR:-5e-4} $freeze --swap-weight 0 --judge-weight 0 ${FINISH_FLAGS:-}
+    [ -n "${TRAINED:-}" ] || t vcn train --preset faces64 --init $o/model.safetensors --out ${o}_fin $data --max-time $finish \
+      "$@" --lr ${FINISH_LR:-5e-4} $freeze --swap-weight 0 --judge-weight 0 ${FINISH_FLAGS:-}
   fi
   t vcn bank --weights $w --out ${o}_bank.safetensors --n 8000 --size 256 --edit-strength 1.5
   t vcn calibrate --weights ${o}_bank.safetensors --out ${o}_cal.safetensors --reader weights/reader.safetensors

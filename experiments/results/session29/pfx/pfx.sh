@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # session 29's fourth finish: 300 s with the encoder (no swap or judge), then 300 s of the generator alone
 set -euo pipefail
-cd /work/main
+cd "$(dirname "$0")/../../../.."  # the repository root, as session25_scratch.sh expects
 f="--lr 2e-3 --perceptual-weight 40 --choice-weight 4 --choice-temperature 4 --context-kl-weight 0.1"
 export OMP_NUM_THREADS=2 MKL_NUM_THREADS=2
 s=$SECONDS
