@@ -14,12 +14,12 @@ counterfactuals instead of the model's edits (model/counterfactual.py: what the 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from collections import Counter
 
 import torch
 from eval_inputs import eval_inputs
 
+from model.calibrate import with_strength
 from model.counterfactual import CounterfactualEditor
 from model.data import faces
 from model.edit_metrics import edit_readings, nuisance_kept, references
@@ -38,7 +38,7 @@ def main() -> None:
     a = p.parse_args()
     cpu, oracle, model, images, _, _ = eval_inputs(a.weights, a.oracle)
     if a.strength is not None:
-        model.cfg = dataclasses.replace(model.cfg, edit_strength=a.strength, attribute_strength=(), verify_strengths=())
+        model = with_strength(model, a.strength)
     batch = faces.sample_faces(TEST_SEED, 0, a.n)
     images = images[: a.n]
     if a.reference:

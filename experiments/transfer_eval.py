@@ -20,6 +20,7 @@ import time
 import torch
 
 from model.baseline import load_baseline
+from model.calibrate import with_strength
 from model.checkpoint import load_vcn, read_checkpoint
 from model.data import faces
 from model.edit_metrics import edit_metrics, style_metrics
@@ -40,10 +41,11 @@ def main() -> None:
         baseline = read_checkpoint(path)[1].get("role") == "baseline"
         model = (load_baseline(path) if baseline else load_vcn(path)).eval()
         fields = {k: float(v) for k, v in (kv.split("=") for kv in settings.split(",") if kv)}
-        if "strength" in fields:
-            fields["edit_strength"] = fields.pop("strength")
-            if not baseline:  # the VCN's calibrated and verified strengths make way for the one asked
-                fields.update(attribute_strength=(), verify_strengths=())
+        strength = fields.pop("strength", None)
+        if strength is not None:  # the VCN's calibrated and verified strengths make way for the one asked
+            fields["edit_strength"] = strength
+            if not baseline:
+                model = with_strength(model, strength)
         model.cfg = dataclasses.replace(model.cfg, **fields)
         e = edit_metrics(model, oracle, images[:N_EDIT], test.take(slice(0, N_EDIT)), TEST_SEED, 100, model.device)
         s = style_metrics(model, oracle, images, attrs, STYLES, N_STYLE, TEST_SEED, 100, model.device)
