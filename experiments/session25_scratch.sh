@@ -11,7 +11,8 @@
 # (OUT/model.safetensors already written) and runs the rest. Since session 27 verify also picks each new face from 4
 # draws (--sample-tries 4, stage 19's setting); sessions 25 and 26 ran without. Session 29's: FINISH=600 ... runs/s29/pf
 # [session 28's pc4ctx flags] (the finish below), then PHASE1=runs/s29/pf/model.safetensors FINISH=600 FINISH_ENCODER=1
-# [FINISH_FLAGS="--swap-weight 1"] ... runs/s29/pfe (pfs): docs/recipes.md, session 29.
+# [FINISH_FLAGS="--swap-weight 1"] ... runs/s29/pfe (pfs): docs/recipes.md, session 29. Session 30's hour: ENCODER_S=300
+# FINISH=600 FINISH_LR=1e-3 ... runs/s30/hour [session 28's pc4ctx flags].
 set -euo pipefail
 # The whole body is one function, read before it runs: bash reads a plain script as it goes, and an edit to this
 # file during the hour's run once broke it after training (session 28).
@@ -25,18 +26,27 @@ main() {
   # swap or judge term: ~2.5 times the images a second), from FINISH_LR (default 5e-4) down a cosine. FINISH_ENCODER=1:
   # the encoder trains on in that phase too (its margin and choice terms, and the reconstruction through it);
   # FINISH_FLAGS: more vcn train flags for that phase (e.g. --swap-weight 1 to keep the swap term).
-  local finish=${FINISH:-0} w=$o/model.safetensors freeze="--freeze encoder"
+  # ENCODER_S=S2 (session 30): before the finish, S2 s train the encoder and generator together without the swap or
+  # judge term (the encoder's margin and choice terms and the reconstruction through it), from ENCODER_LR (default
+  # 5e-4) down a cosine: session 29's pfx as one command. Phase 1 then runs 3000 - S - S2 s.
+  local finish=${FINISH:-0} enc=${ENCODER_S:-0} w=$o/model.safetensors freeze="--freeze encoder"
   local data="--data-cache runs/faces64_cache60k.safetensors --train-size 60000 --lr-schedule cosine --cpu-bf16 1 --no-progress"
   [ -z "${FINISH_ENCODER:-}" ] || freeze=""
   # PHASE1=FILE: the first 3000 - S s already ran (the same command, another finish): start the finish from FILE.
   if [ -n "${PHASE1:-}" ]; then
     mkdir -p $o && cp "$PHASE1" $o/model.safetensors
   elif [ -z "${TRAINED:-}" ]; then
-    t vcn train --preset faces64 --out $o $data --max-time $(( 3000 - finish )) "$@"
+    t vcn train --preset faces64 --out $o $data --max-time $(( 3000 - finish - enc )) "$@"
+  fi
+  local start=$o/model.safetensors
+  if [ "$enc" -gt 0 ]; then
+    [ -n "${TRAINED:-}" ] || t vcn train --preset faces64 --init $start --out ${o}_enc $data --max-time $enc "$@" \
+      --lr ${ENCODER_LR:-5e-4} --swap-weight 0 --judge-weight 0
+    start=${o}_enc/model.safetensors
   fi
   if [ "$finish" -gt 0 ]; then
     w=${o}_fin/model.safetensors
-    [ -n "${TRAINED:-}" ] || t vcn train --preset faces64 --init $o/model.safetensors --out ${o}_fin $data --max-time $finish \
+    [ -n "${TRAINED:-}" ] || t vcn train --preset faces64 --init $start --out ${o}_fin $data --max-time $finish \
       "$@" --lr ${FINISH_LR:-5e-4} $freeze --swap-weight 0 --judge-weight 0 ${FINISH_FLAGS:-}
   fi
   t vcn bank --weights $w --out ${o}_bank.safetensors --n 8000 --size 256 --edit-strength 1.5

@@ -143,18 +143,19 @@ def cmd_style_fit(a: argparse.Namespace) -> None:
     from model.calibrate import style_faces
     from model.checkpoint import resave_vcn
     from model.oracle import load_oracle
-    from model.style_fit import FACES, PER_STYLE, with_fitted_styles
+    from model.style_fit import FACES, PER_STYLE, PRESENT_SLACK, with_fitted_styles
 
     model = _faces_model(a)
     images, attrs = style_faces(a.n, model.cfg.image_size)
+    slack = PRESENT_SLACK if a.present_slack is None else a.present_slack
     try:
         out = with_fitted_styles(model, load_oracle(a.reader, model.device).eval(), images, attrs, log=print,
-                                 steps=a.steps)
+                                 names=a.names, present_slack=slack, steps=a.steps)
     except ValueError as e:
         raise SystemExit(f"vcn style-fit: {e}") from None
     resave_vcn(a.out, out, dtype=torch.float16 if a.half else None,
                style_fit={"reader": Path(a.reader).name, "faces": a.n, "fitted_on": FACES, "per_style": PER_STYLE,
-                          "steps": a.steps})
+                          "steps": a.steps, "names": a.names or "all", "present_slack": slack})
     print(f"wrote {a.out}: resamples take residuals fitted per style, the styles in turn")
 
 
@@ -254,6 +255,10 @@ def add_stage_commands(sub) -> None:
                              2000, "unseen training-seed faces to fit on (each style attribute's first 64 wearers)",
                              strengths=None)
     sf.add_argument("--steps", type=int, default=150, help="Adam steps per style attribute")
+    sf.add_argument("--names", nargs="+", default=None, help="fit only these style attributes (default: every one)")
+    sf.add_argument("--present-slack", type=float, default=None,
+                    help="the guard: share of resamples a fit may lose the attribute from, by the reader "
+                         "(default: model/style_fit.py's PRESENT_SLACK)")
     sf.set_defaults(func=cmd_style_fit)
     pr = _calibration_parser(sub, "paste-regions", "pasted resamples that show the style they drew", 2000,
                              "unseen training-seed faces (each style attribute's first 60 wearers map its region)",

@@ -21,7 +21,7 @@ reads is in docs/recipes-sessions-23-24.md (session 24).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import NamedTuple
 
 import torch
@@ -154,36 +154,43 @@ def reader_styles(model: nn.Module, reader: nn.Module, images: Tensor, attrs: Te
     return StyleReading(r["style_diversity"][name], kept, r["style_presence"][name])
 
 
-def improves(before: StyleReading, after: StyleReading) -> bool:
+def improves(before: StyleReading, after: StyleReading, present_slack: float = PRESENT_SLACK) -> bool:
     """The guard: no fewer styles, no less of the rest kept or of the attribute present than the slacks allow, and
     more styles or more of the rest kept."""
     tie = 1e-6  # readings are counts over 300 resamples: a drop of exactly a slack is within it, whatever the rounding
     no_worse = (after.styles >= before.styles - tie and after.kept >= before.kept - KEPT_SLACK - tie
-                and after.present >= before.present - PRESENT_SLACK - tie)
+                and after.present >= before.present - present_slack - tie)
     return no_worse and (after.styles > before.styles or after.kept > before.kept)
 
 
 def with_fitted_styles(model: nn.Module, reader: nn.Module, images: Tensor, attrs: Tensor, n_faces: int = FACES,
-                       guard: bool = True, log: Callable[[str], None] | None = None, **fit_kw) -> nn.Module:
+                       guard: bool = True, log: Callable[[str], None] | None = None,
+                       names: Collection[str] | None = None, present_slack: float = PRESENT_SLACK,
+                       **fit_kw) -> nn.Module:
     """A copy of a VCN with transfer maps whose resamples take styles in turn from residuals fitted per style,
-    for every style attribute the reader reads, the model has and the maps were fitted for. Each is fitted on
-    the first n_faces of images (uint8 (N, H, W, 3)) whose attrs (N, A) bool show it (half of them when there
-    are fewer than 2 * n_faces) and, with guard, kept only where resamples of the next 30 (reader_styles) read
-    better by the reader (improves: Lipstick's fitted residuals, say, drew fewer styles; Wearing_Hat's as many, but
-    kept more of the rest). Every other slot keeps the file's clusters (or residual_clusters)."""
+    for every style attribute the reader reads (or those of them in `names`), the model has and the maps were
+    fitted for. Each is fitted on the first n_faces of images (uint8 (N, H, W, 3)) whose attrs (N, A) bool show it
+    (half of them when there are fewer than 2 * n_faces) and, with guard, kept only where resamples of the next 30
+    (reader_styles) read better by the reader (improves, with present_slack: Lipstick's fitted residuals, say, drew
+    fewer styles; Wearing_Hat's as many, but kept more of the rest). Every other slot keeps the file's clusters (or
+    residual_clusters)."""
     if not model.cfg.transfer_maps:
         raise ValueError("fitted styles replace the transfer fit's residuals: the model has no transfer maps")
+    unknown = set(names or ()) - set(reader.cfg.style_names)
+    if unknown:
+        raise ValueError(f"the reader has no style heads for {sorted(unknown)}; "
+                         f"it reads {list(reader.cfg.style_names)}")
     stored = model.cfg.style_clusters == "reader" and model.style_cluster.numel()
     clusters = model.style_cluster.long() if stored else residual_clusters(model.transfer_residual)
     out = with_style_clusters(model, clusters)
     out.requires_grad_(False)
     reader.requires_grad_(False)
-    names = list(model.cfg.capsule_names)
+    capsules = list(model.cfg.capsule_names)
     for name in reader.cfg.style_names:
-        if name not in names:
+        if name not in capsules or names is not None and name not in names:
             continue
         slot = model.slot(name, True)
-        wearers = attrs[:, names.index(name)].nonzero().squeeze(1)
+        wearers = attrs[:, capsules.index(name)].nonzero().squeeze(1)
         n_fit = min(n_faces, len(wearers) // 2)
         wanted = len(style_targets(reader, name, fit_kw.get("per_style", PER_STYLE)))
         if n_fit < 2 or wanted > out.transfer_residual.shape[1] or not bool(model.mapped(torch.tensor([slot]))[0]):
@@ -196,7 +203,7 @@ def with_fitted_styles(model: nn.Module, reader: nn.Module, images: Tensor, attr
         out.style_cluster[slot] = turn_clusters(fitted, out.style_cluster.shape[1],
                                                 reader.cfg.style_counts[reader.cfg.style_names.index(name)])
         after = reader_styles(out, reader, images[check], attrs[check], name) if guard else None
-        better = not guard or improves(before, after)
+        better = not guard or improves(before, after, present_slack)
         if not better:
             out.transfer_residual[slot], out.style_cluster[slot] = was
         if log and guard:

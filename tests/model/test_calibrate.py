@@ -154,13 +154,16 @@ def test_vcn_style_fit_stores_fitted_residuals_and_the_styles_in_turn(tmp_path, 
     from model.cli import main
 
     maps, reader = _files_for_residual_stages(tmp_path, "style-fit", 48)
-    monkeypatch.setattr(style_fit, "improves", lambda before, after: True)  # random nets: let every fit through
-    main(["style-fit", "--weights", str(tmp_path / "m.safetensors"), "--out", str(tmp_path / "f.safetensors"),
-          "--reader", str(tmp_path / "r.safetensors"), "--n", "120", "--steps", "2", "--half"])
+    monkeypatch.setattr(style_fit, "improves", lambda before, after, slack: True)  # random nets: every fit through
+    files = ["--weights", str(tmp_path / "m.safetensors"), "--out", str(tmp_path / "f.safetensors"),
+             "--reader", str(tmp_path / "r.safetensors"), "--n", "120", "--steps", "2"]
+    with pytest.raises(SystemExit, match=r"vcn style-fit: the reader has no style heads for \['Smiling_Wide'\]"):
+        main(["style-fit", *files, "--names", "Bangs", "Smiling_Wide"])
+    main(["style-fit", *files, "--half"])
     out = load_vcn(tmp_path / "f.safetensors")
     assert out.cfg.style_clusters == "reader" and out.style_cluster.shape == (80, 48)
     assert out.metadata["style_fit"] == {"reader": "r.safetensors", "faces": 120, "fitted_on": 64, "per_style": 4,
-                                         "steps": 2}
+                                         "steps": 2, "names": "all", "present_slack": style_fit.PRESENT_SLACK}
     assert torch.equal(out.transfer_weight, maps.transfer_weight.half().float())  # the maps unchanged
     fitted = [k for k in range(80) if bool((out.style_cluster[k] == STYLE_CLUSTERS).any())]
     style_slots = {out.slot(name, True) for name in reader.cfg.style_names}

@@ -121,6 +121,26 @@ def test_the_guard_keeps_a_fit_only_where_the_reader_reads_it_better(monkeypatch
     assert kept_clusters == (not fitted)  # fitted: the slot's clusters are the styles in turn
 
 
+def test_names_choose_which_style_attributes_are_fitted():
+    model, reader = _with_maps(), _reader()
+    images, attrs = _faces()
+    kw = dict(n_faces=3, guard=False, per_style=2, steps=2, batch_faces=2)
+    b = model.slot("b", True)
+    fitted = with_fitted_styles(model, reader, images, attrs, names=["b"], **kw)
+    assert not torch.equal(fitted.transfer_residual[b], model.transfer_residual[b])
+    untouched = with_fitted_styles(model, reader, images, attrs, names=[], **kw)  # the reader's "b" left out
+    assert torch.equal(untouched.transfer_residual, model.transfer_residual)
+    assert torch.equal(untouched.style_cluster.long(), residual_clusters(model.transfer_residual))
+    with pytest.raises(ValueError, match=r"no style heads for \['Bangs'\]"):
+        with_fitted_styles(model, reader, images, attrs, names=["b", "Bangs"], **kw)
+
+
+@pytest.mark.parametrize(("slack", "fitted"), [(0.01, False), (0.02, True)])
+def test_the_presence_slack_is_the_guards_to_set(slack, fitted):
+    before, after = StyleReading(2.57, 0.9587, 1.0), StyleReading(3.5, 0.9627, 0.987)  # session 30's hour, Hat
+    assert improves(before, after, present_slack=slack) == fitted
+
+
 def test_a_model_without_maps_is_refused():
     images, attrs = _faces()
     with pytest.raises(ValueError, match="no transfer maps"):
