@@ -42,10 +42,10 @@ def main() -> None:
         model = (load_baseline(path) if baseline else load_vcn(path)).eval()
         fields = {k: float(v) for k, v in (kv.split("=") for kv in settings.split(",") if kv)}
         strength = fields.pop("strength", None)
-        if strength is not None:  # the VCN's calibrated and verified strengths make way for the one asked
+        if strength is not None and not baseline:  # the calibrated and verified strengths make way for the one asked
+            model = with_strength(model, strength)
+        elif strength is not None:  # the baseline has only the one strength
             fields["edit_strength"] = strength
-            if not baseline:
-                model = with_strength(model, strength)
         model.cfg = dataclasses.replace(model.cfg, **fields)
         e = edit_metrics(model, oracle, images[:N_EDIT], test.take(slice(0, N_EDIT)), TEST_SEED, 100, model.device)
         s = style_metrics(model, oracle, images, attrs, STYLES, N_STYLE, TEST_SEED, 100, model.device)
