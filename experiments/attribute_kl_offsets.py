@@ -24,10 +24,14 @@ from model.evaluate import TEST_SEED
 from model.readings import chunks, to_input
 
 
-def kl_differences(model: torch.nn.Module, seed: int, start: int, n: int) -> tuple[Tensor, Tensor]:
-    """(n, A) KL_present - KL_absent of n rendered faces from (seed, start), and their truth (n, A) bool."""
+def kl_differences(model: torch.nn.Module, seed: int, start: int, n: int,
+                   mirrored: bool = False) -> tuple[Tensor, Tensor]:
+    """(n, A) KL_present - KL_absent of n rendered faces from (seed, start), and their truth (n, A) bool.
+    mirrored: read the faces flipped left to right (experiments/flip_reading.py)."""
     batch = faces.sample_faces(seed, start, n)
     images = torch.as_tensor(faces.render(batch, size=model.cfg.image_size))
+    if mirrored:
+        images = images.flip(2)  # (n, H, W, 3): W
     out = []
     with torch.inference_mode():
         for _, sl in chunks(n, 200):
