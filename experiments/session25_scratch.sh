@@ -12,7 +12,8 @@
 # draws (--sample-tries 4, stage 19's setting); sessions 25 and 26 ran without. Session 29's: FINISH=600 ... runs/s29/pf
 # [session 28's pc4ctx flags] (the finish below), then PHASE1=runs/s29/pf/model.safetensors FINISH=600 FINISH_ENCODER=1
 # [FINISH_FLAGS="--swap-weight 1"] ... runs/s29/pfe (pfs): docs/recipes.md, session 29. Session 30's hour: ENCODER_S=300
-# FINISH=600 FINISH_LR=1e-3 ... runs/s30/hour [session 28's pc4ctx flags].
+# FINISH=600 FINISH_LR=1e-3 ... runs/s30/hour [session 28's pc4ctx flags]. Session 31's: FINISH_LR=2e-3 with ENCODER_S=300
+# (runs/s31/hour) or ENCODER_S=600 (runs/s31/hourE), and experiments/results/session31/hourL/hourL.sh (ENCODER_LR=1e-3).
 set -euo pipefail
 # The whole body is one function, read before it runs: bash reads a plain script as it goes, and an edit to this
 # file during the hour's run once broke it after training (session 28).
