@@ -48,12 +48,17 @@ def fitted_offsets(d: Tensor, truth: Tensor, grid: Tensor) -> Tensor:
     return torch.where(best.values > at_zero, grid[best.indices], torch.zeros_like(at_zero))
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def probe_arguments(doc: str) -> argparse.Namespace:
+    """The command line this probe and experiments/flip_reading.py share: weights..., --n, --worst."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
     p.add_argument("weights", nargs="+")
     p.add_argument("--n", type=int, default=2000)
     p.add_argument("--worst", type=int, default=6)
-    a = p.parse_args()
+    return p.parse_args()
+
+
+def main() -> None:
+    a = probe_arguments(__doc__)
     grid = torch.linspace(-30, 30, 241)
     for path in a.weights:
         model = load_vcn(path).eval()

@@ -12,9 +12,7 @@ faces, on their mirror images, and on the sum of both d's, and prints the accura
 
 from __future__ import annotations
 
-import argparse
-
-from attribute_kl_offsets import kl_differences
+from attribute_kl_offsets import kl_differences, probe_arguments
 
 from model.checkpoint import load_vcn
 from model.data import faces
@@ -22,11 +20,7 @@ from model.evaluate import TEST_SEED
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("weights", nargs="+")
-    p.add_argument("--n", type=int, default=2000)
-    p.add_argument("--worst", type=int, default=6)
-    a = p.parse_args()
+    a = probe_arguments(__doc__)
     for path in a.weights:
         model = load_vcn(path).eval()
         d, truth = kl_differences(model, TEST_SEED, 0, a.n)
