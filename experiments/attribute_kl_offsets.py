@@ -24,20 +24,26 @@ from model.evaluate import TEST_SEED
 from model.readings import chunks, to_input
 
 
-def kl_differences(model: torch.nn.Module, seed: int, start: int, n: int,
-                   mirrored: bool = False) -> tuple[Tensor, Tensor]:
-    """(n, A) KL_present - KL_absent of n rendered faces from (seed, start), and their truth (n, A) bool.
-    mirrored: read the faces flipped left to right (experiments/flip_reading.py)."""
+def rendered_faces(seed: int, start: int, n: int, size: int) -> tuple[Tensor, Tensor]:
+    """n rendered faces from (seed, start): images uint8 (n, size, size, 3) and their truth (n, A) bool."""
     batch = faces.sample_faces(seed, start, n)
-    images = torch.as_tensor(faces.render(batch, size=model.cfg.image_size))
-    if mirrored:
-        images = images.flip(2)  # (n, H, W, 3): W
+    return torch.as_tensor(faces.render(batch, size=size)), torch.as_tensor(batch.attrs).bool()
+
+
+def differences_of(model: torch.nn.Module, images: Tensor) -> Tensor:
+    """images uint8 (n, H, W, 3) -> (n, A) KL_present - KL_absent, read in chunks of 200."""
     out = []
     with torch.inference_mode():
-        for _, sl in chunks(n, 200):
+        for _, sl in chunks(len(images), 200):
             p = model.predict(to_input(images[sl], torch.device("cpu")))
             out.append((p.kl_present - p.kl_absent).float())
-    return torch.cat(out), torch.as_tensor(batch.attrs).bool()
+    return torch.cat(out)
+
+
+def kl_differences(model: torch.nn.Module, seed: int, start: int, n: int) -> tuple[Tensor, Tensor]:
+    """(n, A) KL_present - KL_absent of n rendered faces from (seed, start), and their truth (n, A) bool."""
+    images, truth = rendered_faces(seed, start, n, model.cfg.image_size)
+    return differences_of(model, images), truth
 
 
 def fitted_offsets(d: Tensor, truth: Tensor, grid: Tensor) -> Tensor:

@@ -12,7 +12,7 @@ faces, on their mirror images, and on the sum of both d's, and prints the accura
 
 from __future__ import annotations
 
-from attribute_kl_offsets import kl_differences, probe_arguments
+from attribute_kl_offsets import differences_of, probe_arguments, rendered_faces
 
 from model.checkpoint import load_vcn
 from model.data import faces
@@ -23,8 +23,8 @@ def main() -> None:
     a = probe_arguments(__doc__)
     for path in a.weights:
         model = load_vcn(path).eval()
-        d, truth = kl_differences(model, TEST_SEED, 0, a.n)
-        m, _ = kl_differences(model, TEST_SEED, 0, a.n, mirrored=True)
+        images, truth = rendered_faces(TEST_SEED, 0, a.n, model.cfg.image_size)
+        d, m = differences_of(model, images), differences_of(model, images.flip(2))  # (n, H, W, 3): W mirrored
         right = {name: ((x < 0) == truth).float().mean(0) for name, x in
                  (("faces", d), ("mirrored", m), ("both", d + m))}
         print(f"{path} ({a.n} faces): " + ", ".join(f"{k} {v.mean():.4f}" for k, v in right.items()))
