@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from model.cli_stages import add_stage_commands
+from model.config import PRESETS
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_WEIGHTS = REPO / "weights" / "faces.safetensors"
@@ -20,14 +21,21 @@ RECIPE_FLAGS: list[tuple[str, type]] = [
     ("seed", int), ("recon", str), ("style_share", float), ("augment_shift", int),
     ("augment_rotate", float), ("augment_scale", float), ("donor_weight", float), ("perceptual_weight", float),
     ("style_weight", float), ("choice_weight", float), ("choice_temperature", float), ("weight_decay", float),
-    ("edge_weight", float)]
+    ("edge_weight", float), ("encoder_share", float), ("encoder_lr", float), ("finish_share", float),
+    ("finish_lr", float)]
+FLAG_HELP = {  # the phases (model/phases.py); the other flags are the TrainConfig fields they name
+    "encoder_share": "share of the run (--max-time, else --steps) for the encoder phase: encoder and generator "
+                     "without the pair and judge terms, from --encoder-lr (0: none)",
+    "finish_share": "share of the run for the finish, last: the generator alone (encoder frozen) on "
+                    "reconstructions, from --finish-lr (0: none)",
+}
 
 
 def _train_overrides(p: argparse.ArgumentParser) -> None:
     """Flags that override preset fields (unset = keep the preset's value)."""
     g = p.add_argument_group("recipe overrides")
     for name, typ in RECIPE_FLAGS:
-        g.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None)
+        g.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None, help=FLAG_HELP.get(name))
     g.add_argument("--freeze", nargs="+", choices=["encoder", "generator"], default=None,
                    help="keep these parts' weights as they start (from --init)")
     g.add_argument("--judge-augment", dest="judge_augment", type=int, choices=[0, 1], default=None,
@@ -49,7 +57,8 @@ def _train_overrides(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_train(a: argparse.Namespace) -> None:
-    from model.config import PRESETS, replace
+    from model.config import replace
+    from model.phases import train_in_phases
     from model.train import train
 
     vcfg, tcfg = PRESETS[a.preset]
@@ -61,12 +70,11 @@ def cmd_train(a: argparse.Namespace) -> None:
                    judge_eval_norm=None if a.judge_eval_norm is None else bool(a.judge_eval_norm),
                    style_augment=None if a.style_augment is None else bool(a.style_augment),
                    cpu_bf16=None if a.cpu_bf16 is None else bool(a.cpu_bf16))
-    path = train(vcfg, tcfg, a.out, device=a.device, max_time=a.max_time, resume=a.resume,
-                 data_root=a.data_root, data_cache=a.data_cache, judge_path=a.judge,
-                 style_judge_path=a.style_judge,
-                 ckpt_every=a.ckpt_every, sample_every=a.sample_every, workers=a.workers,
-                 progress=not a.no_progress, init=a.init,
-                 init_parts=tuple(a.init_parts) if a.init_parts else None)
+    run = train_in_phases if tcfg.phased else train  # a recipe in phases: one train run per phase
+    path = run(vcfg, tcfg, a.out, device=a.device, max_time=a.max_time, resume=a.resume, data_root=a.data_root,
+               data_cache=a.data_cache, judge_path=a.judge, style_judge_path=a.style_judge, ckpt_every=a.ckpt_every,
+               sample_every=a.sample_every, workers=a.workers, progress=not a.no_progress, init=a.init,
+               init_parts=tuple(a.init_parts) if a.init_parts else None)
     print(f"wrote {path}")
 
 
@@ -124,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a VCN from a preset")
-    t.add_argument("--preset", default="faces64", choices=["mnist", "faces64", "faces128", "celeba256"])
+    t.add_argument("--preset", default="faces64", choices=list(PRESETS))
     t.add_argument("--out", default="runs/faces64")
     t.add_argument("--device", default="auto")
     t.add_argument("--max-time", type=float, default=None, help="seconds; stop cleanly and save")

@@ -219,6 +219,12 @@ def cmd_class_evidence(a: argparse.Namespace) -> None:
           if weight else f"wrote {a.out}: the class of smallest KL")
 
 
+def cmd_stages(a: argparse.Namespace) -> None:
+    from model.stage_chain import run_stages
+
+    print(f"wrote {run_stages(a.weights, a.out, reader=a.reader, device=a.device, resume=a.resume)}")
+
+
 def _calibration_parser(sub, name: str, what: str, n: int | None, n_help: str = "",
                         strengths: tuple[float, ...] | None = (1.0, 1.5, 2.0, 2.5, 3.0)) -> argparse.ArgumentParser:
     """The flags the reader's stages share (`vcn calibrate`, `calibrate-styles`, `style-clusters`, `style-fit`,
@@ -272,6 +278,15 @@ def add_stage_commands(sub) -> None:
                    help="verified samples: draw each new face this many times, keep the one the reader reads "
                         "closest to the states asked (1: off)")
     v.set_defaults(func=cmd_verify)
+
+    st = sub.add_parser("stages", help="faces: run the stages after training in turn (bank ... style-clusters), "
+                                       "with the hour's settings (model/stage_chain.py)")
+    st.add_argument("--weights", required=True, help="a trained faces model (vcn train's model.safetensors)")
+    st.add_argument("--out", required=True, help="the servable file; each stage's file is written beside it")
+    st.add_argument("--reader", default=None, help="the calibration reader (default: weights/reader.safetensors)")
+    st.add_argument("--device", default=None)
+    st.add_argument("--resume", action="store_true", help="skip the stages whose file is already there")
+    st.set_defaults(func=cmd_stages)
 
     ce = sub.add_parser("class-evidence", help="digit models: decide close calls by each class's reconstruction")
     ce.add_argument("--weights", required=True)

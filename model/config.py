@@ -237,6 +237,15 @@ class TrainConfig:
     # Training on CPU under bf16 autocast (CUDA always uses it): 2.5x the steps per hour on a CPU with bf16
     # units (AMX), at bf16's precision in the convs; kept here so a checkpoint says how it was made.
     cpu_bf16: bool = False
+    # Training in phases (model/phases.py, `vcn train` runs them in turn; docs/recipes.md sessions 29-31): the run's
+    # budget (--max-time, else `steps`) is split. The last `finish_share` trains the generator alone on
+    # reconstructions (encoder frozen, no pair or judge term: ~2.5x the images a second) from finish_lr down a
+    # cosine; the `encoder_share` before it trains encoder and generator without the pair and judge terms from
+    # encoder_lr. What is left (phase "whole") trains every term from lr. 0 = no such phase.
+    encoder_share: float = 0.0
+    encoder_lr: float = 5e-4
+    finish_share: float = 0.0
+    finish_lr: float = 5e-4
 
     def __post_init__(self) -> None:
         if self.lr_schedule not in ("constant", "cosine"):
@@ -247,6 +256,14 @@ class TrainConfig:
             raise ValueError(f"style_share is a share of the pairs, in [0, 1]; got {self.style_share}")
         if not 0.0 <= self.lr_floor <= 1.0:
             raise ValueError(f"lr_floor is a fraction of lr, in [0, 1]; got {self.lr_floor}")
+        if min(self.encoder_share, self.finish_share) < 0 or self.encoder_share + self.finish_share >= 1:
+            raise ValueError("encoder_share and finish_share are shares of the run, >= 0 and together < 1; got "
+                             f"{self.encoder_share} and {self.finish_share}")
+
+    @property
+    def phased(self) -> bool:
+        """Whether this recipe trains in phases (model/phases.py) rather than in one run."""
+        return self.encoder_share > 0 or self.finish_share > 0
 
     def lr_at(self, progress: float) -> float:
         """The learning rate once `progress` (0 = start, 1 = end of the run) of the run is done."""
@@ -290,6 +307,19 @@ PRESETS: dict[str, tuple[VCNConfig, TrainConfig]] = {
                   mask_input=True),
         TrainConfig(steps=20_000, batch_size=64, lr=3e-4, margin=64.0, down_weight=0.5, recon_weight=1.0,
                     swap_weight=1.0, judge_weight=10.0),
+    ),
+    # The hour from scratch (docs/recipes.md, "The hour from scratch"; session 31's hourE): faces64's objective with
+    # a 6x higher rate down a cosine, the perceptual and choice terms and a looser context, then the encoder and
+    # finish phases (model/phases.py). Run it with --max-time 3000 on a 2-core CPU (--cpu-bf16 1 where the CPU
+    # has bf16 units), then the stages after training (`vcn stages`). faces64 itself stays as it was: every
+    # documented command that built the shipped weights starts from it.
+    "faces64-hour": (
+        VCNConfig(arch="compact", image_size=64, capsule_dim=8, context_dim=8, width=32, dataset="faces",
+                  mask_input=True),
+        TrainConfig(steps=20_000, batch_size=64, lr=2e-3, lr_schedule="cosine", margin=64.0, down_weight=0.5,
+                    recon_weight=1.0, swap_weight=1.0, judge_weight=10.0, perceptual_weight=40.0, choice_weight=4.0,
+                    choice_temperature=4.0, context_kl_weight=0.1, train_size=60_000, encoder_share=0.2,
+                    encoder_lr=5e-4, finish_share=0.2, finish_lr=2e-3),
     ),
     "faces128": (
         VCNConfig(arch="compact", image_size=128, capsule_dim=8, context_dim=8, width=32, dataset="faces",

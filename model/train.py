@@ -211,7 +211,11 @@ def train(vcfg: VCNConfig, tcfg: TrainConfig, out_dir: str | os.PathLike, *, dev
           sample_every: int = 2000, log_every: int = 50, workers: int = 0, progress: bool = True,
           data: TensorData | None = None, init: str | None = None,
           init_parts: tuple[str, ...] | None = None) -> Path:
-    """Train a VCN; returns the path of model.safetensors. See the module docstring."""
+    """Train a VCN; returns the path of model.safetensors. See the module docstring. One run: a recipe in phases
+    (TrainConfig.phased) trains through model.phases.train_in_phases, which calls this once per phase."""
+    if tcfg.phased:
+        raise ValueError("this recipe trains in phases (encoder_share, finish_share): use "
+                         "model.phases.train_in_phases")
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     rank = int(os.environ.get("RANK", "0"))
     dev = pick_device(device)

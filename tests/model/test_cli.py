@@ -23,7 +23,7 @@ def test_help_exits_0(argv, usage):
         assert "--swap-weight" in done.stdout and "--resume" in done.stdout and "--max-time" in done.stdout
     else:
         commands = ("train,baseline,eval,data,calibrate,calibrate-styles,style-clusters,style-fit,paste-regions,verify,"
-                    "class-evidence,bank,transfer,bench,serve")
+                    "stages,class-evidence,bank,transfer,bench,serve")
         assert "{" + commands + "}" in done.stdout
 
 
@@ -70,6 +70,26 @@ def test_train_command_passes_preset_with_overrides(monkeypatch, tmp_path):
     assert kw["device"] == "cpu" and kw["max_time"] == 12.5 and kw["resume"] is True
     assert kw["ckpt_every"] == 5 and kw["progress"] is False and kw["judge_path"] is None
     assert tcfg.style_weight == 4.0 and pt.style_weight == 0 and kw["style_judge_path"] == "r.safetensors"
+
+
+def test_a_phased_recipe_trains_through_train_in_phases(monkeypatch, tmp_path):
+    """--encoder-share / --finish-share (or a phased preset) route `vcn train` to model.phases.train_in_phases
+    with the same keyword arguments; a plain recipe still goes to train()."""
+    import model.phases
+
+    calls = []
+    monkeypatch.setattr(model.train, "train", lambda *a, **kw: calls.append(("train", a[1])) or Path("x"))
+    monkeypatch.setattr(model.phases, "train_in_phases",
+                        lambda *a, **kw: calls.append(("phases", a[1], kw)) or Path("x"))
+    main(["train", "--out", str(tmp_path), "--encoder-share", "0.2", "--finish-share", "0.25", "--finish-lr", "1e-3",
+          "--encoder-lr", "4e-4", "--max-time", "60"])
+    main(["train", "--preset", "faces64-hour", "--out", str(tmp_path)])
+    main(["train", "--preset", "faces64-hour", "--out", str(tmp_path), "--encoder-share", "0", "--finish-share", "0"])
+    (kind, tcfg, kw), (kind2, hour, _), (kind3, plain) = calls
+    assert kind == kind2 == "phases" and kind3 == "train"
+    assert (tcfg.encoder_share, tcfg.finish_share, tcfg.finish_lr, tcfg.encoder_lr) == (0.2, 0.25, 1e-3, 4e-4)
+    assert kw["max_time"] == 60.0 and kw["device"] == "auto"
+    assert hour == PRESETS["faces64-hour"][1] and not plain.phased
 
 
 def test_unknown_preset_is_a_usage_error():
