@@ -11,9 +11,12 @@
 # (OUT/model.safetensors already written) and runs the rest. Since session 27 verify also picks each new face from 4
 # draws (--sample-tries 4, stage 19's setting); sessions 25 and 26 ran without. Session 29's: FINISH=600 ... runs/s29/pf
 # [session 28's pc4ctx flags] (the finish below), then PHASE1=runs/s29/pf/model.safetensors FINISH=600 FINISH_ENCODER=1
-# [FINISH_FLAGS="--swap-weight 1"] ... runs/s29/pfe (pfs): docs/recipes.md, session 29. Session 30's hour: ENCODER_S=300
+# [FINISH_FLAGS="--swap-weight 1"] ... runs/s29/pfe (pfs): docs/recipes-sessions-29-30.md. Session 30's hour: ENCODER_S=300
 # FINISH=600 FINISH_LR=1e-3 ... runs/s30/hour [session 28's pc4ctx flags]. Session 31's: FINISH_LR=2e-3 with ENCODER_S=300
 # (runs/s31/hour) or ENCODER_S=600 (runs/s31/hourE), and experiments/results/session31/hourL/hourL.sh (ENCODER_LR=1e-3).
+# Since session 32 hourE is two commands: `vcn train --preset faces64-hour --max-time 3000 --cpu-bf16 1 ...` (its
+# phases by share: model/phases.py) and `vcn stages` (these stages: model/stage_chain.py); this script stays as the
+# record of how sessions 25-32 ran theirs.
 set -euo pipefail
 # The whole body is one function, read before it runs: bash reads a plain script as it goes, and an edit to this
 # file during the hour's run once broke it after training (session 28).

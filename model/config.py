@@ -237,11 +237,11 @@ class TrainConfig:
     # Training on CPU under bf16 autocast (CUDA always uses it): 2.5x the steps per hour on a CPU with bf16
     # units (AMX), at bf16's precision in the convs; kept here so a checkpoint says how it was made.
     cpu_bf16: bool = False
-    # Training in phases (model/phases.py, `vcn train` runs them in turn; docs/recipes.md sessions 29-31): the run's
-    # budget (--max-time, else `steps`) is split. The last `finish_share` trains the generator alone on
-    # reconstructions (encoder frozen, no pair or judge term: ~2.5x the images a second) from finish_lr down a
-    # cosine; the `encoder_share` before it trains encoder and generator without the pair and judge terms from
-    # encoder_lr. What is left (phase "whole") trains every term from lr. 0 = no such phase.
+    # Training in phases (model/phases.py; `vcn train` runs them in turn; measured in docs/recipes-sessions-29-30.md
+    # and docs/recipes.md): the run's budget (--max-time, else `steps`) is split. The last `finish_share` trains the
+    # generator alone on reconstructions (encoder frozen, no pair or judge term: ~2.5x the images a second) from
+    # finish_lr down a cosine; the `encoder_share` before it trains encoder and generator without the pair and judge
+    # terms from encoder_lr. What is left (phase "whole") trains every term from lr. 0 = no such phase.
     encoder_share: float = 0.0
     encoder_lr: float = 5e-4
     finish_share: float = 0.0

@@ -1,4 +1,4 @@
-"""Training in phases: the hour's recipe (docs/recipes.md, sessions 29-31) as one `vcn train`.
+"""Training in phases: the hour's recipe (docs/recipes.md, "The hour from scratch") as one `vcn train`.
 
 A recipe with `encoder_share` or `finish_share` (TrainConfig) splits its budget, --max-time if given, else
 `steps`, into up to three runs of model.train.train, each starting from the weights the last one ended with
@@ -10,11 +10,12 @@ A recipe with `encoder_share` or `finish_share` (TrainConfig) splits its budget,
 3. "finish": the generator alone (encoder frozen, so predictions cannot move) on reconstructions from
    `finish_lr`, about 2.5 times the images a second of phase 1: sharper faces and edits that keep the rest.
 
-Why in this order: measured in docs/recipes.md (session 29: the finish; 30: the encoder phase before it; 31: its
-shares and rates). Each phase writes OUT/<phase>/ (model.safetensors, last.safetensors, log.csv, samples/);
-OUT/phases.json records the phases done; OUT/model.safetensors is the last phase's weights saved with the whole
-recipe in their metadata. `--resume` skips the phases phases.json lists and resumes the one that was cut short
-from its last.safetensors (a timed phase then gets its full time again, as a resumed timed `train` does).
+Why in this order: measured in docs/recipes-sessions-29-30.md (session 29: the finish; 30: the encoder phase before
+it) and docs/recipes.md (31: their shares and rates). Each phase writes OUT/<phase>/ (model.safetensors,
+last.safetensors, log.csv, samples/); OUT/phases.json records the phases done; OUT/model.safetensors is the last
+phase's weights saved with the whole recipe in their metadata. `--resume` skips the phases phases.json lists and
+resumes the one that was cut short from its last.safetensors (a timed phase then gets its full time again, as a
+resumed timed `train` does).
 """
 
 from __future__ import annotations
