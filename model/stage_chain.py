@@ -56,8 +56,9 @@ def run_stages(weights: str | Path, out: str | Path, *, reader: str | None = Non
     from model.cli import build_parser
 
     config = read_checkpoint(weights, role="vcn")[1].get("config", {})
-    if config.get("dataset") == "mnist" or config.get("kind") != "multilabel":
-        raise SystemExit("vcn stages: for attribute (faces) models; digit models take `vcn class-evidence`")
+    if config.get("dataset") != "faces" or config.get("kind") != "multilabel":  # every stage renders faces to read
+        raise SystemExit("vcn stages: for attribute (faces) models of the rendered faces; digit models take "
+                         "`vcn class-evidence`")
     out = Path(out)
     parser = build_parser()
     for line in stage_commands(Path(weights), out, reader, device):

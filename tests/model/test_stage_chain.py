@@ -2,6 +2,7 @@
 reading the file the one before wrote, the last writing OUT; --resume skips the stages already written; a digit
 model is refused. The stages themselves are tested in their own files (test_bank.py, test_calibrate.py...)."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -75,7 +76,11 @@ def test_resume_skips_the_stages_already_written(tmp_path, ran):
     assert ran[0][1].weights == str(stage_files(out)[2])
 
 
-def test_a_digit_model_is_refused(tmp_path, ran):
-    with pytest.raises(SystemExit, match="for attribute \\(faces\\) models"):
-        main(["stages", "--weights", str(REPO / "weights" / "mnist.safetensors"), "--out", str(tmp_path / "x")])
+def test_a_digit_model_and_a_celeba_model_are_refused(tmp_path, ran):
+    """Every stage reads rendered faces (the transfer maps need the renderer's counterfactual pairs)."""
+    celeba = tmp_path / "celeba.safetensors"
+    save_vcn(celeba, VCN(dataclasses.replace(ML, dataset="celeba")))
+    for weights in (REPO / "weights" / "mnist.safetensors", celeba):
+        with pytest.raises(SystemExit, match="for attribute \\(faces\\) models of the rendered faces"):
+            main(["stages", "--weights", str(weights), "--out", str(tmp_path / "x")])
     assert ran == [] and not (tmp_path / "x").exists()
