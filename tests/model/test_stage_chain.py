@@ -1,6 +1,7 @@
 """model/stage_chain.py (`vcn stages`): the stages after training run in the hour's order with its flags, each
-reading the file the one before wrote, the last writing OUT; --resume skips the stages already written; a digit
-model is refused. The stages themselves are tested in their own files (test_bank.py, test_calibrate.py...)."""
+reading the file the one before wrote, the last writing OUT; --resume skips the stages already written; a model
+not of the rendered faces is refused. The stages themselves are tested in their own files (test_bank.py,
+test_calibrate.py...)."""
 
 import dataclasses
 from pathlib import Path
