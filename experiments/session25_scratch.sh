@@ -53,13 +53,9 @@ main() {
     [ -n "${TRAINED:-}" ] || t vcn train --preset faces64 --init $start --out ${o}_fin $data --max-time $finish \
       "$@" --lr ${FINISH_LR:-5e-4} $freeze --swap-weight 0 --judge-weight 0 ${FINISH_FLAGS:-}
   fi
-  t vcn bank --weights $w --out ${o}_bank.safetensors --n 8000 --size 256 --edit-strength 1.5
-  t vcn calibrate --weights ${o}_bank.safetensors --out ${o}_cal.safetensors --reader weights/reader.safetensors
-  t vcn transfer --weights ${o}_cal.safetensors --out ${o}_tr.safetensors --n 4000 --variety 0.5 --blend 0.05
-  t vcn calibrate-styles --weights ${o}_tr.safetensors --out ${o}_sty.safetensors --reader weights/reader.safetensors
-  t vcn verify --weights ${o}_sty.safetensors --out ${o}_ver.safetensors --strengths 1 1.5 2 --confidence 0.995 \
-    --sample-tries 4 --reader weights/reader.safetensors
-  t vcn style-clusters --weights ${o}_ver.safetensors --out ${o}_final.safetensors --reader weights/reader.safetensors --half
+  # The stages, with the flags sessions 25-32 ran them with (model/stage_chain.py's HOUR_STAGES; until session 32 six
+  # lines here, writing ${o}_bank, _cal, _tr, _sty and _ver; now ${o}_final_bank ... _verify beside the final file).
+  t vcn stages --weights $w --out ${o}_final.safetensors --reader weights/reader.safetensors
   t vcn eval --weights ${o}_final.safetensors --device cpu --json ${o}_eval.json
   echo SCRATCH_DONE >&2
 }
