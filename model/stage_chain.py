@@ -61,8 +61,8 @@ def run_stages(weights: str | Path, out: str | Path, *, reader: str | None = Non
                          "`vcn class-evidence`")
     out = Path(out)
     parser = build_parser()
-    for line in stage_commands(Path(weights), out, reader, device):
-        name, dst = line[0], Path(line[4])
+    for line, dst in zip(stage_commands(Path(weights), out, reader, device), stage_files(out), strict=True):
+        name = line[0]
         if resume and dst.is_file():
             log(f"{name}: {dst} is there, skipped")
             continue
