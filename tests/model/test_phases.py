@@ -8,15 +8,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from train_inputs import faces_data, log_rows
+from train_inputs import ML, QUIET, faces_data, log_rows
 
 from model.checkpoint import load_vcn, read_checkpoint
-from model.config import PRESETS, TrainConfig, VCNConfig, from_dict
+from model.config import PRESETS, TrainConfig, from_dict
 from model.phases import phase_budget, plan_phases, train_in_phases
 from model.train import train
 
-ML = VCNConfig(arch="compact", capsule_names=("a", "b", "c"), image_size=16, width=8, capsule_dim=4, context_dim=2)
-QUIET = dict(device="cpu", progress=False)
 PHASED = TrainConfig(steps=10, batch_size=4, lr=3e-3, lr_schedule="cosine", swap_weight=1.0, donor_weight=1.0,
                      encoder_share=0.2, encoder_lr=1e-3, finish_share=0.3, finish_lr=2e-3)
 

@@ -7,15 +7,14 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from train_inputs import ML
 
 import model.cli_stages
 from model.checkpoint import save_vcn
 from model.cli import REPO, main
-from model.config import VCNConfig
 from model.stage_chain import HOUR_STAGES, stage_commands, stage_files
 from model.vcn import VCN
 
-ML = VCNConfig(arch="compact", capsule_names=("a", "b", "c"), image_size=16, width=8, capsule_dim=4, context_dim=2)
 COMMANDS = {"bank": "cmd_bank", "calibrate": "cmd_calibrate", "transfer": "cmd_transfer",
             "calibrate-styles": "cmd_calibrate_styles", "verify": "cmd_verify", "style-clusters": "cmd_style_clusters"}
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
-from train_inputs import digit_data, faces_data, log_rows
+from train_inputs import ML, QUIET, digit_data, faces_data, log_rows
 
 from model.augment import random_affine, random_shift
 from model.checkpoint import load_vcn, read_checkpoint, save_vcn
@@ -17,10 +17,8 @@ from model.config import PRESETS, TrainConfig, VCNConfig, from_dict
 from model.train import TensorData, face_pairs, load_face_pairs, train
 from model.vcn import VCN
 
-ML = VCNConfig(arch="compact", capsule_names=("a", "b", "c"), image_size=16, width=8, capsule_dim=4, context_dim=2)
 MC = VCNConfig(arch="mnist", kind="multiclass", capsule_names=tuple("0123456789"), image_size=28, channels=1,
                capsule_dim=4, context_dim=0, width=2, dataset="mnist")
-QUIET = dict(device="cpu", progress=False)
 
 
 # ----------------------------------------------------------------------------------------------------

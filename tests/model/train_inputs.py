@@ -1,5 +1,6 @@
-"""Tiny training data for the model/train.py and model/phases.py tests (test_train.py, test_phases.py): random
-uint8 faces with attribute targets (and counterfactual pairs), stand-in digits, and the CSV log a run writes."""
+"""Tiny training data for the model/train.py, model/phases.py and `vcn stages` tests (test_train.py,
+test_phases.py, test_stage_chain.py): a tiny attribute net (ML), random uint8 faces with attribute targets (and
+counterfactual pairs), stand-in digits, and the CSV log a run writes."""
 
 import csv
 from pathlib import Path
@@ -9,6 +10,8 @@ import torch
 from model.config import VCNConfig
 from model.train import TensorData
 
+ML = VCNConfig(arch="compact", capsule_names=("a", "b", "c"), image_size=16, width=8, capsule_dim=4, context_dim=2)
+QUIET = dict(device="cpu", progress=False)  # every test run: CPU, no progress bar
 
 def faces_data(cfg: VCNConfig, n: int, pairs: bool = False, seed: int = 0) -> TensorData:
     """Random uint8 images and attribute targets; with pairs, counterfactuals with one attribute flipped."""
